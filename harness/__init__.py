@@ -1,0 +1,91 @@
+"""harness: test and evaluate LLM applications.
+
+One async interface over many providers (``aask``), configured by pydantic models and YAML.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from harness.config import CompressType, LLMConfig, LLMType, ModelsConfig
+from harness.costs import CostManager, Costs, Usage
+from harness.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BatchError,
+    ConfigError,
+    HarnessError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderNotRegisteredError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    StreamError,
+    UnknownLLMTypeError,
+)
+from harness.providers import (
+    LLM_REGISTRY,
+    AnthropicLLM,
+    AzureOpenAILLM,
+    BaseLLM,
+    ChatResponse,
+    FakeLLM,
+    OpenAILLM,
+    Reply,
+    StreamChunk,
+    ToolCall,
+    create_llm_instance,
+    register_provider,
+)
+
+try:
+    __version__ = version("harness-llm")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "LLM_REGISTRY",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AnthropicLLM",
+    "AuthenticationError",
+    "AzureOpenAILLM",
+    "BadRequestError",
+    "BaseLLM",
+    "BatchError",
+    "ChatResponse",
+    "CompressType",
+    "ConfigError",
+    "CostManager",
+    "Costs",
+    "FakeLLM",
+    "HarnessError",
+    "LLMConfig",
+    "LLMType",
+    "MissingAPIKeyError",
+    "ModelsConfig",
+    "NotFoundError",
+    "OpenAILLM",
+    "PermissionDeniedError",
+    "ProviderError",
+    "ProviderNotRegisteredError",
+    "RateLimitError",
+    "Reply",
+    "ResponseFormatError",
+    "ServerError",
+    "StreamChunk",
+    "StreamError",
+    "ToolCall",
+    "UnknownLLMTypeError",
+    "Usage",
+    "__version__",
+    "create_llm_instance",
+    "register_provider",
+]

@@ -1,0 +1,47 @@
+"""The ``harness`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tabulate import tabulate
+
+import harness
+from harness.config import ModelsConfig
+from harness.errors import HarnessError
+
+__all__ = ["main"]
+
+
+def _models(args: argparse.Namespace) -> int:
+    config = ModelsConfig.from_yaml_file(args.config)
+    rows = []
+    if config.llm is not None:
+        rows.append(["llm (default)", config.llm.api_type.value, config.llm.model, config.llm.resolved_base_url()])
+    for name, entry in config.models.items():
+        rows.append([name, entry.api_type.value, entry.model, entry.resolved_base_url()])
+    print(tabulate(rows, headers=["name", "api_type", "model", "base_url"]))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``harness`` console script."""
+    parser = argparse.ArgumentParser(prog="harness", description=harness.__doc__)
+    parser.add_argument("--version", action="version", version=f"harness {harness.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    models = commands.add_parser("models", help="list the models of a config file")
+    models.add_argument("--config", required=True, help="a YAML file with llm: and/or models:")
+    models.set_defaults(run=_models)
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except HarnessError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Every exception harness raises, in one tree.
+
+    HarnessError
+    ├── ConfigError                 bad configuration: names the file and the key
+    │   ├── UnknownLLMTypeError     an ``api_type`` that is not an LLMType (lists the valid ones)
+    │   ├── MissingAPIKeyError      a live request without a key (names the env var and file)
+    │   └── ProviderNotRegisteredError   no provider registered for an LLMType
+    ├── ProviderError               a call to a model provider failed (carries provider, model)
+    │   ├── APIConnectionError      the request never got an HTTP answer
+    │   │   └── APITimeoutError     ... because it timed out
+    │   ├── APIStatusError          the provider answered with an HTTP error status
+    │   │   ├── BadRequestError         400 (and 422)
+    │   │   ├── AuthenticationError     401
+    │   │   ├── PermissionDeniedError   403
+    │   │   ├── NotFoundError           404
+    │   │   ├── RateLimitError          429 (``retry_after`` in seconds when the provider said)
+    │   │   └── ServerError             5xx, including Anthropic's 529 "overloaded"
+    │   ├── StreamError             an error object sent inside a 200 stream (e.g. OpenRouter)
+    │   └── ResponseFormatError     a 2xx answer harness cannot read
+    └── BatchError                  some prompts of ``aask_batch_parallel`` failed; keeps the rest
+
+Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchError",
+    "ConfigError",
+    "HarnessError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProviderError",
+    "ProviderNotRegisteredError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "StreamError",
+    "UnknownLLMTypeError",
+    "status_error_class",
+]
+
+
+class HarnessError(Exception):
+    """Root of every exception harness raises."""
+
+
+class ConfigError(HarnessError, ValueError):
+    """A configuration value is invalid; ``source`` and ``key`` say where it came from."""
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.source = source
+        self.key = key
+        where = ", ".join(part for part in (source, f"key {key!r}" if key else None) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class UnknownLLMTypeError(ConfigError):
+    """An ``api_type`` value that harness does not know."""
+
+
+class MissingAPIKeyError(ConfigError):
+    """A live request was about to be made with no API key configured."""
+
+    def __init__(self, message: str, *, env_var: str | None = None) -> None:
+        self.env_var = env_var
+        super().__init__(message)
+
+
+class ProviderNotRegisteredError(ConfigError):
+    """No provider class is registered for the requested LLMType."""
+
+
+class ProviderError(HarnessError):
+    """A call to a model provider failed."""
+
+    def __init__(self, message: str, *, provider: str, model: str | None) -> None:
+        self.provider = provider
+        self.model = model
+        self.message = message
+        super().__init__(f"{provider} ({model or 'no model'}): {message}")
+
+
+class APIConnectionError(ProviderError):
+    """The request did not get an HTTP response (DNS, refused, reset, TLS...)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out before a complete response arrived."""
+
+
+class APIStatusError(ProviderError):
+    """The provider answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str | None,
+        status_code: int,
+        body: Any = None,
+        request_id: str | None = None,
+        error_type: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.request_id = request_id
+        self.error_type = error_type
+        self.error_code = error_code
+        super().__init__(f"HTTP {status_code}: {message}", provider=provider, model=model)
+        self.message = message
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400 or 422: the request itself is wrong; retrying will not help."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the key may not use this model or resource."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: unknown model, deployment or endpoint."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: slow down; ``retry_after`` is the provider's hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx (including 529 overloaded): the provider failed; retrying may help."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class StreamError(ProviderError):
+    """The provider reported an error inside an HTTP 200 stream."""
+
+    def __init__(
+        self, message: str, *, provider: str, model: str | None, code: Any = None, body: Any = None
+    ) -> None:
+        self.code = code
+        self.body = body
+        super().__init__(message, provider=provider, model=model)
+
+
+class ResponseFormatError(ProviderError):
+    """A successful response that harness cannot read (no choices, unexpected shape...)."""
+
+
+class BatchError(HarnessError):
+    """Some prompts of a parallel batch failed.
+
+    ``results[i]`` is the reply to prompt ``i`` or None where it failed; ``errors`` maps the
+    failed indexes to their exceptions, so no successful reply is lost.
+    """
+
+    def __init__(self, results: list[str | None], errors: dict[int, BaseException]) -> None:
+        self.results = results
+        self.errors = errors
+        first = min(errors)
+        super().__init__(
+            f"{len(errors)} of {len(results)} prompts failed; first failure at index {first}: "
+            f"{errors[first]!r}"
+        )
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The harness error class for an HTTP error status."""
+    if status_code >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)

@@ -1,0 +1,1 @@
+"""Eval suites: cases, graders, runner, report and baseline."""

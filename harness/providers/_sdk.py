@@ -1,0 +1,136 @@
+"""Translating the official SDKs' exceptions into harness's error tree.
+
+The openai and anthropic SDKs share one exception layout (``APIStatusError`` with
+``status_code``/``response``/``body``, ``APITimeoutError`` under ``APIConnectionError``, and
+a bare ``APIError`` for errors sent inside a stream), so one function serves both.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from types import ModuleType
+from typing import Any
+
+from harness.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    status_error_class,
+)
+
+__all__ = ["error_message", "map_sdk_error", "parse_retry_after"]
+
+
+# Error types that Anthropic may send as a stream event, and the status they stand for.
+_IN_STREAM_STATUS = {"overloaded_error": 529, "api_error": 500, "rate_limit_error": 429}
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
+
+
+def error_message(body: Any, fallback: str) -> str:
+    """The provider's own error message from a decoded error body."""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = error.get("message")
+            if isinstance(message, str) and message:
+                raw = (error.get("metadata") or {}).get("raw") if isinstance(error.get("metadata"), dict) else None
+                return f"{message} ({raw})" if isinstance(raw, str) and raw else message
+        elif isinstance(error, str) and error:
+            return error
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return fallback
+
+
+def _field(body: Any, name: str) -> str | None:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get(name) is not None:
+            return str(error[name])
+        if body.get(name) is not None and not isinstance(body.get(name), dict):
+            return str(body[name])
+    return None
+
+
+def map_sdk_error(exc: Exception, sdk: ModuleType, *, provider: str, model: str | None) -> Exception:
+    """The harness error for an SDK exception (or ``exc`` itself when it is not an SDK error)."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return APITimeoutError(f"request timed out: {exc}", provider=provider, model=model)
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return APIConnectionError(f"connection failed: {cause!r}", provider=provider, model=model)
+    if isinstance(exc, sdk.APIStatusError):
+        response = exc.response
+        body = exc.body
+        if body is None or (isinstance(body, str) and not body):
+            try:
+                body = response.text
+            except Exception:  # a streamed response whose body was never read
+                body = None
+        status = exc.status_code
+        if status < 400:
+            # An error event inside a 200 stream (Anthropic): its type says what happened.
+            in_stream = _IN_STREAM_STATUS.get(_field(body, "type") or "")
+            if in_stream is None:
+                return StreamError(
+                    error_message(body, str(exc)),
+                    provider=provider,
+                    model=model,
+                    code=_field(body, "type"),
+                    body=body,
+                )
+            status = in_stream
+        cls = status_error_class(status)
+        kwargs: dict[str, Any] = {
+            "provider": provider,
+            "model": model,
+            "status_code": status,
+            "body": body,
+            "request_id": getattr(exc, "request_id", None) or response.headers.get("request-id"),
+            "error_type": _field(body, "type"),
+            "error_code": _field(body, "code"),
+        }
+        if issubclass(cls, (RateLimitError, ServerError)):
+            kwargs["retry_after"] = parse_retry_after(response.headers)
+        return cls(error_message(body, str(exc)), **kwargs)
+    if isinstance(exc, sdk.APIError):
+        # An error object inside an HTTP 200 stream (OpenRouter, Anthropic "error" events).
+        body = exc.body
+        return StreamError(
+            error_message(body, str(exc)),
+            provider=provider,
+            model=model,
+            code=_field(body, "code") or _field(body, "type"),
+            body=body,
+        )
+    if isinstance(exc, ProviderError):
+        return exc
+    return exc

@@ -1,0 +1,220 @@
+"""Anthropic's Messages API through the official ``anthropic`` SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anthropic
+
+from harness.config import LLMType
+from harness.costs import Usage
+from harness.errors import ConfigError
+from harness.messages import content_text
+from harness.providers._sdk import map_sdk_error
+from harness.providers.base import BaseLLM, ChatResponse, StreamChunk, ToolCall
+from harness.providers.registry import register_provider
+
+__all__ = ["AnthropicLLM", "parse_anthropic_usage", "to_anthropic_messages"]
+
+
+def _image_block(url: str) -> dict[str, Any]:
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        media_type = header[len("data:") :].split(";", 1)[0] or "image/jpeg"
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _content_blocks(content: Any) -> Any:
+    if not isinstance(content, list):
+        return content if content is not None else ""
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if not isinstance(part, Mapping):
+            continue
+        if part.get("type") == "image_url":
+            blocks.append(_image_block(str((part.get("image_url") or {}).get("url", ""))))
+        elif part.get("type") == "text":
+            blocks.append({"type": "text", "text": part.get("text", "")})
+        else:  # already an Anthropic block (image, tool_result, document...)
+            blocks.append(dict(part))
+    return blocks
+
+
+def to_anthropic_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """Split OpenAI-shaped messages into Anthropic's ``system`` text and ``messages``."""
+    system = [content_text(m.get("content")) for m in messages if m.get("role") == "system"]
+    rest = [
+        {"role": m["role"], "content": _content_blocks(m.get("content"))}
+        for m in messages
+        if m.get("role") != "system"
+    ]
+    return ("\n\n".join(system) if system else None), rest
+
+
+def parse_anthropic_usage(*parts: Mapping[str, Any] | None) -> Usage | None:
+    """A Usage from Anthropic usage objects; later parts override earlier ones field by field.
+
+    Anthropic's ``input_tokens`` excludes cache reads and writes; harness's ``prompt_tokens``
+    includes them.
+    """
+    merged: dict[str, Any] = {}
+    for part in parts:
+        if isinstance(part, Mapping):
+            merged.update({k: v for k, v in part.items() if v is not None})
+    if not merged:
+        return None
+    cache_read = int(merged.get("cache_read_input_tokens") or 0)
+    cache_write = int(merged.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        prompt_tokens=int(merged.get("input_tokens") or 0) + cache_read + cache_write,
+        completion_tokens=int(merged.get("output_tokens") or 0),
+        cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
+    )
+
+
+@register_provider([LLMType.ANTHROPIC, LLMType.CLAUDE])
+class AnthropicLLM(BaseLLM):
+    """Claude models over the Messages API, streaming and extended thinking included."""
+
+    provider_name = "anthropic"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._client: anthropic.AsyncAnthropic | None = None
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client, built at first use (that is when a missing key is reported)."""
+        if self._client is None:
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self._api_key(),
+                base_url=self.config.resolved_base_url(),
+                max_retries=0,
+                timeout=self.config.timeout,
+                http_client=self._build_http_client(),
+            )
+        return self._client
+
+    def _params(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+        config = self.config
+        if not self.model:
+            raise ConfigError("no model configured", source=config.source, key="model")
+        system, chat = to_anthropic_messages(messages)
+        params: dict[str, Any] = {"model": self.model, "max_tokens": config.max_token, "messages": chat}
+        if system:
+            params["system"] = system
+        if config.reasoning:
+            if config.max_token <= config.reasoning_max_token:
+                raise ConfigError(
+                    f"max_token ({config.max_token}) must exceed reasoning_max_token "
+                    f"({config.reasoning_max_token}): Anthropic counts thinking within max_tokens",
+                    source=config.source,
+                    key="max_token",
+                )
+            params["thinking"] = {"type": "enabled", "budget_tokens": config.reasoning_max_token}
+        # The anthropic SDK 2.x no longer declares sampling parameters and current models
+        # reject some of them, so they are sent only when the config sets them explicitly
+        # (and never with extended thinking, which fixes them).
+        sampling = {
+            name: getattr(config, name)
+            for name in ("temperature", "top_p", "top_k")
+            if name in config.model_fields_set and not config.reasoning
+        }
+        if sampling:
+            params["extra_body"] = sampling
+        if config.stop:
+            params["stop_sequences"] = [config.stop] if isinstance(config.stop, str) else config.stop
+        if stream:
+            params["stream"] = True
+        return params
+
+    def _error(self, exc: Exception) -> Exception:
+        return map_sdk_error(exc, anthropic, provider=self.provider_name, model=self.model)
+
+    async def _achat_completion(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+        params = self._params(messages, stream=False)
+        try:
+            message = await self.client.messages.create(**params, timeout=timeout)
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        data = message.to_dict()
+        text: list[str] = []
+        thinking: list[str] = []
+        calls: list[ToolCall] = []
+        for block in data.get("content") or []:
+            kind = block.get("type")
+            if kind == "text":
+                text.append(block.get("text", ""))
+            elif kind == "thinking":
+                thinking.append(block.get("thinking", ""))
+            elif kind == "tool_use":
+                arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
+                calls.append(ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments))
+        return ChatResponse(
+            text="".join(text),
+            usage=parse_anthropic_usage(data.get("usage")),
+            reasoning_content="".join(thinking) or None,
+            finish_reason=data.get("stop_reason"),
+            model=data.get("model"),
+            tool_calls=calls,
+            raw=data,
+        )
+
+    async def _achat_completion_stream(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> AsyncIterator[StreamChunk]:
+        params = self._params(messages, stream=True)
+        start_usage: Mapping[str, Any] | None = None
+        model: str | None = None
+        tools: dict[int, dict[str, Any]] = {}
+        try:
+            stream = await self.client.messages.create(**params, timeout=timeout)
+            async with stream:
+                async for event in stream:
+                    data = event.to_dict()
+                    kind = data.get("type")
+                    chunk = StreamChunk(raw=data)
+                    if kind == "message_start":
+                        message = data.get("message") or {}
+                        start_usage = message.get("usage")
+                        model = message.get("model")
+                        chunk.model = model
+                        chunk.usage = parse_anthropic_usage(start_usage)
+                    elif kind == "content_block_start":
+                        block = data.get("content_block") or {}
+                        if block.get("type") == "tool_use":
+                            tools[int(data.get("index", 0))] = {
+                                "id": block.get("id"),
+                                "name": block.get("name", ""),
+                                "arguments": "",
+                            }
+                    elif kind == "content_block_delta":
+                        delta = data.get("delta") or {}
+                        dtype = delta.get("type")
+                        if dtype == "text_delta":
+                            chunk.text = delta.get("text", "")
+                        elif dtype == "thinking_delta":
+                            chunk.reasoning = delta.get("thinking", "")
+                        elif dtype == "input_json_delta":
+                            call = tools.get(int(data.get("index", 0)))
+                            if call is not None:
+                                call["arguments"] += delta.get("partial_json", "")
+                    elif kind == "message_delta":
+                        # output_tokens here is final; message_start's was provisional.
+                        chunk.usage = parse_anthropic_usage(start_usage, data.get("usage"))
+                        chunk.finish_reason = (data.get("delta") or {}).get("stop_reason")
+                    yield chunk
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        if tools:
+            yield StreamChunk(
+                tool_calls=[
+                    ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+                    for _, c in sorted(tools.items())
+                ],
+                model=model,
+            )

@@ -1,0 +1,485 @@
+"""BaseLLM: the one async interface every provider implements.
+
+A provider implements two methods, ``_achat_completion`` (one request, one ``ChatResponse``)
+and ``_achat_completion_stream`` (an async iterator of ``StreamChunk``); everything else
+(message building, compression, retries, cost accounting, batching) lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+import httpx2
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from harness import messages as msgs
+from harness._http import build_async_client
+from harness.compression import compress_messages
+from harness.config import LLMConfig
+from harness.costs import CostManager, Costs, Usage
+from harness.errors import (
+    APIConnectionError,
+    BatchError,
+    RateLimitError,
+    ServerError,
+)
+from harness.tokens import estimate_message_tokens, estimate_text_tokens
+
+__all__ = [
+    "USE_CONFIG_TIMEOUT",
+    "BaseLLM",
+    "ChatResponse",
+    "Reply",
+    "StreamChunk",
+    "ToolCall",
+    "is_retryable",
+]
+
+logger = logging.getLogger("harness.providers")
+
+USE_CONFIG_TIMEOUT = 0  # a timeout of 0 means "the config's timeout"
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for; ``arguments`` is the raw JSON string."""
+
+    id: str | None
+    name: str
+    arguments: str
+
+
+@dataclass
+class ChatResponse:
+    """The facts of one completed chat request, parsed from the provider's answer."""
+
+    text: str | None
+    usage: Usage | None = None
+    reasoning_content: str | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    raw: Any = None  # the provider's decoded body (or the list of stream chunks)
+
+
+@dataclass
+class StreamChunk:
+    """One increment of a streamed answer."""
+
+    text: str = ""
+    reasoning: str = ""
+    usage: Usage | None = None  # the latest cumulative usage a chunk carried, if any
+    finish_reason: str | None = None
+    model: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)  # complete calls, at the end
+    raw: Any = None
+
+
+class Reply(str):
+    """The answer of :meth:`BaseLLM.aask`: a ``str`` that also carries the call's facts.
+
+    Each call returns its own Reply, so ``reasoning_content`` and ``usage`` stay correct when
+    many calls run concurrently.
+    """
+
+    response: ChatResponse
+
+    def __new__(cls, response: ChatResponse) -> Reply:
+        reply = super().__new__(cls, response.text or "")
+        reply.response = response
+        return reply
+
+    @property
+    def reasoning_content(self) -> str | None:
+        """The model's reasoning ("thinking") text, when the provider returned it."""
+        return self.response.reasoning_content
+
+    @property
+    def usage(self) -> Usage | None:
+        """Tokens this call consumed."""
+        return self.response.usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the model stopped (``stop``, ``length``, ``end_turn``, ``content_filter``...)."""
+        return self.response.finish_reason
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered, as the provider named it."""
+        return self.response.model
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Connection errors, timeouts, 429 and 5xx are worth another attempt; nothing else is."""
+    return isinstance(exc, (APIConnectionError, RateLimitError, ServerError))
+
+
+class BaseLLM(ABC):
+    """The async interface over every provider.
+
+    Seams (each a constructor argument with a production default): ``http_client`` or
+    ``transport`` (record/replay), ``cost_manager``, ``sleep`` (retry waits) and ``environ``
+    (where API keys are looked up).
+    """
+
+    provider_name: str = "base"  # names the provider in errors and logs
+    system_prompt: str = "You are a helpful assistant."
+    use_system_prompt: bool = True
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        *,
+        http_client: httpx2.AsyncClient | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        cost_manager: CostManager | None = None,
+        sleep: Sleep | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ValueError("pass http_client or transport, not both")
+        self.config = config
+        self.cost_manager = cost_manager if cost_manager is not None else CostManager()
+        self.model: str | None = config.model
+        self.pricing_plan: str | None = config.pricing_plan or config.model
+        self._http_client = http_client
+        self._transport = transport
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._environ = environ
+
+    # -- HTTP and credentials -------------------------------------------------------------
+
+    def _build_http_client(self) -> httpx2.AsyncClient:
+        """The injected client, or a new one over the injected transport (or the network)."""
+        if self._http_client is not None:
+            return self._http_client
+        return build_async_client(
+            timeout=self.config.timeout, proxy=self.config.proxy, transport=self._transport
+        )
+
+    def _api_key(self) -> str:
+        """The key for a request about to be made.
+
+        Live (nothing injected): a missing key is a MissingAPIKeyError. With an injected
+        client or transport (replay, fakes) a missing key is replaced by a placeholder, so
+        replayed tests need no secrets.
+        """
+        if self._http_client is None and self._transport is None:
+            return self.config.require_api_key(self._environ)
+        return self.config.resolved_api_key(self._environ) or "replay-no-key"
+
+    # -- message building (the seed's helpers) ----------------------------------------------
+
+    def _user_msg(self, msg: str, images: str | Sequence[str] | None = None) -> dict[str, Any]:
+        return msgs.user_msg(msg, images)
+
+    def _assistant_msg(self, msg: str) -> dict[str, Any]:
+        return msgs.assistant_msg(msg)
+
+    def _system_msg(self, msg: str) -> dict[str, Any]:
+        return msgs.system_msg(msg)
+
+    def _system_msgs(self, texts: Iterable[str]) -> list[dict[str, Any]]:
+        return [msgs.system_msg(t) for t in texts]
+
+    def _default_system_msg(self) -> dict[str, Any]:
+        return msgs.system_msg(self.system_prompt)
+
+    def format_msg(self, messages: msgs.MessageLike | Iterable[msgs.MessageLike]) -> list[dict[str, Any]]:
+        """Normalise strings, dicts or role/content objects into message dicts."""
+        return msgs.format_msgs(messages)
+
+    def mask_base64_data(self, msg: Any) -> Any:
+        """A copy of ``msg`` with base64 image data replaced, for logging."""
+        return msgs.mask_base64_data(msg)
+
+    def compress_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages cut down to the context window by the config's ``compress_type``."""
+        max_token = self.config.context_length or 128_000
+        return compress_messages(messages, self.config.compress_type, max_token=max_token)
+
+    def get_timeout(self, timeout: float | None) -> float:
+        """The call's timeout, or the config's."""
+        return timeout or self.config.timeout
+
+    # -- the public interface ----------------------------------------------------------------
+
+    async def aask(
+        self,
+        msg: str | list[dict[str, Any]],
+        system_msgs: Sequence[str] | None = None,
+        format_msgs: Sequence[dict[str, Any]] | None = None,
+        images: str | Sequence[str] | None = None,
+        timeout: float = USE_CONFIG_TIMEOUT,
+        stream: bool | None = None,
+    ) -> Reply:
+        """Ask one question; the answer is a ``str`` (a :class:`Reply` with the call's facts).
+
+        System messages come first (``system_msgs``, or the default system prompt; none when
+        ``use_system_prompt`` is off), then ``format_msgs``, then ``msg`` (a string, sent as a
+        user message with ``images``, or a list of message dicts).
+        """
+        if not self.use_system_prompt:
+            message: list[dict[str, Any]] = []
+        elif system_msgs:
+            message = self._system_msgs(system_msgs)
+        else:
+            message = [self._default_system_msg()]
+        if format_msgs:
+            message.extend(format_msgs)
+        if isinstance(msg, str):
+            message.append(self._user_msg(msg, images=images))
+        else:
+            message.extend(msg)
+        if stream is None:
+            stream = self.config.stream
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("aask messages: %s", [self.mask_base64_data(m) for m in message])
+        response = await self.acompletion(message, stream=stream, timeout=timeout)
+        return Reply(response)
+
+    async def aask_batch(self, msgs: Sequence[str], timeout: float = USE_CONFIG_TIMEOUT) -> str:
+        """A multi-turn conversation: each prompt sees the earlier turns; replies joined by newlines."""
+        context: list[dict[str, Any]] = []
+        replies: list[str] = []
+        for prompt in msgs:
+            context.append(self._user_msg(prompt))
+            text = await self.acompletion_text(context, timeout=timeout)
+            context.append(self._assistant_msg(text))
+            replies.append(text)
+        return "\n".join(replies)
+
+    @overload
+    async def aask_batch_parallel(
+        self,
+        msgs: Sequence[str],
+        max_concurrency: int = 5,
+        *,
+        return_exceptions: Literal[False] = False,
+        timeout: float = USE_CONFIG_TIMEOUT,
+    ) -> list[str]: ...
+
+    @overload
+    async def aask_batch_parallel(
+        self,
+        msgs: Sequence[str],
+        max_concurrency: int = 5,
+        *,
+        return_exceptions: Literal[True],
+        timeout: float = USE_CONFIG_TIMEOUT,
+    ) -> list[str | BaseException]: ...
+
+    async def aask_batch_parallel(
+        self,
+        msgs: Sequence[str],
+        max_concurrency: int = 5,
+        *,
+        return_exceptions: bool = False,
+        timeout: float = USE_CONFIG_TIMEOUT,
+    ) -> list[str] | list[str | BaseException]:
+        """Independent prompts, at most ``max_concurrency`` at a time, answers in input order.
+
+        One failure does not lose the others: every prompt runs to the end, then a
+        :class:`BatchError` carries the successful replies and each failure (or, with
+        ``return_exceptions=True``, the exceptions take the failed prompts' places).
+        """
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        semaphore = asyncio.Semaphore(max_concurrency)
+
+        async def one(prompt: str) -> str:
+            async with semaphore:
+                return await self.aask(prompt, timeout=timeout)
+
+        outcomes = await asyncio.gather(*(one(p) for p in msgs), return_exceptions=True)
+        for outcome in outcomes:
+            # Cancellation and interpreter exits are not a prompt's failure: let them through.
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome
+        if return_exceptions:
+            return list(outcomes)
+        errors = {i: o for i, o in enumerate(outcomes) if isinstance(o, BaseException)}
+        if errors:
+            results = [None if isinstance(o, BaseException) else o for o in outcomes]
+            raise BatchError(results, errors)
+        return [o for o in outcomes if isinstance(o, str)]
+
+    async def acompletion_text(
+        self, messages: list[dict[str, Any]], stream: bool = False, timeout: float = USE_CONFIG_TIMEOUT
+    ) -> str:
+        """The text of one completion (empty when the model returned no text)."""
+        response = await self.acompletion(messages, stream=stream, timeout=timeout)
+        return response.text or ""
+
+    async def acompletion(
+        self, messages: list[dict[str, Any]], stream: bool = False, timeout: float = USE_CONFIG_TIMEOUT
+    ) -> ChatResponse:
+        """One chat completion with compression, retries and cost accounting."""
+        prepared = self.compress_messages(messages)
+        effective_timeout = self.get_timeout(timeout)
+
+        async def attempt() -> ChatResponse:
+            if stream:
+                return await self._collect_stream(prepared, effective_timeout)
+            return await self._achat_completion(prepared, timeout=effective_timeout)
+
+        response = await self._with_retries(attempt)
+        if response.usage is None:
+            response.usage = self._estimate_usage(prepared, response)
+        self._update_costs(response)
+        return response
+
+    async def astream(
+        self,
+        msg: str | list[dict[str, Any]],
+        system_msgs: Sequence[str] | None = None,
+        timeout: float = USE_CONFIG_TIMEOUT,
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream one answer chunk by chunk, as the provider sends it.
+
+        A failure before the first chunk is retried; after it, the error reaches the caller
+        (the caller has already seen part of the answer). Costs are counted at the end.
+        """
+        if isinstance(msg, str):
+            head = self._system_msgs(system_msgs) if system_msgs else [self._default_system_msg()]
+            message = ([*head] if self.use_system_prompt else []) + [self._user_msg(msg)]
+        else:
+            message = list(msg)
+        prepared = self.compress_messages(message)
+        effective_timeout = self.get_timeout(timeout)
+
+        async def first() -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
+            iterator = aiter(self._achat_completion_stream(prepared, timeout=effective_timeout))
+            try:
+                return await anext(iterator), iterator
+            except StopAsyncIteration:
+                return None, iterator
+
+        chunk, iterator = await self._with_retries(first)
+        collected = _StreamCollector()
+        while chunk is not None:
+            collected.add(chunk)
+            yield chunk
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                chunk = None
+        response = collected.response()
+        if response.usage is None:
+            response.usage = self._estimate_usage(prepared, response)
+        self._update_costs(response)
+
+    def get_costs(self) -> Costs:
+        """Totals of every request made through this instance's cost manager."""
+        return self.cost_manager.get_costs()
+
+    # -- what a provider implements ------------------------------------------------------------
+
+    @abstractmethod
+    async def _achat_completion(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+        """Send one non-streaming request and parse the answer."""
+
+    @abstractmethod
+    def _achat_completion_stream(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> AsyncIterator[StreamChunk]:
+        """Send one streaming request; yield its increments as they arrive."""
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _collect_stream(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+        collected = _StreamCollector()
+        async for chunk in self._achat_completion_stream(messages, timeout=timeout):
+            collected.add(chunk)
+        return collected.response()
+
+    async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call`` under the one retry policy (tenacity), honouring Retry-After."""
+        config = self.config
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            hinted = getattr(exc, "retry_after", None)
+            if isinstance(hinted, (int, float)) and hinted >= 0:
+                return float(min(hinted, config.retry_max_wait))
+            backoff = config.retry_min_wait * (2 ** (state.attempt_number - 1))
+            return float(min(backoff, config.retry_max_wait))
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            logger.warning(
+                "%s %s: attempt %d failed (%r); retrying in %.1fs",
+                self.provider_name,
+                self.model,
+                state.attempt_number,
+                exc,
+                state.upcoming_sleep,
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_retryable),
+            stop=stop_after_attempt(config.max_retries + 1),
+            wait=wait,
+            sleep=self._sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        return await retrying(call)
+
+    def _estimate_usage(self, messages: list[dict[str, Any]], response: ChatResponse) -> Usage:
+        completion = (response.text or "") + (response.reasoning_content or "")
+        return Usage(
+            prompt_tokens=estimate_message_tokens(messages),
+            completion_tokens=estimate_text_tokens(completion),
+            reasoning_tokens=estimate_text_tokens(response.reasoning_content or ""),
+            estimated=True,
+        )
+
+    def _update_costs(self, response: ChatResponse) -> None:
+        if not self.config.calc_usage or response.usage is None:
+            return
+        model = self.pricing_plan or response.model or self.model or "unknown"
+        self.cost_manager.update(response.usage, model)
+
+
+class _StreamCollector:
+    """Folds stream chunks into one ChatResponse."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.tool_calls: list[ToolCall] = []
+        self.raw: list[Any] = []
+
+    def add(self, chunk: StreamChunk) -> None:
+        self.text.append(chunk.text)
+        self.reasoning.append(chunk.reasoning)
+        self.usage = chunk.usage or self.usage
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.model = chunk.model or self.model
+        self.tool_calls.extend(chunk.tool_calls)
+        if chunk.raw is not None:
+            self.raw.append(chunk.raw)
+
+    def response(self) -> ChatResponse:
+        reasoning = "".join(self.reasoning)
+        return ChatResponse(
+            text="".join(self.text),
+            usage=self.usage,
+            reasoning_content=reasoning or None,
+            finish_reason=self.finish_reason,
+            model=self.model,
+            tool_calls=self.tool_calls,
+            raw=self.raw,
+        )

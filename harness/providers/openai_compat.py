@@ -1,0 +1,190 @@
+"""Helpers for the OpenAI Chat Completions wire format, shared by OpenAI-family providers.
+
+Everything here works on decoded JSON (dicts), so the same code reads OpenAI, Azure and the
+OpenAI-compatible vendors, whose extras (``reasoning_content``, ``x_groq.usage``,
+``prompt_cache_hit_tokens``...) the SDK's types do not declare.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from harness.config import LLMConfig
+from harness.costs import Usage
+from harness.providers.base import ChatResponse, StreamChunk, ToolCall
+
+__all__ = [
+    "ToolCallAssembler",
+    "build_chat_params",
+    "is_reasoning_model",
+    "parse_chat_chunk",
+    "parse_chat_response",
+    "parse_openai_usage",
+]
+
+# o1, o3, o4-mini, gpt-5... take no temperature and count max_completion_tokens.
+_REASONING_MODEL = re.compile(r"^(o\d+(-[\w.]+)*|gpt-5[\w.-]*)$")
+
+
+def _bare_model(model: str) -> str:
+    # "openai/gpt-4o" (routers) and "ft:gpt-4o:org" (fine-tunes) name the same family.
+    name = model.rsplit("/", 1)[-1].lower()
+    return name.removeprefix("ft:").split(":", 1)[0]
+
+
+def is_reasoning_model(model: str | None) -> bool:
+    """Whether ``model`` is an OpenAI reasoning model (o-series, gpt-5 family)."""
+    if not model:
+        return False
+    bare = _bare_model(model)
+    return bool(_REASONING_MODEL.match(bare)) and not bare.startswith("gpt-5-chat")
+
+
+def build_chat_params(
+    config: LLMConfig,
+    messages: list[dict[str, Any]],
+    *,
+    model: str,
+    stream: bool,
+    include_usage: bool,
+) -> dict[str, Any]:
+    """The request body for ``chat.completions.create``: only what the config sets."""
+    reasoning = is_reasoning_model(model)
+    params: dict[str, Any] = {"model": model, "messages": messages}
+    if reasoning:
+        params["max_completion_tokens"] = config.max_token
+    else:
+        params["max_tokens"] = config.max_token
+        params["temperature"] = config.temperature
+        if config.top_p != 1.0:
+            params["top_p"] = config.top_p
+        if config.presence_penalty:
+            params["presence_penalty"] = config.presence_penalty
+        if config.frequency_penalty:
+            params["frequency_penalty"] = config.frequency_penalty
+    optional = {
+        "stop": config.stop,
+        "n": config.n,
+        "seed": config.seed,
+        "logprobs": config.logprobs,
+        "top_logprobs": config.top_logprobs,
+    }
+    params.update({k: v for k, v in optional.items() if v is not None})
+    if stream:
+        params["stream"] = True
+        if include_usage:
+            params["stream_options"] = {"include_usage": True}
+    return params
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def parse_openai_usage(usage: Mapping[str, Any] | None) -> Usage | None:
+    """A Usage from an OpenAI-style ``usage`` object (and its vendor variants)."""
+    if not isinstance(usage, Mapping):
+        return None
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    cached = _int(prompt_details.get("cached_tokens")) or _int(usage.get("prompt_cache_hit_tokens"))
+    reasoning = _int(completion_details.get("reasoning_tokens"))
+    return Usage(
+        prompt_tokens=_int(usage.get("prompt_tokens")),
+        completion_tokens=_int(usage.get("completion_tokens")),
+        cached_tokens=cached,
+        cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
+        reasoning_tokens=reasoning,
+    )
+
+
+def _usage_anywhere(data: Mapping[str, Any]) -> Usage | None:
+    # Top level (OpenAI), Groq's x_groq.usage, or the first choice (some vendors' finish chunk).
+    if data.get("usage"):
+        return parse_openai_usage(data["usage"])
+    x_groq = data.get("x_groq")
+    if isinstance(x_groq, Mapping) and x_groq.get("usage"):
+        return parse_openai_usage(x_groq["usage"])
+    for choice in data.get("choices") or []:
+        if isinstance(choice, Mapping) and choice.get("usage"):
+            return parse_openai_usage(choice["usage"])
+    return None
+
+
+def _reasoning_of(message: Mapping[str, Any]) -> str | None:
+    # DeepSeek / Zhipu: reasoning_content; OpenRouter and Ollama's /v1: reasoning.
+    value = message.get("reasoning_content")
+    if not value:
+        value = message.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
+def parse_chat_response(data: Mapping[str, Any]) -> ChatResponse:
+    """A ChatResponse from a decoded (non-streaming) chat completion."""
+    choices = data.get("choices") or []
+    first: Mapping[str, Any] = choices[0] if choices else {}
+    message = first.get("message") or {}  # Azure's content filter drops the message entirely
+    tool_calls = [
+        ToolCall(
+            id=call.get("id"),
+            name=(call.get("function") or {}).get("name", ""),
+            arguments=(call.get("function") or {}).get("arguments") or "",
+        )
+        for call in message.get("tool_calls") or []
+    ]
+    return ChatResponse(
+        text=message.get("content"),
+        usage=_usage_anywhere(data),
+        reasoning_content=_reasoning_of(message),
+        finish_reason=first.get("finish_reason"),
+        model=data.get("model") or None,
+        tool_calls=tool_calls,
+        raw=dict(data),
+    )
+
+
+class ToolCallAssembler:
+    """Joins streamed tool-call fragments (keyed by ``index``) into whole calls."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def add(self, fragments: list[Mapping[str, Any]]) -> None:
+        """Take the ``delta.tool_calls`` of one chunk."""
+        for fragment in fragments:
+            index = _int(fragment.get("index"))
+            call = self._calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
+            call["id"] = fragment.get("id") or call["id"]
+            function = fragment.get("function") or {}
+            call["name"] += function.get("name") or ""
+            call["arguments"] += function.get("arguments") or ""
+
+    def calls(self) -> list[ToolCall]:
+        """The assembled calls, in index order."""
+        return [ToolCall(**self._calls[i]) for i in sorted(self._calls)]
+
+
+def parse_chat_chunk(data: Mapping[str, Any], tools: ToolCallAssembler) -> StreamChunk:
+    """A StreamChunk from one decoded ``chat.completion.chunk``.
+
+    Tool-call fragments go to ``tools``; the caller emits ``tools.calls()`` at the end.
+    """
+    choices = data.get("choices") or []
+    first: Mapping[str, Any] = choices[0] if choices else {}
+    delta = first.get("delta") or {}
+    if delta.get("tool_calls"):
+        tools.add(delta["tool_calls"])
+    content = delta.get("content")
+    return StreamChunk(
+        text=content if isinstance(content, str) else "",
+        reasoning=_reasoning_of(delta) or "",
+        usage=_usage_anywhere(data),
+        finish_reason=first.get("finish_reason"),
+        model=data.get("model") or None,
+        raw=dict(data),
+    )
