@@ -24,7 +24,9 @@ def build_async_client(
     connect = min(timeout, 10.0)
     client_timeout = httpx2.Timeout(timeout, connect=connect)
     if transport is not None:
-        return httpx2.AsyncClient(transport=transport, timeout=client_timeout, follow_redirects=True)
+        return httpx2.AsyncClient(
+            transport=transport, timeout=client_timeout, follow_redirects=True
+        )
     return httpx2.AsyncClient(
         proxy=proxy, timeout=client_timeout, limits=_LIMITS, follow_redirects=True
     )

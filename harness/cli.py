@@ -19,7 +19,14 @@ def _models(args: argparse.Namespace) -> int:
     config = ModelsConfig.from_yaml_file(args.config)
     rows = []
     if config.llm is not None:
-        rows.append(["llm (default)", config.llm.api_type.value, config.llm.model, config.llm.resolved_base_url()])
+        rows.append(
+            [
+                "llm (default)",
+                config.llm.api_type.value,
+                config.llm.model,
+                config.llm.resolved_base_url(),
+            ]
+        )
     for name, entry in config.models.items():
         rows.append([name, entry.api_type.value, entry.model, entry.resolved_base_url()])
     print(tabulate(rows, headers=["name", "api_type", "model", "base_url"]))

@@ -167,7 +167,9 @@ _PROVIDER_DEFAULTS: dict[LLMType, ProviderDefaults] = {
     LLMType.OPEN_ROUTER: _OPENROUTER,
     LLMType.OPENROUTER: _OPENROUTER,
     LLMType.OPENROUTER_REASONING: _OPENROUTER,
-    LLMType.SILICONFLOW: ProviderDefaults("https://api.siliconflow.cn/v1", ("SILICONFLOW_API_KEY",)),
+    LLMType.SILICONFLOW: ProviderDefaults(
+        "https://api.siliconflow.cn/v1", ("SILICONFLOW_API_KEY",)
+    ),
     LLMType.LLAMA_API: ProviderDefaults("https://api.llama.com/compat/v1", ("LLAMA_API_KEY",)),
     LLMType.METAGPT: ProviderDefaults(None, ("METAGPT_API_KEY",)),
     LLMType.FAKE: ProviderDefaults(None, (), key_required=False),
@@ -320,7 +322,9 @@ class ModelsConfig(BaseModel):
         return self._source
 
     @classmethod
-    def from_yaml_file(cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> ModelsConfig:
+    def from_yaml_file(
+        cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+    ) -> ModelsConfig:
         """Load and validate a config file; errors name the file and the key."""
         path = Path(path)
         try:
@@ -355,7 +359,9 @@ class ModelsConfig(BaseModel):
         """Validate a parsed config mapping; ``source`` names it in errors."""
         models = data.get("models")
         if models is not None and not isinstance(models, dict):
-            raise ConfigError("expected a mapping of model name to settings", source=source, key="models")
+            raise ConfigError(
+                "expected a mapping of model name to settings", source=source, key="models"
+            )
         try:
             config = cls.model_validate(data)
         except ValidationError as exc:
@@ -441,7 +447,10 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
         first_key = first_key or key
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (check its spelling)"
+            close = difflib.get_close_matches(
+                str(err["loc"][-1]), list(LLMConfig.model_fields), n=1
+            )
+            msg = f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
         lines.append(f"{key}: {msg}")
     if len(lines) == 1:
         return ConfigError(lines[0].split(": ", 1)[1], source=source, key=first_key)

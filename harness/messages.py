@@ -66,7 +66,7 @@ def format_msgs(messages: MessageLike | Iterable[MessageLike]) -> list[Message]:
 
     Strings become user messages; dicts must have ``role`` and ``content``.
     """
-    if isinstance(messages, (str, Mapping)) or isinstance(messages, _HasContent):
+    if isinstance(messages, (str, Mapping, _HasContent)):
         items: Iterable[Any] = [messages]
     else:
         items = messages
@@ -99,7 +99,9 @@ def content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
         )
     return str(content)
 
@@ -116,7 +118,9 @@ def mask_base64_data(msg: Any) -> Any:
             if (
                 isinstance(part, dict)
                 and part.get("type") == "image_url"
-                and str((part.get("image_url") or {}).get("url", "")).startswith(_BASE64_IMAGE_PREFIX)
+                and str((part.get("image_url") or {}).get("url", "")).startswith(
+                    _BASE64_IMAGE_PREFIX
+                )
             ):
                 part = {**part, "image_url": {**part["image_url"], "url": IMAGE_OMITTED}}
             parts.append(part)

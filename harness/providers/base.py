@@ -12,7 +12,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -45,6 +45,7 @@ logger = logging.getLogger("harness.providers")
 USE_CONFIG_TIMEOUT = 0  # a timeout of 0 means "the config's timeout"
 
 Sleep = Callable[[float], Awaitable[None]]
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,9 @@ class BaseLLM(ABC):
     def _default_system_msg(self) -> dict[str, Any]:
         return msgs.system_msg(self.system_prompt)
 
-    def format_msg(self, messages: msgs.MessageLike | Iterable[msgs.MessageLike]) -> list[dict[str, Any]]:
+    def format_msg(
+        self, messages: msgs.MessageLike | Iterable[msgs.MessageLike]
+    ) -> list[dict[str, Any]]:
         """Normalise strings, dicts or role/content objects into message dicts."""
         return msgs.format_msgs(messages)
 
@@ -247,7 +250,7 @@ class BaseLLM(ABC):
         return Reply(response)
 
     async def aask_batch(self, msgs: Sequence[str], timeout: float = USE_CONFIG_TIMEOUT) -> str:
-        """A multi-turn conversation: each prompt sees the earlier turns; replies joined by newlines."""
+        """A multi-turn conversation: each prompt sees the turns before it; replies newline-joined."""
         context: list[dict[str, Any]] = []
         replies: list[str] = []
         for prompt in msgs:
@@ -313,14 +316,20 @@ class BaseLLM(ABC):
         return [o for o in outcomes if isinstance(o, str)]
 
     async def acompletion_text(
-        self, messages: list[dict[str, Any]], stream: bool = False, timeout: float = USE_CONFIG_TIMEOUT
+        self,
+        messages: list[dict[str, Any]],
+        stream: bool = False,
+        timeout: float = USE_CONFIG_TIMEOUT,
     ) -> str:
         """The text of one completion (empty when the model returned no text)."""
         response = await self.acompletion(messages, stream=stream, timeout=timeout)
         return response.text or ""
 
     async def acompletion(
-        self, messages: list[dict[str, Any]], stream: bool = False, timeout: float = USE_CONFIG_TIMEOUT
+        self,
+        messages: list[dict[str, Any]],
+        stream: bool = False,
+        timeout: float = USE_CONFIG_TIMEOUT,
     ) -> ChatResponse:
         """One chat completion with compression, retries and cost accounting."""
         prepared = self.compress_messages(messages)
@@ -384,7 +393,9 @@ class BaseLLM(ABC):
     # -- what a provider implements ------------------------------------------------------------
 
     @abstractmethod
-    async def _achat_completion(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+    async def _achat_completion(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> ChatResponse:
         """Send one non-streaming request and parse the answer."""
 
     @abstractmethod
@@ -401,7 +412,7 @@ class BaseLLM(ABC):
             collected.add(chunk)
         return collected.response()
 
-    async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def _with_retries(self, call: Callable[[], Awaitable[_R]]) -> _R:
         """Run ``call`` under the one retry policy (tenacity), honouring Retry-After."""
         config = self.config
 

@@ -77,16 +77,22 @@ class FakeLLM(BaseLLM):
             raise LookupError(f"FakeLLM has no scripted reply matching prompt {prompt!r}")
         if index >= len(script):
             raise LookupError(f"FakeLLM was called {index + 1} times but has {len(script)} replies")
-        reply = script[index]
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        scripted = script[index]
+        if isinstance(scripted, BaseException):
+            raise scripted
+        return scripted
 
-    async def _achat_completion(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+    async def _achat_completion(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> ChatResponse:
         self.calls.append(FakeCall(messages=list(messages), model=self.model, stream=False))
         text = self._reply_for(messages)
         return ChatResponse(
-            text=text, usage=self.usage, reasoning_content=self.reasoning, finish_reason="stop", model=self.model
+            text=text,
+            usage=self.usage,
+            reasoning_content=self.reasoning,
+            finish_reason="stop",
+            model=self.model,
         )
 
     async def _achat_completion_stream(

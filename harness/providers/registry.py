@@ -42,7 +42,10 @@ def register_provider(keys: LLMType | str | Iterable[LLMType | str]) -> Callable
             existing = _providers.get(llm_type)
             if existing is not None and existing is not cls:
                 logger.info(
-                    "provider for %s replaced: %s -> %s", llm_type.value, existing.__name__, cls.__name__
+                    "provider for %s replaced: %s -> %s",
+                    llm_type.value,
+                    existing.__name__,
+                    cls.__name__,
                 )
             _providers[llm_type] = cls
         return cls
