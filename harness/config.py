@@ -233,6 +233,10 @@ class LLMConfig(BaseModel):
     # Reasoning ("thinking") models
     reasoning: bool = False
     reasoning_max_token: int = Field(default=4000, gt=0)
+    # Whether the model is an OpenAI-style reasoning model (no temperature,
+    # max_completion_tokens). None: decided from the model name, which an Azure deployment
+    # name may hide.
+    reasoning_model: bool | None = None
     # Retries: one policy for every provider (the SDKs' own retries are off)
     max_retries: int = Field(default=3, ge=0, le=20)
     retry_min_wait: float = Field(default=1.0, ge=0)

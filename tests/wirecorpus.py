@@ -123,7 +123,9 @@ class CorpusTransport(httpx2.AsyncBaseTransport):
         index = len(self.requests)
         self.requests.append(request)
         if index >= len(self.interactions):
-            raise AssertionError(f"request {index} ({request.method} {request.url}) was not recorded")
+            raise AssertionError(
+                f"request {index} ({request.method} {request.url}) was not recorded"
+            )
         recorded = self.interactions[index]
         expected = httpx2.URL(recorded.uri)
         if self.strict_path:

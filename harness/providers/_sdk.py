@@ -26,7 +26,12 @@ __all__ = ["error_message", "map_sdk_error", "parse_retry_after"]
 
 
 # Error types that Anthropic may send as a stream event, and the status they stand for.
-_IN_STREAM_STATUS = {"overloaded_error": 529, "api_error": 500, "rate_limit_error": 429}
+_IN_STREAM_STATUS = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "timeout_error": 504,
+    "rate_limit_error": 429,
+}
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -58,7 +63,11 @@ def error_message(body: Any, fallback: str) -> str:
         if isinstance(error, dict):
             message = error.get("message")
             if isinstance(message, str) and message:
-                raw = (error.get("metadata") or {}).get("raw") if isinstance(error.get("metadata"), dict) else None
+                raw = (
+                    (error.get("metadata") or {}).get("raw")
+                    if isinstance(error.get("metadata"), dict)
+                    else None
+                )
                 return f"{message} ({raw})" if isinstance(raw, str) and raw else message
         elif isinstance(error, str) and error:
             return error
@@ -80,7 +89,9 @@ def _field(body: Any, name: str) -> str | None:
     return None
 
 
-def map_sdk_error(exc: Exception, sdk: ModuleType, *, provider: str, model: str | None) -> Exception:
+def map_sdk_error(
+    exc: Exception, sdk: ModuleType, *, provider: str, model: str | None
+) -> Exception:
     """The harness error for an SDK exception (or ``exc`` itself when it is not an SDK error)."""
     if isinstance(exc, sdk.APITimeoutError):
         return APITimeoutError(f"request timed out: {exc}", provider=provider, model=model)
@@ -114,7 +125,11 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, *, provider: str, model: str 
             "model": model,
             "status_code": status,
             "body": body,
-            "request_id": getattr(exc, "request_id", None) or response.headers.get("request-id"),
+            "request_id": getattr(exc, "request_id", None)
+            or response.headers.get("request-id")
+            or response.headers.get("x-request-id")
+            or response.headers.get("apim-request-id")  # Azure API Management
+            or _field(body, "request_id"),  # Anthropic also puts it in the error body
             "error_type": _field(body, "type"),
             "error_code": _field(body, "code"),
         }

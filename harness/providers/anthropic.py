@@ -23,7 +23,10 @@ def _image_block(url: str) -> dict[str, Any]:
     if url.startswith("data:"):
         header, _, data = url.partition(",")
         media_type = header[len("data:") :].split(";", 1)[0] or "image/jpeg"
-        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
@@ -43,7 +46,9 @@ def _content_blocks(content: Any) -> Any:
     return blocks
 
 
-def to_anthropic_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+def to_anthropic_messages(
+    messages: list[dict[str, Any]],
+) -> tuple[str | None, list[dict[str, Any]]]:
     """Split OpenAI-shaped messages into Anthropic's ``system`` text and ``messages``."""
     system = [content_text(m.get("content")) for m in messages if m.get("role") == "system"]
     rest = [
@@ -90,12 +95,17 @@ class AnthropicLLM(BaseLLM):
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client, built at first use (that is when a missing key is reported)."""
         if self._client is None:
+            api_key = self._api_key()
+            # SDK 2.x sends an api_key as "Authorization: Bearer"; the Messages API
+            # authenticates API keys with the x-api-key header (omit drops the bearer one).
+            headers: dict[str, Any] = {"x-api-key": api_key, "Authorization": anthropic.omit}
             self._client = anthropic.AsyncAnthropic(
-                api_key=self._api_key(),
+                api_key=api_key,
                 base_url=self.config.resolved_base_url(),
                 max_retries=0,
                 timeout=self.config.timeout,
                 http_client=self._build_http_client(),
+                default_headers=headers,
             )
         return self._client
 
@@ -104,7 +114,11 @@ class AnthropicLLM(BaseLLM):
         if not self.model:
             raise ConfigError("no model configured", source=config.source, key="model")
         system, chat = to_anthropic_messages(messages)
-        params: dict[str, Any] = {"model": self.model, "max_tokens": config.max_token, "messages": chat}
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": config.max_token,
+            "messages": chat,
+        }
         if system:
             params["system"] = system
         if config.reasoning:
@@ -127,7 +141,9 @@ class AnthropicLLM(BaseLLM):
         if sampling:
             params["extra_body"] = sampling
         if config.stop:
-            params["stop_sequences"] = [config.stop] if isinstance(config.stop, str) else config.stop
+            params["stop_sequences"] = (
+                [config.stop] if isinstance(config.stop, str) else config.stop
+            )
         if stream:
             params["stream"] = True
         return params
@@ -135,7 +151,9 @@ class AnthropicLLM(BaseLLM):
     def _error(self, exc: Exception) -> Exception:
         return map_sdk_error(exc, anthropic, provider=self.provider_name, model=self.model)
 
-    async def _achat_completion(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+    async def _achat_completion(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> ChatResponse:
         params = self._params(messages, stream=False)
         try:
             message = await self.client.messages.create(**params, timeout=timeout)
@@ -153,7 +171,9 @@ class AnthropicLLM(BaseLLM):
                 thinking.append(block.get("thinking", ""))
             elif kind == "tool_use":
                 arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
-                calls.append(ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments))
+                calls.append(
+                    ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments)
+                )
         return ChatResponse(
             text="".join(text),
             usage=parse_anthropic_usage(data.get("usage")),
@@ -171,6 +191,10 @@ class AnthropicLLM(BaseLLM):
         start_usage: Mapping[str, Any] | None = None
         model: str | None = None
         tools: dict[int, dict[str, Any]] = {}
+        # Chunks without content (message_start, block starts, tool-input fragments) are held
+        # back until the first content arrives: an error event before it (e.g. overloaded_error)
+        # then fails the stream before anything was yielded, so it can still be retried.
+        held: list[StreamChunk] | None = []
         try:
             stream = await self.client.messages.create(**params, timeout=timeout)
             async with stream:
@@ -207,7 +231,16 @@ class AnthropicLLM(BaseLLM):
                         # output_tokens here is final; message_start's was provisional.
                         chunk.usage = parse_anthropic_usage(start_usage, data.get("usage"))
                         chunk.finish_reason = (data.get("delta") or {}).get("stop_reason")
+                    if held is not None:
+                        if not (chunk.text or chunk.reasoning or chunk.finish_reason):
+                            held.append(chunk)
+                            continue
+                        for earlier in held:
+                            yield earlier
+                        held = None
                     yield chunk
+            for earlier in held or ():
+                yield earlier
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
         if tools:

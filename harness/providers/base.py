@@ -250,7 +250,7 @@ class BaseLLM(ABC):
         return Reply(response)
 
     async def aask_batch(self, msgs: Sequence[str], timeout: float = USE_CONFIG_TIMEOUT) -> str:
-        """A multi-turn conversation: each prompt sees the turns before it; replies newline-joined."""
+        """Ask in turn, each prompt seeing the earlier turns; the replies joined by newlines."""
         context: list[dict[str, Any]] = []
         replies: list[str] = []
         for prompt in msgs:

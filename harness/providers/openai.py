@@ -101,21 +101,28 @@ class OpenAILLM(BaseLLM):
             raise ConfigError("no model configured", source=self.config.source, key="model")
         return self.model
 
+    def _stream_include_usage(self) -> bool:
+        """Whether a streaming request may ask for the usage chunk (``stream_options``)."""
+        return self.config.api_type in _STREAM_USAGE_TYPES
+
     def _params(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
         params = build_chat_params(
             self.config,
             messages,
             model=self._model_name(),
             stream=stream,
-            include_usage=self.config.api_type in _STREAM_USAGE_TYPES,
+            include_usage=self._stream_include_usage(),
         )
         if self.config.api_type is LLMType.OPENROUTER_REASONING or (
-            self.config.reasoning and self.config.api_type in (LLMType.OPENROUTER, LLMType.OPEN_ROUTER)
+            self.config.reasoning
+            and self.config.api_type in (LLMType.OPENROUTER, LLMType.OPEN_ROUTER)
         ):
             params["extra_body"] = {"reasoning": {"max_tokens": self.config.reasoning_max_token}}
         return params
 
-    async def _achat_completion(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+    async def _achat_completion(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> ChatResponse:
         params = self._params(messages, stream=False)
         try:
             completion = await self.client.chat.completions.create(**params, timeout=timeout)

@@ -51,7 +51,9 @@ def build_chat_params(
     include_usage: bool,
 ) -> dict[str, Any]:
     """The request body for ``chat.completions.create``: only what the config sets."""
-    reasoning = is_reasoning_model(model)
+    reasoning = (
+        config.reasoning_model if config.reasoning_model is not None else is_reasoning_model(model)
+    )
     params: dict[str, Any] = {"model": model, "messages": messages}
     if reasoning:
         params["max_completion_tokens"] = config.max_token
