@@ -25,3 +25,15 @@ def test_every_exported_callable_has_a_docstring() -> None:
         value = getattr(harness, name)
         if callable(value):
             assert value.__doc__, name
+
+
+def test_importing_harness_does_not_import_the_provider_sdks() -> None:
+    # The SDKs take seconds to import; they load when a provider first builds its client.
+    import subprocess
+    import sys
+
+    code = "import sys, harness; print(sorted({'openai', 'anthropic'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from harness.config import LLMType
 from harness.costs import Usage
@@ -15,6 +13,9 @@ from harness.messages import content_text
 from harness.providers._sdk import map_sdk_error
 from harness.providers.base import BaseLLM, ChatResponse, StreamChunk, ToolCall
 from harness.providers.registry import register_provider
+
+if TYPE_CHECKING:  # the SDK is imported at first use: it is slow to import
+    import anthropic
 
 __all__ = ["AnthropicLLM", "parse_anthropic_usage", "to_anthropic_messages"]
 
@@ -94,6 +95,8 @@ class AnthropicLLM(BaseLLM):
     @property
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client, built at first use (that is when a missing key is reported)."""
+        import anthropic
+
         if self._client is None:
             api_key = self._api_key()
             # SDK 2.x sends an api_key as "Authorization: Bearer"; the Messages API
@@ -149,11 +152,15 @@ class AnthropicLLM(BaseLLM):
         return params
 
     def _error(self, exc: Exception) -> Exception:
+        import anthropic
+
         return map_sdk_error(exc, anthropic, provider=self.provider_name, model=self.model)
 
     async def _achat_completion(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> ChatResponse:
+        import anthropic
+
         params = self._params(messages, stream=False)
         try:
             message = await self.client.messages.create(**params, timeout=timeout)
@@ -187,6 +194,8 @@ class AnthropicLLM(BaseLLM):
     async def _achat_completion_stream(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> AsyncIterator[StreamChunk]:
+        import anthropic
+
         params = self._params(messages, stream=True)
         start_usage: Mapping[str, Any] | None = None
         model: str | None = None

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-
-import openai
+from typing import TYPE_CHECKING
 
 from harness.config import LLMType
 from harness.errors import ConfigError
 from harness.providers.openai import OpenAILLM
 from harness.providers.registry import register_provider
+
+if TYPE_CHECKING:  # the SDK is imported at first use: it is slow to import
+    import openai
 
 __all__ = ["DEFAULT_AZURE_API_VERSION", "AzureOpenAILLM"]
 
@@ -35,6 +37,8 @@ class AzureOpenAILLM(OpenAILLM):
         return dated is None or dated.group() >= _STREAM_OPTIONS_SINCE
 
     def _make_client(self) -> openai.AsyncOpenAI:
+        import openai
+
         env = self._environ if self._environ is not None else os.environ
         endpoint = self.config.base_url or self.config.endpoint or env.get("AZURE_OPENAI_ENDPOINT")
         if not endpoint:

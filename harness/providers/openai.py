@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from harness.config import LLMType
 from harness.errors import ConfigError
@@ -18,6 +16,9 @@ from harness.providers.openai_compat import (
     parse_chat_response,
 )
 from harness.providers.registry import register_provider
+
+if TYPE_CHECKING:  # the SDK is imported at first use: it is slow to import
+    import openai
 
 __all__ = ["OpenAILLM"]
 
@@ -81,6 +82,8 @@ class OpenAILLM(BaseLLM):
         return self._client
 
     def _make_client(self) -> openai.AsyncOpenAI:
+        import openai
+
         base_url = self.config.resolved_base_url()
         if not base_url:
             raise ConfigError(
@@ -123,6 +126,8 @@ class OpenAILLM(BaseLLM):
     async def _achat_completion(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> ChatResponse:
+        import openai
+
         params = self._params(messages, stream=False)
         try:
             completion = await self.client.chat.completions.create(**params, timeout=timeout)
@@ -133,6 +138,8 @@ class OpenAILLM(BaseLLM):
     async def _achat_completion_stream(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> AsyncIterator[StreamChunk]:
+        import openai
+
         params = self._params(messages, stream=True)
         tools = ToolCallAssembler()
         try:
