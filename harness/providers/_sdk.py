@@ -15,6 +15,7 @@ from typing import Any
 from harness.errors import (
     APIConnectionError,
     APITimeoutError,
+    HarnessError,
     ProviderError,
     RateLimitError,
     ServerError,
@@ -92,7 +93,14 @@ def _field(body: Any, name: str) -> str | None:
 def map_sdk_error(
     exc: Exception, sdk: ModuleType, *, provider: str, model: str | None
 ) -> Exception:
-    """The harness error for an SDK exception (or ``exc`` itself when it is not an SDK error)."""
+    """The harness error for an SDK exception (or ``exc`` itself when it is not an SDK error).
+
+    The SDKs wrap whatever a transport raises in their connection error; a harness error
+    raised by an injected transport (a replay miss, say) is returned as it is, so it is
+    neither disguised as a network failure nor retried.
+    """
+    if isinstance(exc.__cause__, HarnessError):
+        return exc.__cause__
     if isinstance(exc, sdk.APITimeoutError):
         return APITimeoutError(f"request timed out: {exc}", provider=provider, model=model)
     if isinstance(exc, sdk.APIConnectionError):

@@ -4,12 +4,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx2
 import pytest
 
 from harness import (
     BadRequestError,
     BatchError,
     FakeLLM,
+    HarnessError,
     LLMConfig,
     MissingAPIKeyError,
     RateLimitError,
@@ -350,3 +352,27 @@ async def test_missing_key_fails_only_when_a_live_request_is_made() -> None:
     llm = create_llm_instance(config, environ={})  # constructing needs no key
     with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
         await llm.aask("hello", stream=False)
+
+
+class _TransportRefusal(HarnessError):
+    """Stands for an error a record/replay transport raises (a cassette miss)."""
+
+
+@pytest.mark.parametrize("api_type", ["openai", "anthropic", "azure"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_harness_error_from_the_transport_surfaces_unwrapped_and_unretried(
+    api_type: str, stream: bool
+) -> None:
+    calls = []
+
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request)
+        raise _TransportRefusal("no recorded interaction")
+
+    config = LLMConfig(api_type=api_type, model="m", base_url="https://example.test", max_retries=3)
+    waits = Waits()
+    llm = create_llm_instance(config, transport=httpx2.MockTransport(refuse), sleep=waits)
+    with pytest.raises(_TransportRefusal):
+        await llm.aask("q", stream=stream)
+    assert len(calls) == 1
+    assert waits.seconds == []
