@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from harness.config import CompressType, LLMConfig, LLMType, ModelsConfig
-from harness.costs import CostManager, Costs, Usage
+from harness.config import CompressType, LLMConfig, LLMType, ModelsConfig, PriceConfig
+from harness.costs import CostManager, CostReporter, Costs, ModelPrice, PriceTable, Usage
 from harness.errors import (
     APIConnectionError,
     APIStatusError,
@@ -16,9 +16,11 @@ from harness.errors import (
     AuthenticationError,
     BadRequestError,
     BatchError,
+    BudgetExceeded,
     ConfigError,
     HarnessError,
     MissingAPIKeyError,
+    NoMoneyException,
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
@@ -27,6 +29,7 @@ from harness.errors import (
     ResponseFormatError,
     ServerError,
     StreamError,
+    TokenizerDataError,
     UnknownLLMTypeError,
 )
 from harness.providers import (
@@ -60,20 +63,26 @@ __all__ = [
     "BadRequestError",
     "BaseLLM",
     "BatchError",
+    "BudgetExceeded",
     "ChatResponse",
     "CompressType",
     "ConfigError",
     "CostManager",
+    "CostReporter",
     "Costs",
     "FakeLLM",
     "HarnessError",
     "LLMConfig",
     "LLMType",
     "MissingAPIKeyError",
+    "ModelPrice",
     "ModelsConfig",
+    "NoMoneyException",
     "NotFoundError",
     "OpenAILLM",
     "PermissionDeniedError",
+    "PriceConfig",
+    "PriceTable",
     "ProviderError",
     "ProviderNotRegisteredError",
     "RateLimitError",
@@ -82,6 +91,7 @@ __all__ = [
     "ServerError",
     "StreamChunk",
     "StreamError",
+    "TokenizerDataError",
     "ToolCall",
     "UnknownLLMTypeError",
     "Usage",

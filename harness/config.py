@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "LLMConfig",
     "LLMType",
     "ModelsConfig",
+    "PriceConfig",
     "ProviderDefaults",
     "provider_defaults",
 ]
@@ -185,6 +187,21 @@ _PLACEHOLDER_KEYS = {"", "YOUR_API_KEY", "sk-"}
 SECRET_FIELDS = frozenset({"api_key", "secret_key", "access_key", "session_token", "api_secret"})
 
 
+class PriceConfig(BaseModel):
+    """A model's price in USD per 1M tokens; it overrides harness's price table for that model.
+
+    ``cached_input`` and ``cache_write`` default to ``input``, ``reasoning`` to ``output``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cached_input: Decimal | None = Field(default=None, ge=0)
+    cache_write: Decimal | None = Field(default=None, ge=0)
+    reasoning: Decimal | None = Field(default=None, ge=0)
+
+
 class LLMConfig(BaseModel):
     """Everything needed to reach one model: provider, endpoint, credentials and call options."""
 
@@ -196,6 +213,7 @@ class LLMConfig(BaseModel):
     api_version: str | None = None
     model: str | None = None  # for Azure: the deployment name
     pricing_plan: str | None = None  # the price-table row to bill, when it differs from model
+    price: PriceConfig | None = None  # this model's price, when the table lacks or misprices it
     # Cloud providers signing requests (Bedrock, Qianfan...)
     access_key: str | None = Field(default=None, repr=False)
     secret_key: str | None = Field(default=None, repr=False)

@@ -17,13 +17,16 @@
     │   │   └── ServerError             5xx, including Anthropic's 529 "overloaded"
     │   ├── StreamError             an error object sent inside a 200 stream (e.g. OpenRouter)
     │   └── ResponseFormatError     a 2xx answer harness cannot read
-    └── BatchError                  some prompts of ``aask_batch_parallel`` failed; keeps the rest
+    ├── BatchError                  some prompts of ``aask_batch_parallel`` failed; keeps the rest
+    ├── NoMoneyException            a request would pass the budget (alias BudgetExceeded)
+    └── TokenizerDataError          the tokenizer data shipped with harness is missing or corrupt
 
 Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 __all__ = [
@@ -33,9 +36,11 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchError",
+    "BudgetExceeded",
     "ConfigError",
     "HarnessError",
     "MissingAPIKeyError",
+    "NoMoneyException",
     "NotFoundError",
     "PermissionDeniedError",
     "ProviderError",
@@ -44,6 +49,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "StreamError",
+    "TokenizerDataError",
     "UnknownLLMTypeError",
     "status_error_class",
 ]
@@ -183,6 +189,55 @@ class BatchError(HarnessError):
             f"{len(errors)} of {len(results)} prompts failed; first failure at index {first}: "
             f"{errors[first]!r}"
         )
+
+
+class NoMoneyException(HarnessError):
+    """A request was refused before it was sent: its projected cost would pass the budget.
+
+    ``spent`` is what was already spent (and reserved by requests in flight), ``projected``
+    what this request may cost at most (its prompt plus ``max_token`` of output), ``limit`` the
+    budget, all in USD.
+    """
+
+    def __init__(
+        self,
+        *,
+        spent: Decimal,
+        limit: Decimal,
+        projected: Decimal = Decimal(0),
+        model: str | None = None,
+    ) -> None:
+        self.spent = spent
+        self.limit = limit
+        self.projected = projected
+        self.model = model
+        on_model = f" on {model}" if model else ""
+        super().__init__(
+            f"budget exceeded: ${spent} spent, this request{on_model} may cost up to "
+            f"${projected}, which would pass the limit of ${limit}; raise max_budget, lower "
+            "max_token or shorten the prompt"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments: rebuild from fields so the error crosses processes (xdist).
+        kwargs = {
+            "spent": self.spent,
+            "limit": self.limit,
+            "projected": self.projected,
+            "model": self.model,
+        }
+        return (_rebuild_no_money, (kwargs,))
+
+
+def _rebuild_no_money(kwargs: dict[str, Any]) -> NoMoneyException:
+    return NoMoneyException(**kwargs)
+
+
+BudgetExceeded = NoMoneyException
+
+
+class TokenizerDataError(HarnessError):
+    """The BPE data shipped with harness cannot be read or fails its SHA-256 check."""
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

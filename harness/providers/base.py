@@ -21,14 +21,14 @@ from harness import messages as msgs
 from harness._http import build_async_client
 from harness.compression import compress_messages
 from harness.config import LLMConfig
-from harness.costs import CostManager, Costs, Usage
+from harness.costs import CostManager, Costs, ModelPrice, Reservation, Usage
 from harness.errors import (
     APIConnectionError,
     BatchError,
     RateLimitError,
     ServerError,
 )
-from harness.tokens import estimate_message_tokens, estimate_text_tokens
+from harness.tokens import context_window, count_message_tokens, count_output_tokens
 
 __all__ = [
     "USE_CONFIG_TIMEOUT",
@@ -205,9 +205,14 @@ class BaseLLM(ABC):
         return msgs.mask_base64_data(msg)
 
     def compress_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Messages cut down to the context window by the config's ``compress_type``."""
-        max_token = self.config.context_length or 128_000
-        return compress_messages(messages, self.config.compress_type, max_token=max_token)
+        """Messages cut down to the context window by the config's ``compress_type``.
+
+        The window is the config's ``context_length``, else the model's from harness's table.
+        """
+        window = context_window(self.model, override=self.config.context_length)
+        return compress_messages(
+            messages, self.config.compress_type, max_token=window, model=self.model
+        )
 
     def get_timeout(self, timeout: float | None) -> float:
         """The call's timeout, or the config's."""
@@ -230,6 +235,21 @@ class BaseLLM(ABC):
         ``use_system_prompt`` is off), then ``format_msgs``, then ``msg`` (a string, sent as a
         user message with ``images``, or a list of message dicts).
         """
+        message = self._build_messages(msg, system_msgs, format_msgs, images)
+        if stream is None:
+            stream = self.config.stream
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("aask messages: %s", [self.mask_base64_data(m) for m in message])
+        response = await self.acompletion(message, stream=stream, timeout=timeout)
+        return Reply(response)
+
+    def _build_messages(
+        self,
+        msg: str | list[dict[str, Any]],
+        system_msgs: Sequence[str] | None,
+        format_msgs: Sequence[dict[str, Any]] | None,
+        images: str | Sequence[str] | None,
+    ) -> list[dict[str, Any]]:
         if not self.use_system_prompt:
             message: list[dict[str, Any]] = []
         elif system_msgs:
@@ -242,12 +262,7 @@ class BaseLLM(ABC):
             message.append(self._user_msg(msg, images=images))
         else:
             message.extend(msg)
-        if stream is None:
-            stream = self.config.stream
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("aask messages: %s", [self.mask_base64_data(m) for m in message])
-        response = await self.acompletion(message, stream=stream, timeout=timeout)
-        return Reply(response)
+        return message
 
     async def aask_batch(self, msgs: Sequence[str], timeout: float = USE_CONFIG_TIMEOUT) -> str:
         """Ask in turn, each prompt seeing the earlier turns; the replies joined by newlines."""
@@ -331,25 +346,34 @@ class BaseLLM(ABC):
         stream: bool = False,
         timeout: float = USE_CONFIG_TIMEOUT,
     ) -> ChatResponse:
-        """One chat completion with compression, retries and cost accounting."""
+        """One chat completion with compression, a budget check, retries and cost accounting.
+
+        With a ``max_budget`` on the cost manager, a request whose projected cost (its prompt
+        plus ``max_token`` of output) would pass the budget raises NoMoneyException unsent.
+        """
         prepared = self.compress_messages(messages)
         effective_timeout = self.get_timeout(timeout)
+        price, reservation = self._reserve_budget(prepared)
 
         async def attempt() -> ChatResponse:
             if stream:
                 return await self._collect_stream(prepared, effective_timeout)
             return await self._achat_completion(prepared, timeout=effective_timeout)
 
-        response = await self._with_retries(attempt)
-        if response.usage is None:
-            response.usage = self._estimate_usage(prepared, response)
-        self._update_costs(response)
+        try:
+            response = await self._with_retries(attempt)
+        except BaseException:
+            self.cost_manager.release(reservation)
+            raise
+        self._account(prepared, response, price, reservation)
         return response
 
     async def astream(
         self,
         msg: str | list[dict[str, Any]],
         system_msgs: Sequence[str] | None = None,
+        format_msgs: Sequence[dict[str, Any]] | None = None,
+        images: str | Sequence[str] | None = None,
         timeout: float = USE_CONFIG_TIMEOUT,
     ) -> AsyncIterator[StreamChunk]:
         """Stream one answer chunk by chunk, as the provider sends it.
@@ -357,13 +381,10 @@ class BaseLLM(ABC):
         A failure before the first chunk is retried; after it, the error reaches the caller
         (the caller has already seen part of the answer). Costs are counted at the end.
         """
-        if isinstance(msg, str):
-            head = self._system_msgs(system_msgs) if system_msgs else [self._default_system_msg()]
-            message = ([*head] if self.use_system_prompt else []) + [self._user_msg(msg)]
-        else:
-            message = list(msg)
+        message = self._build_messages(msg, system_msgs, format_msgs, images)
         prepared = self.compress_messages(message)
         effective_timeout = self.get_timeout(timeout)
+        price, reservation = self._reserve_budget(prepared)
 
         async def first() -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
             iterator = aiter(self._achat_completion_stream(prepared, timeout=effective_timeout))
@@ -372,19 +393,20 @@ class BaseLLM(ABC):
             except StopAsyncIteration:
                 return None, iterator
 
-        chunk, iterator = await self._with_retries(first)
         collected = _StreamCollector()
-        while chunk is not None:
-            collected.add(chunk)
-            yield chunk
-            try:
-                chunk = await anext(iterator)
-            except StopAsyncIteration:
-                chunk = None
-        response = collected.response()
-        if response.usage is None:
-            response.usage = self._estimate_usage(prepared, response)
-        self._update_costs(response)
+        try:
+            chunk, iterator = await self._with_retries(first)
+            while chunk is not None:
+                collected.add(chunk)
+                yield chunk
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    chunk = None
+        except BaseException:
+            self.cost_manager.release(reservation)
+            raise
+        self._account(prepared, collected.response(), price, reservation)
 
     def get_costs(self) -> Costs:
         """Totals of every request made through this instance's cost manager."""
@@ -445,20 +467,59 @@ class BaseLLM(ABC):
         )
         return await retrying(call)
 
+    def _reserve_budget(
+        self, prepared: list[dict[str, Any]]
+    ) -> tuple[ModelPrice | None, Reservation | None]:
+        """The config's price override, and a hold on the budget for the projected cost."""
+        price = (
+            ModelPrice.from_mapping(self.config.price.model_dump()) if self.config.price else None
+        )
+        if self.cost_manager.max_budget is None or not self.config.calc_usage:
+            return price, None
+        reservation = self.cost_manager.reserve(
+            self.pricing_plan or self.model or "unknown",
+            count_message_tokens(prepared, self.model),
+            self.config.max_token,
+            price=price,
+        )
+        return price, reservation
+
+    def _account(
+        self,
+        prepared: list[dict[str, Any]],
+        response: ChatResponse,
+        price: ModelPrice | None,
+        reservation: Reservation | None,
+    ) -> None:
+        """Fill in usage the provider did not report, then bill the call."""
+        if response.usage is None:
+            response.usage = self._estimate_usage(prepared, response)
+        self._update_costs(response, price=price, reservation=reservation)
+
     def _estimate_usage(self, messages: list[dict[str, Any]], response: ChatResponse) -> Usage:
-        completion = (response.text or "") + (response.reasoning_content or "")
+        """Usage counted locally when the provider reported none (always flagged estimated:
+        tools and hidden reasoning are not seen; exact text counts for OpenAI models)."""
+        model = response.model or self.model
+        reasoning = count_output_tokens(response.reasoning_content or "", model)
         return Usage(
-            prompt_tokens=estimate_message_tokens(messages),
-            completion_tokens=estimate_text_tokens(completion),
-            reasoning_tokens=estimate_text_tokens(response.reasoning_content or ""),
+            prompt_tokens=count_message_tokens(messages, model),
+            completion_tokens=count_output_tokens(response.text or "", model) + reasoning,
+            reasoning_tokens=reasoning,
             estimated=True,
         )
 
-    def _update_costs(self, response: ChatResponse) -> None:
+    def _update_costs(
+        self,
+        response: ChatResponse,
+        *,
+        price: ModelPrice | None = None,
+        reservation: Reservation | None = None,
+    ) -> None:
         if not self.config.calc_usage or response.usage is None:
+            self.cost_manager.release(reservation)
             return
         model = self.pricing_plan or response.model or self.model or "unknown"
-        self.cost_manager.update(response.usage, model)
+        self.cost_manager.update(response.usage, model, price=price, reservation=reservation)
 
 
 class _StreamCollector:

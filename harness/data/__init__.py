@@ -1,0 +1,1 @@
+"""Data shipped with harness: BPE ranks, prices, context windows (see README.md)."""
