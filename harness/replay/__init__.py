@@ -10,17 +10,35 @@ from harness.replay.errors import (
     ReplayError,
     SecretLeakError,
 )
+from harness.replay.faults import (
+    CutStreamFault,
+    Fault,
+    Faults,
+    FaultTransport,
+    Injection,
+    ResetFault,
+    SlowFirstByteFault,
+    StatusFault,
+    TimeoutFault,
+)
 from harness.replay.matching import InteractionIndex, Matcher, RequestKey
 from harness.replay.models import Interaction, RecordedRequest, RecordedResponse
+from harness.replay.patching import CassetteContext, use_cassette
 from harness.replay.redaction import Redactor, find_secrets
 from harness.replay.transport import MODES, ReplayTransport, resolve_mode
 
 __all__ = [
     "MODES",
     "Cassette",
+    "CassetteContext",
     "CassetteFormatError",
     "CassetteMiss",
     "CassetteVersionError",
+    "CutStreamFault",
+    "Fault",
+    "FaultTransport",
+    "Faults",
+    "Injection",
     "Interaction",
     "InteractionIndex",
     "Matcher",
@@ -30,9 +48,14 @@ __all__ = [
     "ReplayError",
     "ReplayTransport",
     "RequestKey",
+    "ResetFault",
     "SecretLeakError",
+    "SlowFirstByteFault",
+    "StatusFault",
+    "TimeoutFault",
     "dump_interactions",
     "find_secrets",
     "load_interactions",
     "resolve_mode",
+    "use_cassette",
 ]

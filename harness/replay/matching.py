@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
@@ -23,6 +24,7 @@ __all__ = [
     "canonical_body",
     "is_volatile_header",
     "normalize_url",
+    "request_fingerprint",
 ]
 
 VOLATILE_HEADERS: frozenset[str] = frozenset(
@@ -116,6 +118,14 @@ def canonical_body(body: bytes, ignore_paths: Iterable[str] = ()) -> str | bytes
     for path in ignore_paths:
         parsed = _drop_path(parsed, path.split("."))
     return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_fingerprint(request: RecordedRequest) -> str:
+    """A short stable hash of method, normalised URL and canonical body (for reports)."""
+    body = canonical_body(request.body)
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    head = f"{request.method.upper()} {normalize_url(request.uri)}\n".encode()
+    return hashlib.sha256(head + raw).hexdigest()[:16]
 
 
 class RequestKey(NamedTuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -14,7 +15,12 @@ from harness.replay.adapters import Library, library_for
 from harness.replay.bodies import decode_content, split_events
 from harness.replay.cassette import Cassette
 from harness.replay.errors import CassetteMiss, ReplayError
-from harness.replay.matching import InteractionIndex, Matcher, is_volatile_header
+from harness.replay.matching import (
+    InteractionIndex,
+    Matcher,
+    is_volatile_header,
+    request_fingerprint,
+)
 from harness.replay.models import Interaction, RecordedRequest, RecordedResponse
 from harness.replay.redaction import Redactor
 
@@ -83,36 +89,36 @@ class ReplayTransport:
 
     # -- the transport interface ------------------------------------------------------------
 
-    def handle_request(self, request: Any) -> Any:
-        """Answer a sync client's request (httpx or httpx2)."""
+    def handle_request(self, request: Any, *, upstream: Any = None) -> Any:
+        """Answer a sync client's request (httpx or httpx2); ``upstream`` overrides for this one."""
         library = library_for(request)
         request.read()
         if self.mode == "live":
-            return self._upstream_for(library, is_async=False).handle_request(request)
+            return self._upstream_for(library, False, upstream).handle_request(request)
         recorded = self._recorded_request(request)
         replayed = self._replay(library, recorded, request)
         if replayed is not None:
             return replayed
         at, started = self._now(), self._clock()
-        upstream = self._upstream_for(library, is_async=False).handle_request(request)
+        answer = self._upstream_for(library, False, upstream).handle_request(request)
         return library.teed_response(
-            upstream, request, self._on_recorded(recorded, upstream, at, started), is_async=False
+            answer, request, self._on_recorded(recorded, answer, at, started), is_async=False
         )
 
-    async def handle_async_request(self, request: Any) -> Any:
-        """Answer an async client's request (httpx or httpx2)."""
+    async def handle_async_request(self, request: Any, *, upstream: Any = None) -> Any:
+        """Answer an async client's request (httpx or httpx2); ``upstream`` as in the sync one."""
         library = library_for(request)
         await request.aread()
         if self.mode == "live":
-            return await self._upstream_for(library, is_async=True).handle_async_request(request)
+            return await self._upstream_for(library, True, upstream).handle_async_request(request)
         recorded = self._recorded_request(request)
         replayed = self._replay(library, recorded, request)
         if replayed is not None:
             return replayed
         at, started = self._now(), self._clock()
-        upstream = await self._upstream_for(library, is_async=True).handle_async_request(request)
+        answer = await self._upstream_for(library, True, upstream).handle_async_request(request)
         return library.teed_response(
-            upstream, request, self._on_recorded(recorded, upstream, at, started), is_async=True
+            answer, request, self._on_recorded(recorded, answer, at, started), is_async=True
         )
 
     def close(self) -> None:
@@ -161,6 +167,31 @@ class ReplayTransport:
             raise ReplayError(
                 f"{len(missing)} interaction(s) in {self.path} were never played: {listed}"
             )
+
+    def write_unplayed_report(self, path: str | os.PathLike[str]) -> None:
+        """Write the unplayed interactions as JSON, for ``harness cassettes prune --unplayed``.
+
+        The report is ``{"version": 1, "cassette": <absolute path>, "interactions": <count>,
+        "unplayed": [{"index": i, "method": ..., "uri": ..., "fingerprint": ...}, ...]}``;
+        ``prune`` checks method, uri and fingerprint (``request_fingerprint``) to make sure the
+        cassette did not change since.
+        """
+        interactions = self._index.interactions
+        report = {
+            "version": 1,
+            "cassette": os.path.abspath(self.path),
+            "interactions": len(interactions),
+            "unplayed": [
+                {
+                    "index": i,
+                    "method": interactions[i].request.method,
+                    "uri": interactions[i].request.uri,
+                    "fingerprint": request_fingerprint(interactions[i].request),
+                }
+                for i in self._index.unplayed()
+            ],
+        }
+        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -221,7 +252,10 @@ class ReplayTransport:
 
         return store
 
-    def _upstream_for(self, library: Library, *, is_async: bool) -> Any:
+    def _upstream_for(self, library: Library, is_async: bool, override: Any = None) -> Any:
+        # use_cassette passes each client's own transport, so its proxy and limits still apply
+        if override is not None:
+            return override
         if self._upstream is not None:
             return self._upstream
         key = (library.module.__name__, is_async)
