@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol, cast, runtime_checkable
+
 import httpx2
 
-__all__ = ["build_async_client"]
+__all__ = ["AsyncTransport", "build_async_client"]
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """What a provider needs of an injected transport: httpx2's async transport interface.
+
+    ``httpx2.AsyncBaseTransport`` subclasses fit, and so does any object with these two
+    methods (harness's replay and fault transports, which also serve httpx).
+    """
+
+    async def handle_async_request(self, request: Any) -> Any:
+        """Send one request, return its response."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the transport's resources."""
+        ...
+
 
 # Connections are reused across requests; an idle one is dropped before most servers do.
 _LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
@@ -14,7 +34,7 @@ def build_async_client(
     *,
     timeout: float,
     proxy: str | None = None,
-    transport: httpx2.AsyncBaseTransport | None = None,
+    transport: AsyncTransport | None = None,
 ) -> httpx2.AsyncClient:
     """An ``httpx2.AsyncClient`` for a provider SDK.
 
@@ -24,9 +44,9 @@ def build_async_client(
     connect = min(timeout, 10.0)
     client_timeout = httpx2.Timeout(timeout, connect=connect)
     if transport is not None:
-        return httpx2.AsyncClient(
-            transport=transport, timeout=client_timeout, follow_redirects=True
-        )
+        # Any AsyncTransport will do: httpx2 only calls these two methods on it.
+        upstream = cast(httpx2.AsyncBaseTransport, transport)
+        return httpx2.AsyncClient(transport=upstream, timeout=client_timeout, follow_redirects=True)
     return httpx2.AsyncClient(
         proxy=proxy, timeout=client_timeout, limits=_LIMITS, follow_redirects=True
     )

@@ -18,7 +18,7 @@ import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from harness import messages as msgs
-from harness._http import build_async_client
+from harness._http import AsyncTransport, build_async_client
 from harness.compression import compress_messages
 from harness.config import LLMConfig
 from harness.costs import CostManager, Costs, ModelPrice, Reservation, Usage
@@ -140,7 +140,7 @@ class BaseLLM(ABC):
         config: LLMConfig,
         *,
         http_client: httpx2.AsyncClient | None = None,
-        transport: httpx2.AsyncBaseTransport | None = None,
+        transport: AsyncTransport | None = None,
         cost_manager: CostManager | None = None,
         sleep: Sleep | None = None,
         environ: dict[str, str] | None = None,
