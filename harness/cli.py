@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 import harness
+from harness._cli_cassettes import add_cassettes_parser
 from harness.config import ModelsConfig
 from harness.errors import HarnessError
 
@@ -41,10 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = commands.add_parser("models", help="list the models of a config file")
     models.add_argument("--config", required=True, help="a YAML file with llm: and/or models:")
     models.set_defaults(run=_models)
+    add_cassettes_parser(commands)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)
-    except HarnessError as exc:
+    except (HarnessError, OSError) as exc:
         print(f"harness: {exc}", file=sys.stderr)
         return 2
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections import deque
@@ -62,6 +63,12 @@ def is_volatile_header(name: str) -> bool:
 
 def normalize_url(url: str, ignore_query: Iterable[str] = SECRET_QUERY_PARAMS) -> str:
     """``url`` in a canonical form: default port and fragment gone, query sorted and filtered."""
+    ignored = ignore_query if isinstance(ignore_query, frozenset) else frozenset(ignore_query)
+    return _normalize_url(url, ignored)
+
+
+@functools.lru_cache(maxsize=4096)  # a suite sends the same few URLs over and over
+def _normalize_url(url: str, ignore_query: frozenset[str]) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()

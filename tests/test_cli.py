@@ -1,0 +1,487 @@
+"""``harness cassettes list/show/audit/prune/convert`` on corpus copies and recorded files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import openai
+import pytest
+import vcr
+import yaml
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.serializers import yamlserializer
+
+from harness.cli import main
+from harness.replay import Redactor, ReplayTransport, load_interactions
+from tests.wirecorpus import CORPUS
+
+OPENAI_STREAM = "openai/pydantic-ai__test_run_stream_sync_streams_real_model.yaml"
+OPENAI_PLAIN = "openai/pydantic-ai__test_max_completion_tokens[gpt-4o-mini].yaml"
+ANTHROPIC_THINKING = "anthropic/llm-anthropic__test_stream_events_thinking.yaml"
+FAKE_KEY = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"  # key-shaped, not a key
+
+
+@pytest.fixture(autouse=True)
+def _no_configured_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit and show also look for provider key env values: start from none."""
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _copy(name: str, into: Path) -> Path:
+    target = into / Path(name).name
+    shutil.copyfile(CORPUS / name, target)
+    return target
+
+
+def _completion(request: httpx2.Request) -> httpx2.Response:
+    prompt = json.loads(request.content)["messages"][-1]["content"]
+    if json.loads(request.content).get("stream"):
+        base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        events = [
+            {**base, "choices": [{"index": 0, "delta": {"content": word}}]}
+            for word in ("echo: ", prompt)
+        ]
+        events.append({**base, "choices": [], "usage": {"prompt_tokens": 2, "total_tokens": 5}})
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, text=body)
+    return httpx2.Response(
+        200,
+        json={
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": f"echo: {prompt}"},
+                }
+            ],
+            "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5},
+        },
+    )
+
+
+def _ask(transport: ReplayTransport, prompts: list[str], stream: bool = False) -> None:
+    with httpx2.Client(transport=transport) as http:
+        client = openai.OpenAI(api_key="test", max_retries=0, http_client=http)
+        for prompt in prompts:
+            messages: Any = [{"role": "user", "content": prompt}]
+            if stream:
+                for _ in client.chat.completions.create(model="m", messages=messages, stream=True):
+                    pass
+            else:
+                client.chat.completions.create(model="m", messages=messages)
+
+
+def _record(path: Path, prompts: list[str], stream: bool = False) -> Path:
+    """A harness cassette recorded through the openai SDK, answered by a mock upstream."""
+    upstream = httpx2.MockTransport(_completion)
+    _ask(ReplayTransport(path, "record", upstream=upstream, redactor=Redactor()), prompts, stream)
+    return path
+
+
+def _leaky_vcr_cassette(path: Path) -> Path:
+    """A vcrpy cassette with an auth header, a key query param and a key in a gzip body."""
+    body = gzip.compress(json.dumps({"echo": FAKE_KEY}).encode())
+    data = {
+        "interactions": [
+            {
+                "request": {
+                    "body": '{"model": "m"}',
+                    "headers": {
+                        "Authorization": [f"Bearer {FAKE_KEY}"],
+                        "Content-Type": ["application/json"],
+                    },
+                    "method": "POST",
+                    "uri": "https://example.test/v1/chat?key=AIzaNotReallyAKeyButLongEnough&x=1",
+                },
+                "response": {
+                    "body": {"string": body},
+                    "headers": {
+                        "Content-Type": ["application/json"],
+                        "Content-Encoding": ["gzip"],
+                    },
+                    "status": {"code": 200, "message": "OK"},
+                },
+            }
+        ],
+        "version": 1,
+    }
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+# -- list ----------------------------------------------------------------------------------------
+
+
+def test_list_shows_count_hosts_dates_format_and_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _copy(ANTHROPIC_THINKING, tmp_path)
+    _record(tmp_path / "sub" / "mine.yaml", ["a", "b", "c"])
+    assert main(["cassettes", "list", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    thinking = next(line for line in out.splitlines() if "thinking" in line)
+    assert "vcrpy" in thinking and "POST api.anthropic.com" in thinking
+    assert "2026-04-05" in thinking  # from the recorded response's date header
+    mine = next(line for line in out.splitlines() if "mine.yaml" in line)
+    assert "harness" in mine and "POST api.openai.com x3" in mine and " 3 " in mine
+    assert "KiB" in mine or " B" in mine
+
+
+def test_list_defaults_to_the_cassettes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _record(tmp_path / "cassettes" / "x.yaml", ["a"])
+    monkeypatch.chdir(tmp_path)
+    assert main(["cassettes", "list"]) == 0
+    assert "x.yaml" in capsys.readouterr().out
+
+
+def test_list_reports_a_corrupt_cassette_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "format: harness\nversion: 1\ninteractions: [{request: 1}]\n"
+    )
+    _record(tmp_path / "good.yaml", ["a"])
+    assert main(["cassettes", "list", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "good.yaml" in captured.out and "corrupt" in captured.out
+    assert "bad.yaml: interactions[0]" in captured.err
+
+
+def test_list_of_a_missing_directory_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cassettes", "list", str(tmp_path / "nope")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+# -- show ----------------------------------------------------------------------------------------
+
+
+def test_show_reassembles_an_openai_stream(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _copy(OPENAI_STREAM, tmp_path)
+    assert main(["cassettes", "show", str(path), "--index", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "POST https://api.openai.com/v1/chat/completions" in out
+    assert '"model": "gpt-4o-mini"' in out  # request JSON pretty-printed
+    assert "-> 200 OK" in out
+    assert 'tool_call: get_capital({"country":"UK"})' in out
+    assert '"total_tokens":68' in out
+    assert "interactions[1]" not in out
+
+
+def test_show_reassembles_a_recorded_stream_text_and_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _record(tmp_path / "s.yaml", ["hello"], stream=True)
+    assert main(["cassettes", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "reassembled: OpenAI chat completion, 3 chunks" in out
+    assert 'text: "echo: hello"' in out
+    assert 'usage: {"prompt_tokens":2,"total_tokens":5}' in out
+
+
+def test_show_raw_lists_the_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _record(tmp_path / "s.yaml", ["hello"], stream=True)
+    assert main(["cassettes", "show", str(path), "--raw"]) == 0
+    out = capsys.readouterr().out
+    assert "stream: 4 SSE events" in out and "[3] [DONE]" in out
+
+
+def test_show_reassembles_anthropic_thinking_and_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _copy(ANTHROPIC_THINKING, tmp_path)
+    assert main(["cassettes", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "content[0] thinking:" in out and "Pelé (play on pelican)" in out
+    assert "content[1] text:" in out and "**Pouch**" in out
+    assert "stop_reason: end_turn" in out and '"output_tokens":133' in out
+    assert "set-cookie: <redacted>" in out
+
+
+def test_show_never_prints_a_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _leaky_vcr_cassette(tmp_path / "leaky.yaml")
+    monkeypatch.setenv("OPENAI_API_KEY", "configured-secret-value")
+    text = path.read_text().replace('"model": "m"', '"model": "configured-secret-value"')
+    path.write_text(text)
+    assert main(["cassettes", "show", str(path), "--headers"]) == 0
+    out = capsys.readouterr().out
+    assert FAKE_KEY not in out and FAKE_KEY[:12] not in out
+    assert "AIzaNotReally" not in out and "configured-secret-value" not in out
+    assert "authorization: <redacted>" in out and "key=%3Credacted%3E" not in out
+
+
+def test_show_index_out_of_range_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _copy(OPENAI_PLAIN, tmp_path)
+    assert main(["cassettes", "show", str(path), "--index", "5"]) == 2
+    assert "no interactions[5] (it has 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("interactions: [\n", "not valid YAML"),
+        ("format: harness\nversion: 9\n", "version 9 is not supported"),
+        ("version: 1\ninteractions:\n- request: {method: GET}\n", "interactions[0].response"),
+    ],
+)
+def test_show_of_a_missing_or_corrupt_cassette_exits_2_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, message: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    if content is not None:
+        path.write_text(content)
+    assert main(["cassettes", "show", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+# -- audit ---------------------------------------------------------------------------------------
+
+
+def test_audit_of_clean_cassettes_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _record(tmp_path / "a.yaml", ["a", "b"])
+    _record(tmp_path / "b.yaml", ["c"], stream=True)
+    _copy(OPENAI_PLAIN, tmp_path)
+    assert main(["cassettes", "audit", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_audit_names_file_and_key_path_of_each_finding_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _leaky_vcr_cassette(tmp_path / "leaky.yaml")
+    assert main(["cassettes", "audit", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}: interactions[0].request.headers.Authorization[0]: " in out
+    assert "interactions[0].request.headers.authorization: secret header present" in out
+    assert "interactions[0].request.uri: key-like query parameter 'key'" in out
+    assert "interactions[0].response.body (decoded), line 1: " in out  # inside the gzip
+    assert FAKE_KEY not in out
+
+
+def test_audit_finds_configured_secret_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _record(tmp_path / "a.yaml", ["my-very-own-api-key"])
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "my-very-own-api-key")
+    assert main(["cassettes", "audit", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "interactions[0] (as decoded YAML, line" in out
+    assert "a configured secret value" in out
+    assert "my-very-own-api-key" not in out
+
+
+def test_audit_accepts_placeholders_for_secret_headers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _leaky_vcr_cassette(tmp_path / "x.yaml")
+    data = yaml.safe_load(path.read_text())
+    request = data["interactions"][0]["request"]
+    request["headers"]["Authorization"] = ["Bearer <REDACTED>"]
+    request["uri"] = "https://example.test/v1/chat?key=REDACTED"
+    data["interactions"][0]["response"] = {
+        "body": {"string": "{}"},
+        "headers": {"Content-Type": ["application/json"]},
+        "status": {"code": 200, "message": "OK"},
+    }
+    path.write_text(yaml.safe_dump(data))
+    assert main(["cassettes", "audit", str(path)]) == 0, capsys.readouterr().out
+
+
+def test_audit_of_a_corrupt_file_exits_2_but_still_scans_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.yaml").write_text(f"format: harness\nversion: 1\nnote: {FAKE_KEY}\n")
+    assert main(["cassettes", "audit", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "bad.yaml: note: OpenAI/Anthropic-style key" in captured.out
+    assert "unknown key" in captured.err
+
+
+def test_audit_of_a_missing_path_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cassettes", "audit", str(tmp_path / "gone.yaml")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+# -- prune ---------------------------------------------------------------------------------------
+
+
+def _played_once(path: Path, report: Path, prompts: list[str]) -> None:
+    transport = ReplayTransport(path, "replay", redactor=Redactor())
+    _ask(transport, prompts)
+    transport.write_unplayed_report(report)
+
+
+def test_prune_drops_the_interactions_a_run_left_unplayed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _record(tmp_path / "c.yaml", ["a", "b", "c", "d"])
+    report = tmp_path / "unplayed.json"
+    _played_once(path, report, ["b", "d"])
+    assert [e["index"] for e in json.loads(report.read_text())["unplayed"]] == [0, 2]
+    before = load_interactions(path)
+
+    assert main(["cassettes", "prune", str(path), "--unplayed", str(report)]) == 0
+    assert "dropping 2 of 4 interaction(s)" in capsys.readouterr().out
+    after = load_interactions(path)
+    assert after == [before[1], before[3]]  # the rest kept as it was, in order
+    assert path.read_text().startswith("format: harness\nversion: 1\n")
+    _played_once(path, report, ["b", "d"])  # still replays, now with nothing left over
+    assert json.loads(report.read_text())["unplayed"] == []
+    assert not list(tmp_path.glob(".c.yaml.*.tmp"))
+
+
+def test_prune_dry_run_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _record(tmp_path / "c.yaml", ["a", "b"])
+    report = tmp_path / "unplayed.json"
+    _played_once(path, report, ["a"])
+    text = path.read_text()
+    assert main(["cassettes", "prune", str(path), "--unplayed", str(report), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would drop interactions[1]: POST https://api.openai.com/v1/chat/completions" in out
+    assert path.read_text() == text
+
+
+def test_prune_keeps_a_vcrpy_cassette_in_vcrpy_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _copy("anthropic/pydantic-ai__test_anthropic_tool_with_thinking.yaml", tmp_path)
+    second = load_interactions(path)[1]
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps([{"cassette": path.name, "unplayed": [0]}]))  # relative to it
+    assert main(["cassettes", "prune", str(path), "--unplayed", str(report)]) == 0
+    assert load_interactions(path) == [second]
+    assert "format:" not in path.read_text() and "parsed_body" in path.read_text()
+
+
+def test_prune_refuses_when_the_cassette_changed_since_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _record(tmp_path / "c.yaml", ["a", "b"])
+    report = tmp_path / "unplayed.json"
+    _played_once(path, report, ["a"])
+    path.unlink()  # then it was recorded afresh, with other prompts
+    _record(path, ["x", "y"])
+    text = path.read_text()
+    assert main(["cassettes", "prune", str(path), "--unplayed", str(report)]) == 2
+    assert "the cassette changed since the run" in capsys.readouterr().err
+    assert path.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [
+        ("{not json", "not a JSON unplayed report"),
+        ('{"cassette": "/elsewhere.yaml", "unplayed": [0]}', "no entry for"),
+        ("CASSETTE", "no interactions[7]"),
+    ],
+)
+def test_prune_with_a_bad_report_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], report: str, message: str
+) -> None:
+    path = _record(tmp_path / "c.yaml", ["a"])
+    if report == "CASSETTE":
+        report = json.dumps({"cassette": str(path), "unplayed": [7]})
+    (tmp_path / "r.json").write_text(report)
+    assert main(["cassettes", "prune", str(path), "--unplayed", str(tmp_path / "r.json")]) == 2
+    assert message in capsys.readouterr().err
+
+
+# -- convert -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [OPENAI_PLAIN, OPENAI_STREAM, ANTHROPIC_THINKING])
+def test_convert_vcrpy_to_harness_and_back_keeps_the_interactions(
+    tmp_path: Path, name: str
+) -> None:
+    source = _copy(name, tmp_path)
+    mine, theirs = tmp_path / "h.yaml", tmp_path / "v.yaml"
+    assert main(["cassettes", "convert", str(source), str(mine)]) == 0
+    assert mine.read_text().startswith("format: harness\n")
+    assert main(["cassettes", "convert", str(mine), str(theirs), "--to", "vcrpy"]) == 0
+    original, converted, back = (load_interactions(p) for p in (source, mine, theirs))
+    assert converted == back
+    assert [i.response.body for i in converted] == [i.response.body for i in original]
+    assert "set-cookie" not in mine.read_text().lower()  # secret headers dropped on the way
+
+
+def test_converted_vcrpy_cassette_loads_and_plays_in_vcrpy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = _record(tmp_path / "h.yaml", ["first", "second"])
+    theirs = tmp_path / "v.yaml"
+    assert main(["cassettes", "convert", str(mine), str(theirs), "--to", "vcrpy"]) == 0
+    requests, responses = FilesystemPersister.load_cassette(str(theirs), yamlserializer)
+    assert [r.uri for r in requests] == ["https://api.openai.com/v1/chat/completions"] * 2
+    assert responses[0]["status"] == {"code": 200, "message": "OK"}
+
+    # openai 3 accepts a legacy httpx client, which vcrpy can patch
+    with (
+        vcr.use_cassette(str(theirs), record_mode="none", match_on=["method", "uri", "body"]),
+        httpx.Client() as http,
+    ):
+        client = openai.OpenAI(api_key="test", max_retries=0, http_client=http)
+        replies = [
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": p}])
+            for p in ("second", "first")
+        ]
+    assert [r.choices[0].message.content for r in replies] == ["echo: second", "echo: first"]
+
+
+def test_convert_refuses_to_overwrite_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _copy(OPENAI_PLAIN, tmp_path)
+    target = tmp_path / "out.yaml"
+    target.write_text("keep me")
+    assert main(["cassettes", "convert", str(source), str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err and target.read_text() == "keep me"
+    assert main(["cassettes", "convert", str(source), str(target), "--force"]) == 0
+
+
+def test_convert_drops_auth_but_refuses_to_write_a_key_in_a_body(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _leaky_vcr_cassette(tmp_path / "leaky.yaml")
+    target = tmp_path / "out.yaml"
+    assert main(["cassettes", "convert", str(source), str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to write" in err and "OpenAI/Anthropic-style key" in err
+    assert FAKE_KEY not in err and not target.exists()
+
+
+def test_convert_of_a_missing_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cassettes", "convert", str(tmp_path / "a.yaml"), str(tmp_path / "b")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_models_subcommand_is_still_there(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["models", "--help"])
+    assert "--config" in capsys.readouterr().out
