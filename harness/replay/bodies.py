@@ -8,6 +8,8 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+import brotli
+
 __all__ = [
     "body_from_yaml",
     "body_to_yaml",
@@ -45,10 +47,6 @@ def _decode_one(encoding: str, body: bytes) -> bytes | None:
         except zlib.error:
             return zlib.decompress(body, wbits=-15)  # raw deflate, as some servers send
     if encoding == "br":
-        try:
-            import brotli  # type: ignore[import-not-found]  # optional dependency
-        except ImportError:
-            return None
         return bytes(brotli.decompress(body))
     if encoding == "identity":
         return body
@@ -62,7 +60,7 @@ def _textual(media_type: str) -> bool:
 def decode_content(
     headers: list[tuple[str, str]], body: bytes
 ) -> tuple[list[tuple[str, str]], bytes]:
-    """Undo ``content-encoding`` (gzip, deflate, br when brotli is installed) and drop the header.
+    """Undo ``content-encoding`` (gzip, deflate, br) and drop the header.
 
     A body whose encoding cannot be undone is returned unchanged with its header kept, so a
     replay still hands the client exactly what the server sent. A gzip body whose header was

@@ -293,3 +293,24 @@ def test_two_processes_recording_lose_no_interaction(tmp_path: Path) -> None:
         (b["p"], b["n"]) for b in (json.loads(i.request.body) for i in load_interactions(path))
     )
     assert bodies == [(p, n) for p in ("a", "b") for n in range(15)]
+
+
+def test_brotli_response_is_stored_decoded_and_replays(tmp_path: Path) -> None:
+    import brotli
+
+    payload = {"choices": [{"message": {"content": "compressed hello"}}]}
+
+    def upstream(request: httpx2.Request) -> httpx2.Response:
+        body = brotli.compress(json.dumps(payload).encode())
+        headers = {"content-type": "application/json", "content-encoding": "br"}
+        return httpx2.Response(200, headers=headers, content=body)
+
+    path = tmp_path / "br.yaml"
+    recorder = ReplayTransport(path, mode="record", upstream=httpx2.MockTransport(upstream))
+    with httpx2.Client(transport=recorder) as client:
+        assert client.post("https://api.example.test/v1/x", json={"a": 1}).json() == payload
+    text = path.read_text()
+    assert "compressed hello" in text
+    assert "content-encoding" not in text
+    with httpx2.Client(transport=ReplayTransport(path, mode="replay")) as client:
+        assert client.post("https://api.example.test/v1/x", json={"a": 1}).json() == payload
