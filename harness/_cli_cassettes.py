@@ -13,7 +13,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -40,6 +39,7 @@ from harness.replay import (
     load_interactions,
 )
 from harness.replay.bodies import header_value
+from harness.replay.cassette import atomic_write
 from harness.replay.matching import request_fingerprint
 
 __all__ = ["CommandError", "add_cassettes_parser"]
@@ -86,20 +86,6 @@ def _cassette_files(paths: list[str]) -> Iterator[Path]:
             yield path
         else:
             raise CommandError(f"{name}: no such file or directory")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def _recorded_at(interaction: Interaction) -> datetime | None:
@@ -344,7 +330,7 @@ def _prune(args: argparse.Namespace) -> int:
             data = yaml.load(text, Loader=_Loader)
             data["interactions"] = [x for i, x in enumerate(data["interactions"]) if i not in gone]
             new_text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-        _atomic_write(file, new_text)
+        atomic_write(file, new_text)
     return 0
 
 
@@ -416,7 +402,7 @@ def _convert(args: argparse.Namespace) -> int:
         shown = "\n".join(f"  {f}" for f in findings[:10])
         raise CommandError(f"refusing to write {target}: it would contain secrets\n{shown}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(target, text)
+    atomic_write(target, text)
     print(f"wrote {target} ({args.to} format, {len(interactions)} interaction(s))")
     return 0
 

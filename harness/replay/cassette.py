@@ -37,7 +37,14 @@ from harness.replay.errors import CassetteFormatError, CassetteVersionError, Sec
 from harness.replay.models import Interaction, RecordedRequest, RecordedResponse
 from harness.replay.redaction import Redactor, find_secrets
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Cassette", "dump_interactions", "load_interactions"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Cassette",
+    "atomic_write",
+    "dump_interactions",
+    "load_interactions",
+]
 
 FORMAT = "harness"
 FORMAT_VERSION = 1
@@ -340,7 +347,8 @@ def _redacted(interaction: Interaction, redactor: Redactor) -> Interaction:
     )
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` all at once: a crash leaves the old file or the new one."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -417,7 +425,7 @@ class Cassette:
                 _scan(enumerate(new, start=len(on_disk)), self.path)
                 items = [*on_disk, *new]
                 text = _document(items)
-                _atomic_write(self.path, text)
+                atomic_write(self.path, text)
                 self._written = (text, items)
             del self._pending[: len(pending)]
 
