@@ -19,6 +19,7 @@
     │   └── ResponseFormatError     a 2xx answer harness cannot read
     ├── BatchError                  some prompts of ``aask_batch_parallel`` failed; keeps the rest
     ├── NoMoneyException            a request would pass the budget (alias BudgetExceeded)
+    ├── NetworkBlockedError         replay mode refused a non-loopback connection (also OSError)
     └── TokenizerDataError          the tokenizer data shipped with harness is missing or corrupt
 
 Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError.
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "HarnessError",
     "MissingAPIKeyError",
+    "NetworkBlockedError",
     "NoMoneyException",
     "NotFoundError",
     "PermissionDeniedError",
@@ -234,6 +236,28 @@ def _rebuild_no_money(kwargs: dict[str, Any]) -> NoMoneyException:
 
 
 BudgetExceeded = NoMoneyException
+
+
+class NetworkBlockedError(HarnessError, OSError):
+    """A connection (or name lookup) refused because tests run in replay mode.
+
+    An ``OSError`` too, so code that handles connection failures sees one; ``host`` is the
+    address that was refused.
+    """
+
+    def __init__(self, message: str, *, host: str) -> None:
+        self.host = host
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_blocked, (self.args[0] if self.args else "", self.host))
+
+
+def _rebuild_blocked(message: str, host: str) -> NetworkBlockedError:
+    return NetworkBlockedError(message, host=host)
 
 
 class TokenizerDataError(HarnessError):

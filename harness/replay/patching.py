@@ -35,6 +35,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
+from harness.replay.faults import Faults, FaultTransport
 from harness.replay.transport import ReplayTransport
 
 __all__ = ["PATCHED", "CassetteContext", "use_cassette"]
@@ -51,39 +52,80 @@ _METHOD = "_transport_for_url"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+# The client's own transport for the request in flight, handed from a _Route through the fault
+# schedule to the cassette (a context variable: concurrent requests each keep their own).
+_UPSTREAM: contextvars.ContextVar[Any] = contextvars.ContextVar("harness_upstream", default=None)
+
+
 class _Entry:
     """One active ``use_cassette`` block."""
 
-    def __init__(self, replay: ReplayTransport, own_upstream: bool) -> None:
+    def __init__(
+        self, replay: ReplayTransport, own_upstream: bool, faults: FaultTransport | None = None
+    ) -> None:
         self.replay = replay
         self.own_upstream = own_upstream  # the caller passed upstream=...: it wins
+        self.faults = faults  # in front of the cassette: faults replace even replayed answers
         self.active = True
 
     def route(self, transport: Any) -> Any:
         """What a client should use instead of ``transport`` while this block is active."""
-        if transport is self.replay or isinstance(transport, _Route):
+        if isinstance(transport, _Route):
             return transport
-        if self.replay.mode == "live" and not self.own_upstream:
+        if transport is self.replay:
+            return transport if self.faults is None else _Route(self, None)
+        if self.replay.mode == "live" and not self.own_upstream and self.faults is None:
             return transport
-        return _Route(self.replay, None if self.own_upstream else transport)
+        return _Route(self, None if self.own_upstream else transport)
 
 
 class _Route:
-    """A client's own transport seen through the active cassette."""
+    """A client's own transport seen through the active cassette (and its faults, if any)."""
 
-    __slots__ = ("_replay", "_upstream")
+    __slots__ = ("_entry", "_upstream")
 
-    def __init__(self, replay: ReplayTransport, upstream: Any) -> None:
-        self._replay = replay
+    def __init__(self, entry: _Entry, upstream: Any) -> None:
+        self._entry = entry
         self._upstream = upstream
 
     def handle_request(self, request: Any) -> Any:
         """Answer a sync client's request from the cassette, or through the client's transport."""
-        return self._replay.handle_request(request, upstream=self._upstream)
+        faults = self._entry.faults
+        if faults is None:
+            return self._entry.replay.handle_request(request, upstream=self._upstream)
+        token = _UPSTREAM.set(self._upstream)
+        try:
+            return faults.handle_request(request)
+        finally:
+            _UPSTREAM.reset(token)
 
     async def handle_async_request(self, request: Any) -> Any:
         """The async twin of ``handle_request``."""
-        return await self._replay.handle_async_request(request, upstream=self._upstream)
+        faults = self._entry.faults
+        if faults is None:
+            return await self._entry.replay.handle_async_request(request, upstream=self._upstream)
+        token = _UPSTREAM.set(self._upstream)
+        try:
+            return await faults.handle_async_request(request)
+        finally:
+            _UPSTREAM.reset(token)
+
+
+class _ToCassette:
+    """The fault schedule's inner transport: the cassette, with the routed client's upstream."""
+
+    __slots__ = ("_replay",)
+
+    def __init__(self, replay: ReplayTransport) -> None:
+        self._replay = replay
+
+    def handle_request(self, request: Any) -> Any:
+        """Send a request the schedule let through to the cassette."""
+        return self._replay.handle_request(request, upstream=_UPSTREAM.get())
+
+    async def handle_async_request(self, request: Any) -> Any:
+        """The async twin of ``handle_request``."""
+        return await self._replay.handle_async_request(request, upstream=_UPSTREAM.get())
 
 
 class _Patcher:
@@ -156,11 +198,17 @@ class CassetteContext:
     """A ``use_cassette`` block: ``with``, ``async with``, or a decorator of (async) functions."""
 
     def __init__(
-        self, path: str | os.PathLike[str], mode: str, transport_options: dict[str, Any]
+        self,
+        path: str | os.PathLike[str],
+        mode: str,
+        transport_options: dict[str, Any],
+        faults: Faults | None = None,
     ) -> None:
         self.path = path
         self.mode = mode
         self.transport_options = transport_options
+        self.faults = faults
+        self.fault_transport: FaultTransport | None = None
         self.transport: ReplayTransport | None = None
         self._entry: _Entry | None = None
         self._token: contextvars.Token[_Entry | None] | None = None
@@ -169,7 +217,12 @@ class CassetteContext:
         if self._entry is not None:
             raise RuntimeError(f"use_cassette({str(self.path)!r}) is already active")
         transport = ReplayTransport(self.path, self.mode, **self.transport_options)
-        entry = _Entry(transport, own_upstream=self.transport_options.get("upstream") is not None)
+        faults = None
+        if self.faults is not None:
+            faults = FaultTransport(_ToCassette(transport), self.faults)
+        self.fault_transport = faults
+        own_upstream = self.transport_options.get("upstream") is not None
+        entry = _Entry(transport, own_upstream=own_upstream, faults=faults)
         _PATCHER.push(entry)
         self._token = _PATCHER.current.set(entry)
         self.transport, self._entry = transport, entry
@@ -205,7 +258,7 @@ class CassetteContext:
         return cast(_F, run)
 
     def _fresh(self) -> CassetteContext:
-        return CassetteContext(self.path, self.mode, dict(self.transport_options))
+        return CassetteContext(self.path, self.mode, dict(self.transport_options), self.faults)
 
     def _leave(self) -> ReplayTransport:
         entry, token, transport = self._entry, self._token, self.transport
@@ -220,13 +273,19 @@ class CassetteContext:
 
 
 def use_cassette(
-    path: str | os.PathLike[str], mode: str = "replay", **transport_options: Any
+    path: str | os.PathLike[str],
+    mode: str = "replay",
+    *,
+    faults: Faults | None = None,
+    **transport_options: Any,
 ) -> CassetteContext:
     """Route every httpx/httpx2 client through a ``ReplayTransport(path, mode, ...)`` while active.
 
     Usable as ``with use_cassette(...) as transport:``, ``async with``, or ``@use_cassette(...)``.
     ``transport_options`` go to :class:`ReplayTransport` (``matcher``, ``redactor``, ``upstream``:
-    without one, each client's own transport is the upstream). See the module docstring for the
-    one place patched per library.
+    without one, each client's own transport is the upstream). ``faults`` (a :class:`Faults`
+    schedule) sits in front of the cassette, so a scheduled fault replaces even a replayed
+    answer (``CassetteContext.fault_transport.history`` says what each request got). See the
+    module docstring for the one place patched per library.
     """
-    return CassetteContext(path, mode, transport_options)
+    return CassetteContext(path, mode, transport_options, faults)

@@ -55,7 +55,9 @@ class ReplayTransport:
     ``replay``: answer from the cassette; a miss raises CassetteMiss and nothing leaves the
     machine. ``record``: answer what matches, send the rest to ``upstream`` and record it.
     ``rewrite``: send everything and replace the cassette. ``live``: pass everything through.
-    ``upstream`` defaults to the client library's own HTTP transport.
+    ``upstream`` defaults to the client library's own HTTP transport. ``on_interaction`` is
+    called with ``(request, interaction, replayed)`` for each interaction replayed or recorded
+    (a recorded one once its body has been read), e.g. to meter tokens; it must not raise.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class ReplayTransport:
         redactor: Redactor | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utc_now,
+        on_interaction: Callable[[Any, Interaction, bool], None] | None = None,
     ) -> None:
         self.path = Path(cassette_path)
         self.mode: Mode = resolve_mode(mode, self.path)
@@ -77,6 +80,7 @@ class ReplayTransport:
         self._owned: dict[tuple[str, bool], Any] = {}
         self._clock = clock
         self._now = now
+        self._on_interaction = on_interaction
         self._started_at = now()
         self._lock = threading.Lock()
         existed = self.path.exists()
@@ -101,9 +105,8 @@ class ReplayTransport:
             return replayed
         at, started = self._now(), self._clock()
         answer = self._upstream_for(library, False, upstream).handle_request(request)
-        return library.teed_response(
-            answer, request, self._on_recorded(recorded, answer, at, started), is_async=False
-        )
+        store = self._on_recorded(recorded, answer, at, started, request)
+        return library.teed_response(answer, request, store, is_async=False)
 
     async def handle_async_request(self, request: Any, *, upstream: Any = None) -> Any:
         """Answer an async client's request (httpx or httpx2); ``upstream`` as in the sync one."""
@@ -117,9 +120,8 @@ class ReplayTransport:
             return replayed
         at, started = self._now(), self._clock()
         answer = await self._upstream_for(library, True, upstream).handle_async_request(request)
-        return library.teed_response(
-            answer, request, self._on_recorded(recorded, answer, at, started), is_async=True
-        )
+        store = self._on_recorded(recorded, answer, at, started, request)
+        return library.teed_response(answer, request, store, is_async=True)
 
     def close(self) -> None:
         """Close the upstream transport(s)."""
@@ -213,6 +215,8 @@ class ReplayTransport:
         with self._lock:
             hit = self._index.take(recorded)
         if hit is not None:
+            if self._on_interaction is not None:
+                self._on_interaction(request, hit[1], True)
             response = hit[1].response
             chunks = split_events(response.headers, response.body)
             return library.replay_response(response.status, response.headers, chunks, request)
@@ -228,7 +232,12 @@ class ReplayTransport:
         return None
 
     def _on_recorded(
-        self, recorded: RecordedRequest, upstream: Any, at: datetime, started: float
+        self,
+        recorded: RecordedRequest,
+        upstream: Any,
+        at: datetime,
+        started: float,
+        request: Any = None,
     ) -> Callable[[bytes, bool], None]:
         status = upstream.status_code
         headers = [(name.lower(), value) for name, value in upstream.headers.multi_items()]
@@ -249,6 +258,8 @@ class ReplayTransport:
                 drop_recorded_before=self._started_at if self.mode == "rewrite" else None,
                 redactor=self.redactor,
             )
+            if self._on_interaction is not None:
+                self._on_interaction(request, interaction, False)
 
         return store
 
