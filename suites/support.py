@@ -1,6 +1,7 @@
 """Eval-suite support: models from suites/models.yaml, one cassette per (case, model).
 
-``HARNESS_LLM_MODE`` picks the record/replay mode (default ``replay``: offline, no keys).
+The record/replay mode is the plugin's ``--llm-mode`` (or ``HARNESS_LLM_MODE``, or the ini key
+``llm_mode``); the default, ``replay``, is offline and needs no key.
 A case that fails and is not in ``suites/baseline.json`` is a known failure (xfail); a case
 listed there that fails is a regression and fails the run. A table per model (pass rate,
 tokens, cost, recorded latency) closes the session.
@@ -9,7 +10,6 @@ tokens, cost, recorded latency) closes the session.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes" / "suites"
 MODELS = ModelsConfig.from_yaml_file(Path(__file__).parent / "models.yaml")
 BASELINE_FILE = Path(__file__).parent / "baseline.json"
-MODE = os.environ.get("HARNESS_LLM_MODE", "replay")
 
 
 @dataclass
