@@ -3,11 +3,15 @@
 No test in this repository may reach a network: name resolution and connections are
 allowed only for loopback addresses, for the whole session. A test that tries anything else
 fails with an OSError naming the host.
+
+Tests marked ``live`` need the real local LLM server (``scripts/local-llm``, on loopback).
+They are deselected unless ``--run-live`` is given or ``HARNESS_RUN_LIVE=1`` is set.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +19,31 @@ from typing import Any
 import pytest
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_RUN_LIVE_ENV = "HARNESS_RUN_LIVE"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-live",
+        action="store_true",
+        default=False,
+        help=f"run tests marked 'live' (real local LLM server); or set {_RUN_LIVE_ENV}=1",
+    )
+
+
+def _run_live(config: pytest.Config) -> bool:
+    return bool(config.getoption("--run-live")) or os.environ.get(_RUN_LIVE_ENV, "") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) the ``live`` tier unless it was asked for."""
+    if _run_live(config):
+        return
+    live = [item for item in items if item.get_closest_marker("live") is not None]
+    if not live:
+        return
+    config.hook.pytest_deselected(items=live)
+    items[:] = [item for item in items if item.get_closest_marker("live") is None]
 
 
 def _is_loopback(host: Any) -> bool:
