@@ -92,6 +92,9 @@ class AnthropicLLM(BaseLLM):
         super().__init__(*args, **kwargs)
         self._client: anthropic.AsyncAnthropic | None = None
 
+    def _forget_clients(self) -> None:
+        self._client = None
+
     @property
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client, built at first use (that is when a missing key is reported)."""

@@ -46,6 +46,7 @@ USE_CONFIG_TIMEOUT = 0  # a timeout of 0 means "the config's timeout"
 
 Sleep = Callable[[float], Awaitable[None]]
 _R = TypeVar("_R")
+_L = TypeVar("_L", bound="BaseLLM")
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class BaseLLM(ABC):
         self.pricing_plan: str | None = config.pricing_plan or config.model
         self._http_client = http_client
         self._transport = transport
+        self._owned_clients: list[httpx2.AsyncClient] = []
         self._sleep: Sleep = sleep or asyncio.sleep
         self._environ = environ
 
@@ -162,9 +164,31 @@ class BaseLLM(ABC):
         """The injected client, or a new one over the injected transport (or the network)."""
         if self._http_client is not None:
             return self._http_client
-        return build_async_client(
+        client = build_async_client(
             timeout=self.config.timeout, proxy=self.config.proxy, transport=self._transport
         )
+        self._owned_clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this instance opened (an injected client is the caller's).
+
+        The instance stays usable: a later call opens new connections.
+        """
+        clients, self._owned_clients = self._owned_clients, []
+        self._forget_clients()
+        for client in clients:
+            await client.aclose()
+
+    def _forget_clients(self) -> None:
+        """Drop SDK clients built over closed connections (providers that cache one override)."""
+        return None  # nothing cached here
+
+    async def __aenter__(self: _L) -> _L:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def _api_key(self) -> str:
         """The key for a request about to be made.

@@ -74,6 +74,9 @@ class OpenAILLM(BaseLLM):
         self.provider_name = self.config.api_type.value
         self._client: openai.AsyncOpenAI | None = None
 
+    def _forget_clients(self) -> None:
+        self._client = None
+
     @property
     def client(self) -> openai.AsyncOpenAI:
         """The SDK client, built at first use (that is when a missing key is reported)."""

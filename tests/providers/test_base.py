@@ -376,3 +376,36 @@ async def test_harness_error_from_the_transport_surfaces_unwrapped_and_unretried
         await llm.aask("q", stream=stream)
     assert len(calls) == 1
     assert waits.seconds == []
+
+
+@pytest.mark.parametrize("api_type", ["openai", "anthropic"])
+async def test_aclose_closes_the_connections_it_opened_and_stays_usable(api_type: str) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if api_type == "openai":
+            body = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
+        else:
+            body = {"content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn"}
+        return httpx2.Response(200, json=body)
+
+    config = LLMConfig(api_type=api_type, model="m", base_url="https://example.test", stream=False)
+    async with create_llm_instance(config, transport=httpx2.MockTransport(answer)) as llm:
+        assert await llm.aask("q") == "ok"
+        opened = list(llm._owned_clients)
+        assert len(opened) == 1
+    assert opened[0].is_closed
+    assert await llm.aask("again") == "ok"  # a new connection pool after aclose
+    await llm.aclose()
+
+
+async def test_aclose_leaves_an_injected_client_open() -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        body = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
+        return httpx2.Response(200, json=body)
+
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
+    config = LLMConfig(model="m", base_url="https://example.test", stream=False)
+    llm = create_llm_instance(config, http_client=client)
+    assert await llm.aask("q") == "ok"
+    await llm.aclose()
+    assert not client.is_closed
+    await client.aclose()
