@@ -147,7 +147,9 @@ class LLMFactory:
         )
         client.event_hooks = {"request": [_mark_metered], "response": []}
         self.clients.append(client)
-        return create_llm_instance(config, http_client=client, cost_manager=self.costs)
+        return create_llm_instance(
+            config, http_client=client, cost_manager=self.costs, allow_missing_key=replaying
+        )
 
     def close(self) -> None:
         """Close the clients made for this test."""

@@ -15,7 +15,13 @@ The strategies (the seed's five):
   a token suffix or prefix of its content, never cut in the middle of a character.
 
 System (and ``developer``) messages are always kept, all of them, in order. The result is an
-order-preserving subsequence of the input, except the one truncated message. Each message is
+order-preserving subsequence of the input, except the one truncated message.
+
+An assistant message with ``tool_calls`` and the ``tool`` messages right after it (system
+messages aside) are one unit, kept or dropped whole and never truncated: a tool result without
+the call it answers, or a call without its results, is rejected by the APIs. When the unit at
+the boundary does not fit it is dropped, and compression stops there (even under ``*_by_msg``
+with nothing else kept: no single message stands in for a tool exchange). Each message is
 tokenized once (plus the one boundary message when it is truncated), so the cost is linear in
 the size of the conversation. Multi-part content keeps its images; only its text is cut.
 """
@@ -94,28 +100,55 @@ def compress(
         )
     newest_first = strategy in (CompressType.POST_CUT_BY_TOKEN, CompressType.POST_CUT_BY_MSG)
     by_token = strategy in (CompressType.POST_CUT_BY_TOKEN, CompressType.PRE_CUT_BY_TOKEN)
-    order = [i for i in range(len(messages)) if not system[i]]
+    units = _units(messages, system)
     if newest_first:
-        order.reverse()
+        units.reverse()
     kept: set[int] = set()
     replaced: dict[int, dict[str, Any]] = {}
-    for index in order:
-        if counts[index] <= available:
-            kept.add(index)
-            available -= counts[index]
+    for unit in units:
+        cost = sum(counts[i] for i in unit)
+        if cost <= available:
+            kept.update(unit)
+            available -= cost
             continue
-        if by_token or not kept:
+        first = messages[unit[0]]
+        plain = len(unit) == 1 and first.get("role") != "tool" and not _opens_tool_exchange(first)
+        if plain and (by_token or not kept):
+            index = unit[0]
             keep: Literal["head", "tail"] = "tail" if newest_first else "head"
             cut = _truncate_message(messages[index], available, counter, keep)
             if cut is not None:
                 replaced[index] = cut
                 kept.add(index)
-        dropped = len(order) - len(kept)
+        dropped = sum(len(u) for u in units) - len(kept)
         logger.info("compression (%s) dropped %d message(s)", strategy.value, dropped)
         break
     return [
         replaced.get(i) or _as_dict(m) for i, m in enumerate(messages) if system[i] or i in kept
     ]
+
+
+def _opens_tool_exchange(message: Mapping[str, Any]) -> bool:
+    return message.get("role") == "assistant" and bool(message.get("tool_calls"))
+
+
+def _units(messages: Sequence[Mapping[str, Any]], system: list[bool]) -> list[list[int]]:
+    """The non-system message indexes, oldest first, grouped into what is kept or dropped whole.
+
+    A unit is one message, or an assistant message with ``tool_calls`` followed by the ``tool``
+    messages after it (the system messages between them are kept anyway, so they are skipped).
+    """
+    units: list[list[int]] = []
+    in_exchange = False
+    for index, message in enumerate(messages):
+        if system[index]:
+            continue
+        if in_exchange and message.get("role") == "tool":
+            units[-1].append(index)
+            continue
+        units.append([index])
+        in_exchange = _opens_tool_exchange(message)
+    return units
 
 
 def _as_dict(message: Mapping[str, Any]) -> dict[str, Any]:

@@ -241,3 +241,196 @@ async def test_llm_compresses_to_the_configured_context_length() -> None:
     assert sent[0]["role"] == "system" and 1 < len(sent) < 21
     assert sent[1] is history[0]
     assert prompt_tokens(sent) <= 48
+
+
+# -- tool exchanges: an assistant message with tool_calls and its tool results ----------------
+
+
+def tool_call(call_id: str, name: str = "lookup", arguments: str = '{"q": "x"}') -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def assert_tool_results_follow_their_calls(result: list[dict[str, Any]]) -> None:
+    """Every tool message follows (past other tool and system messages) the call it answers."""
+    for position, message in enumerate(result):
+        if message["role"] != "tool":
+            continue
+        before = [m for m in result[:position] if m["role"] not in ("tool", "system")]
+        assert before, f"tool message {position} has no call before it"
+        call = before[-1]
+        assert call["role"] == "assistant", f"tool message {position} follows a {call['role']}"
+        ids = [c["id"] for c in call.get("tool_calls") or []]
+        assert message["tool_call_id"] in ids
+
+
+def assert_calls_keep_all_their_results(
+    original: list[dict[str, Any]], result: list[dict[str, Any]]
+) -> None:
+    results_of = {
+        c["id"]: [m for m in original if m.get("tool_call_id") == c["id"]]
+        for m in original
+        for c in m.get("tool_calls") or []
+    }
+    for message in result:
+        for call in message.get("tool_calls") or []:
+            assert all(any(r is k for k in result) for r in results_of[call["id"]])
+
+
+TOOL_CONVERSATION: list[dict[str, Any]] = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "what is the weather in " + LONG},
+    {"role": "assistant", "content": None, "tool_calls": [tool_call("call_1")]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "sunny " * 40},
+    {"role": "user", "content": "thanks, and tomorrow?"},
+]
+
+
+@pytest.mark.parametrize("strategy", CUTTING)
+def test_a_tool_result_is_never_kept_without_its_call(strategy: CompressType) -> None:
+    full = prompt_tokens(TOOL_CONVERSATION)
+    for budget in range(0, full + 5):
+        result = compress(TOOL_CONVERSATION, strategy, budget, TOKENIZER)
+        assert_tool_results_follow_their_calls(result)
+        assert_calls_keep_all_their_results(TOOL_CONVERSATION, result)
+        exchange = [m for m in result if m["role"] == "tool" or m.get("tool_calls")]
+        assert (
+            exchange == []
+            or all(  # kept whole, as they are (never truncated)
+                m is o for m, o in zip(exchange, TOOL_CONVERSATION[2:4], strict=True)
+            )
+        )
+        if system_tokens(TOOL_CONVERSATION) <= budget:
+            assert prompt_tokens(result) <= budget
+
+
+def test_post_cut_by_msg_drops_the_call_with_its_result_instead_of_orphaning_the_result() -> None:
+    # Room for the last user message and the tool result, not for the call as well.
+    budget = prompt_tokens([TOOL_CONVERSATION[0], *TOOL_CONVERSATION[3:]])
+    result = compress(TOOL_CONVERSATION, "post_cut_by_msg", budget, TOKENIZER)
+    assert [m["role"] for m in result] == ["system", "user"]
+    assert result[1] is TOOL_CONVERSATION[4]
+
+
+def test_a_tool_exchange_that_fits_is_kept_whole() -> None:
+    budget = prompt_tokens([TOOL_CONVERSATION[0], *TOOL_CONVERSATION[2:]])
+    for strategy in ("post_cut_by_msg", "post_cut_by_token"):
+        result = compress(TOOL_CONVERSATION, strategy, budget, TOKENIZER)
+        assert result[0] is TOOL_CONVERSATION[0] and result[-3:] == TOOL_CONVERSATION[2:]
+        assert all(m is o for m, o in zip(result[-3:], TOOL_CONVERSATION[2:], strict=True))
+
+
+def test_pre_cut_stops_at_a_tool_exchange_that_does_not_fit_and_never_truncates_it() -> None:
+    conversation: list[dict[str, Any]] = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "let me look " * 30, "tool_calls": [tool_call("a")]},
+        {"role": "tool", "tool_call_id": "a", "content": "result " * 30},
+        {"role": "user", "content": "next"},
+    ]
+    budget = prompt_tokens(conversation[:1]) + 30
+    for strategy in PRE:
+        result = compress(conversation, strategy, budget, TOKENIZER)
+        assert result == conversation[:1] and result[0] is conversation[0]
+
+
+def test_by_msg_sends_no_part_of_a_tool_exchange_when_it_alone_does_not_fit() -> None:
+    conversation: list[dict[str, Any]] = [
+        {"role": "system", "content": "s"},
+        {"role": "assistant", "content": None, "tool_calls": [tool_call("a"), tool_call("b")]},
+        {"role": "tool", "tool_call_id": "a", "content": LONG},
+        {"role": "tool", "tool_call_id": "b", "content": LONG},
+    ]
+    budget = prompt_tokens(conversation[:1]) + 40
+    for strategy in CUTTING:
+        assert compress(conversation, strategy, budget, TOKENIZER) == conversation[:1]
+
+
+def test_system_messages_inside_a_tool_exchange_are_kept_and_do_not_split_it() -> None:
+    conversation: list[dict[str, Any]] = [
+        {"role": "user", "content": "q " * 50},
+        {"role": "assistant", "content": None, "tool_calls": [tool_call("a")]},
+        {"role": "system", "content": "tool output follows"},
+        {"role": "tool", "tool_call_id": "a", "content": "42"},
+    ]
+    budget = prompt_tokens(conversation[1:])
+    result = compress(conversation, "post_cut_by_token", budget, TOKENIZER)
+    assert result == conversation[1:]
+    smaller = compress(conversation, "post_cut_by_msg", budget - 1, TOKENIZER)
+    assert smaller == [conversation[2]]
+
+
+def test_tool_exchanges_are_still_tokenized_once() -> None:
+    calls: list[int] = []
+
+    class CountingTokenizer(Tokenizer):
+        def message_tokens(self, message: Any) -> int:
+            calls.append(1)
+            return super().message_tokens(message)
+
+    counter = CountingTokenizer(encoding=TOKENIZER.encoding)
+    messages: list[dict[str, Any]] = []
+    for i in range(60):
+        messages += [
+            {"role": "user", "content": f"question {i}"},
+            {"role": "assistant", "content": None, "tool_calls": [tool_call(f"c{i}")]},
+            {"role": "tool", "tool_call_id": f"c{i}", "content": f"answer {i}"},
+        ]
+    compress(messages, "post_cut_by_token", 500, counter)
+    assert len(calls) <= len(messages) + 2
+
+
+@st.composite
+def tool_conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Well-formed conversations mixing plain turns and tool exchanges (1-3 parallel calls)."""
+    messages: list[dict[str, Any]] = []
+    for turn in range(draw(st.integers(0, 8))):
+        kind = draw(st.sampled_from(["system", "user", "assistant", "tools"]))
+        if kind != "tools":
+            messages.append({"role": kind, "content": draw(texts)})
+            continue
+        ids = [f"call_{turn}_{k}" for k in range(draw(st.integers(1, 3)))]
+        text = draw(st.none() | texts)
+        messages.append(
+            {"role": "assistant", "content": text, "tool_calls": [tool_call(i) for i in ids]}
+        )
+        for call_id in ids:
+            if draw(st.booleans()) and draw(st.booleans()):
+                messages.append({"role": "system", "content": draw(texts)})
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": draw(texts)})
+    for i, message in enumerate(messages):
+        message["name"] = f"m{i}"
+    return messages
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=tool_conversations(), budget=st.integers(0, 500), strategy=st.sampled_from(CUTTING))
+def test_every_kept_tool_result_follows_its_call_and_every_kept_call_keeps_its_results(
+    messages: list[dict[str, Any]], budget: int, strategy: CompressType
+) -> None:
+    result = compress(messages, strategy, budget, TOKENIZER)
+    assert_tool_results_follow_their_calls(result)
+    assert_calls_keep_all_their_results(messages, result)
+    mapping = match_subsequence(messages, result)
+    truncated = [messages[i] for i, cut in mapping if cut]
+    assert len(truncated) <= 1
+    assert all(m["role"] != "tool" and not m.get("tool_calls") for m in truncated)
+    if system_tokens(messages) <= budget:
+        assert prompt_tokens(result) <= budget
+    others = [i for i, m in enumerate(messages) if m["role"] != "system"]
+    kept = [i for i, _ in mapping if messages[i]["role"] != "system"]
+    expected = others[: len(kept)] if strategy in PRE else others[len(others) - len(kept) :]
+    assert kept == expected
+    assert compress(result, strategy, budget, TOKENIZER) == result
+
+
+async def test_compression_leaves_room_for_max_token_of_answer() -> None:
+    config = LLMConfig(
+        api_type=LLMType.FAKE,
+        model="gpt-4o-mini",
+        compress_type="pre_cut_by_msg",
+        context_length=100,
+        max_token=60,
+    )
+    llm = FakeLLM(["ok"], config=config)
+    history = [{"role": "user", "content": f"turn {i} " * 5} for i in range(20)]
+    await llm.aask(history, stream=False)
+    assert prompt_tokens(llm.calls[0].messages) <= 40  # 100 - 60, below 80% of the window

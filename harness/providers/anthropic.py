@@ -47,16 +47,92 @@ def _content_blocks(content: Any) -> Any:
     return blocks
 
 
+def _tool_use_blocks(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        arguments = function.get("arguments") or "{}"
+        try:
+            arguments_input = json.loads(arguments) if isinstance(arguments, str) else arguments
+        except ValueError as exc:  # json.JSONDecodeError
+            raise ValueError(
+                f"message {index}: tool call {call.get('id')!r} has arguments that are not "
+                f"valid JSON ({exc}): {arguments!r}"
+            ) from exc
+        if not isinstance(arguments_input, dict):
+            raise ValueError(
+                f"message {index}: tool call {call.get('id')!r} has arguments that are not a "
+                f"JSON object: {arguments!r}"
+            )
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id"),
+                "name": function.get("name", ""),
+                "input": dict(arguments_input),  # a copy: the caller's dict is not shared
+            }
+        )
+    return blocks
+
+
+def _without_empty_text(content: Any) -> list[dict[str, Any]]:
+    """Content as a list of blocks, empty text dropped (Anthropic rejects empty text)."""
+    blocks = _content_blocks(content)
+    if isinstance(blocks, str):
+        blocks = [{"type": "text", "text": blocks}]
+    return [b for b in blocks if not (b.get("type") == "text" and not b.get("text"))]
+
+
+def _tool_result_block(message: Mapping[str, Any]) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id")}
+    content = message.get("content")
+    if isinstance(content, list):
+        parts = _without_empty_text(content)
+        if parts:
+            block["content"] = parts
+    elif content:
+        block["content"] = str(content)
+    return block
+
+
 def to_anthropic_messages(
     messages: list[dict[str, Any]],
 ) -> tuple[str | None, list[dict[str, Any]]]:
-    """Split OpenAI-shaped messages into Anthropic's ``system`` text and ``messages``."""
+    """Split OpenAI-shaped messages into Anthropic's ``system`` text and ``messages``.
+
+    OpenAI's tool conversations are converted: an assistant message's ``tool_calls`` become
+    ``tool_use`` blocks after its text (empty text is left out), and ``role: "tool"`` messages
+    become ``tool_result`` blocks of a ``user`` message, consecutive results merged into one
+    message (Anthropic wants all the results of a turn together). A tool result with empty
+    content is sent without ``content``.
+
+    Raises:
+        ValueError: a tool call's ``arguments`` are not a JSON object; the message names the
+            index of the message in ``messages`` and the arguments. Sending them on (wrapped
+            or dropped) would only hide the broken call from the model and the caller.
+    """
     system = [content_text(m.get("content")) for m in messages if m.get("role") == "system"]
-    rest = [
-        {"role": m["role"], "content": _content_blocks(m.get("content"))}
-        for m in messages
-        if m.get("role") != "system"
-    ]
+    rest: list[dict[str, Any]] = []
+    merging_results = False  # is rest[-1] a user message made of tool results?
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role == "system":
+            continue
+        if role == "tool":
+            block = _tool_result_block(message)
+            if merging_results:
+                rest[-1]["content"].append(block)
+            else:
+                rest.append({"role": "user", "content": [block]})
+                merging_results = True
+            continue
+        merging_results = False
+        if role == "assistant" and message.get("tool_calls"):
+            content = _without_empty_text(message.get("content"))
+            content += _tool_use_blocks(message, index)
+            rest.append({"role": "assistant", "content": content})
+            continue
+        rest.append({"role": message["role"], "content": _content_blocks(message.get("content"))})
     return ("\n\n".join(system) if system else None), rest
 
 

@@ -43,6 +43,7 @@ __all__ = [
 logger = logging.getLogger("harness.providers")
 
 USE_CONFIG_TIMEOUT = 0  # a timeout of 0 means "the config's timeout"
+_PROMPT_SHARE = 0.8  # of the context window, at most, for the prompt after compression
 
 Sleep = Callable[[float], Awaitable[None]]
 _R = TypeVar("_R")
@@ -145,18 +146,27 @@ class BaseLLM(ABC):
         cost_manager: CostManager | None = None,
         sleep: Sleep | None = None,
         environ: dict[str, str] | None = None,
+        allow_missing_key: bool | None = None,
     ) -> None:
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
         self.config = config
         self.cost_manager = cost_manager if cost_manager is not None else CostManager()
         self.model: str | None = config.model
-        self.pricing_plan: str | None = config.pricing_plan or config.model
         self._http_client = http_client
         self._transport = transport
         self._owned_clients: list[httpx2.AsyncClient] = []
+        # A client injected for TLS or proxy settings still goes live: it needs the real key.
+        self._allow_missing_key = (
+            transport is not None if allow_missing_key is None else allow_missing_key
+        )
         self._sleep: Sleep = sleep or asyncio.sleep
         self._environ = environ
+
+    @property
+    def pricing_plan(self) -> str | None:
+        """The price row this instance bills: the config's ``pricing_plan``, else the model."""
+        return self.config.pricing_plan or self.model
 
     # -- HTTP and credentials -------------------------------------------------------------
 
@@ -193,11 +203,11 @@ class BaseLLM(ABC):
     def _api_key(self) -> str:
         """The key for a request about to be made.
 
-        Live (nothing injected): a missing key is a MissingAPIKeyError. With an injected
-        client or transport (replay, fakes) a missing key is replaced by a placeholder, so
-        replayed tests need no secrets.
+        A missing key is a MissingAPIKeyError naming the variable to set, unless missing keys
+        are allowed (by default: when a transport is injected, i.e. replay or fakes), in which
+        case a placeholder is sent, so replayed tests need no secrets.
         """
-        if self._http_client is None and self._transport is None:
+        if not self._allow_missing_key:
             return self.config.require_api_key(self._environ)
         return self.config.resolved_api_key(self._environ) or "replay-no-key"
 
@@ -231,11 +241,15 @@ class BaseLLM(ABC):
     def compress_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages cut down to the context window by the config's ``compress_type``.
 
-        The window is the config's ``context_length``, else the model's from harness's table.
+        The window is the config's ``context_length``, else the model's from harness's table;
+        the prompt gets 80% of it, and never so much that ``max_token`` of answer cannot follow.
         """
         window = context_window(self.model, override=self.config.context_length)
+        budget = int(window * _PROMPT_SHARE)
+        if self.config.max_token < window:  # else max_token cannot be what bounds the answer
+            budget = min(budget, window - self.config.max_token)
         return compress_messages(
-            messages, self.config.compress_type, max_token=window, model=self.model
+            messages, self.config.compress_type, max_token=budget, threshold=1.0, model=self.model
         )
 
     def get_timeout(self, timeout: float | None) -> float:
@@ -403,7 +417,8 @@ class BaseLLM(ABC):
         """Stream one answer chunk by chunk, as the provider sends it.
 
         A failure before the first chunk is retried; after it, the error reaches the caller
-        (the caller has already seen part of the answer). Costs are counted at the end.
+        (the caller has already seen part of the answer). Costs are counted when the stream
+        ends, however it ends: a stream the caller leaves early is billed for what it got.
         """
         message = self._build_messages(msg, system_msgs, format_msgs, images)
         prepared = self.compress_messages(message)
@@ -418,8 +433,10 @@ class BaseLLM(ABC):
                 return None, iterator
 
         collected = _StreamCollector()
+        opened: AsyncIterator[StreamChunk] | None = None
         try:
             chunk, iterator = await self._with_retries(first)
+            opened = iterator
             while chunk is not None:
                 collected.add(chunk)
                 yield chunk
@@ -427,10 +444,16 @@ class BaseLLM(ABC):
                     chunk = await anext(iterator)
                 except StopAsyncIteration:
                     chunk = None
-        except BaseException:
-            self.cost_manager.release(reservation)
-            raise
-        self._account(prepared, collected.response(), price, reservation)
+        finally:
+            # Also when the caller stops early or the stream breaks: close the provider's
+            # stream now, and bill what was answered (estimated if the provider never said).
+            aclose = getattr(opened, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if collected.chunks:
+                self._account(prepared, collected.response(), price, reservation)
+            else:
+                self.cost_manager.release(reservation)
 
     def get_costs(self) -> Costs:
         """Totals of every request made through this instance's cost manager."""
@@ -550,6 +573,7 @@ class _StreamCollector:
     """Folds stream chunks into one ChatResponse."""
 
     def __init__(self) -> None:
+        self.chunks = 0
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.usage: Usage | None = None
@@ -559,6 +583,7 @@ class _StreamCollector:
         self.raw: list[Any] = []
 
     def add(self, chunk: StreamChunk) -> None:
+        self.chunks += 1
         self.text.append(chunk.text)
         self.reasoning.append(chunk.reasoning)
         self.usage = chunk.usage or self.usage

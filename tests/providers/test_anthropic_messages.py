@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from harness.costs import Usage
 from harness.messages import user_msg
 from harness.providers.anthropic import parse_anthropic_usage, to_anthropic_messages
@@ -174,3 +178,148 @@ def test_usage_absent_everywhere_is_none() -> None:
     assert parse_anthropic_usage() is None
     assert parse_anthropic_usage(None, None) is None
     assert parse_anthropic_usage({}) is None
+
+
+# -- OpenAI tool conversations ---------------------------------------------------------------
+
+
+def call(call_id: str, name: str, arguments: str | None) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def test_assistant_tool_calls_become_tool_use_blocks_after_the_text() -> None:
+    _, messages = to_anthropic_messages(
+        [
+            {"role": "user", "content": "Weather in Paris and Rome?"},
+            {
+                "role": "assistant",
+                "content": "Let me check.",
+                "tool_calls": [
+                    call("call_1", "get_weather", '{"city": "Paris"}'),
+                    call("call_2", "get_weather", '{"city": "Rome", "units": ["c"]}'),
+                ],
+            },
+        ]
+    )
+    assert messages[1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
+            {
+                "type": "tool_use",
+                "id": "call_2",
+                "name": "get_weather",
+                "input": {"city": "Rome", "units": ["c"]},
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize("content", [None, "", [{"type": "text", "text": ""}]])
+def test_empty_assistant_text_is_left_out_next_to_tool_use(content: Any) -> None:
+    _, messages = to_anthropic_messages(
+        [{"role": "assistant", "content": content, "tool_calls": [call("c", "now", None)]}]
+    )
+    assert messages == [
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "c", "name": "now", "input": {}}],
+        }
+    ]
+
+
+@pytest.mark.parametrize("arguments", [None, ""])
+def test_missing_tool_arguments_are_an_empty_input(arguments: str | None) -> None:
+    _, messages = to_anthropic_messages(
+        [{"role": "assistant", "content": "x", "tool_calls": [call("c", "now", arguments)]}]
+    )
+    assert messages[0]["content"][1]["input"] == {}
+
+
+def test_tool_messages_become_one_user_message_of_tool_results() -> None:
+    _, messages = to_anthropic_messages(
+        [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "q"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [call("call_1", "f", "{}"), call("call_2", "f", "{}")],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+            {"role": "system", "content": "between results"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "22C"},
+            {"role": "assistant", "content": "Paris 18C, Rome 22C."},
+        ]
+    )
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[2] == {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "call_1", "content": "18C"},
+            {"type": "tool_result", "tool_use_id": "call_2", "content": "22C"},
+        ],
+    }
+    assert messages[3] == {"role": "assistant", "content": "Paris 18C, Rome 22C."}
+
+
+def test_tool_results_of_separate_turns_are_not_merged() -> None:
+    _, messages = to_anthropic_messages(
+        [
+            {"role": "assistant", "content": None, "tool_calls": [call("a", "f", "{}")]},
+            {"role": "tool", "tool_call_id": "a", "content": "1"},
+            {"role": "assistant", "content": None, "tool_calls": [call("b", "f", "{}")]},
+            {"role": "tool", "tool_call_id": "b", "content": "2"},
+        ]
+    )
+    assert [m["role"] for m in messages] == ["assistant", "user", "assistant", "user"]
+    assert [len(m["content"]) for m in messages] == [1, 1, 1, 1]
+
+
+def test_tool_result_parts_and_empty_content() -> None:
+    _, messages = to_anthropic_messages(
+        [
+            {"role": "tool", "tool_call_id": "a", "content": [{"type": "text", "text": "ok"}]},
+            {"role": "tool", "tool_call_id": "b", "content": ""},
+            {"role": "tool", "tool_call_id": "c", "content": None},
+        ]
+    )
+    assert messages == [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "a",
+                    "content": [{"type": "text", "text": "ok"}],
+                },
+                {"type": "tool_result", "tool_use_id": "b"},  # never an empty string
+                {"type": "tool_result", "tool_use_id": "c"},
+            ],
+        }
+    ]
+
+
+@pytest.mark.parametrize("arguments", ['{"city": "Par', "[1, 2]", "42"])
+def test_tool_arguments_that_are_not_a_json_object_raise_naming_the_message(
+    arguments: str,
+) -> None:
+    conversation: list[dict[str, Any]] = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": None, "tool_calls": [call("c", "f", arguments)]},
+    ]
+    with pytest.raises(ValueError, match="message 1") as info:
+        to_anthropic_messages(conversation)
+    assert repr(arguments) in str(info.value)
+
+
+def test_tool_conversation_conversion_does_not_mutate_the_input() -> None:
+    original: list[dict[str, Any]] = [
+        {"role": "assistant", "content": "t", "tool_calls": [call("c", "f", '{"a": {"b": 1}}')]},
+        {"role": "tool", "tool_call_id": "c", "content": [{"type": "text", "text": "r"}]},
+    ]
+    snapshot = repr(original)
+    _, messages = to_anthropic_messages(original)
+    messages[1]["content"][0]["content"][0]["text"] = "changed"
+    assert repr(original) == snapshot

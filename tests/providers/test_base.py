@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -403,9 +404,37 @@ async def test_aclose_leaves_an_injected_client_open() -> None:
         return httpx2.Response(200, json=body)
 
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
-    config = LLMConfig(model="m", base_url="https://example.test", stream=False)
+    config = LLMConfig(model="m", api_key="sk-test", base_url="https://example.test", stream=False)
     llm = create_llm_instance(config, http_client=client)
     assert await llm.aask("q") == "ok"
     await llm.aclose()
     assert not client.is_closed
     await client.aclose()
+
+
+async def test_a_stream_left_early_is_billed_and_closed() -> None:
+    llm = FakeLLM(["abcdefgh"], chunk_size=2, usage=Usage(prompt_tokens=1000, completion_tokens=9))
+    async with contextlib.aclosing(llm.astream("q")) as stream:
+        async for chunk in stream:
+            assert chunk.text == "ab"
+            break
+    costs = llm.get_costs()
+    assert costs.requests_count == 1
+    assert costs.prompt_tokens > 0  # estimated: the provider never sent its usage
+
+
+async def test_a_stream_that_breaks_midway_is_billed_for_what_arrived() -> None:
+    class Breaking(FlakyLLM):
+        async def _achat_completion_stream(
+            self, messages: list[dict[str, Any]], timeout: float
+        ) -> AsyncIterator[StreamChunk]:
+            yield StreamChunk(text="partial ")
+            raise ServerError("cut", provider="p", model="m", status_code=502)
+
+    llm = Breaking([])
+    seen = []
+    with pytest.raises(ServerError):
+        async for chunk in llm.astream("q"):
+            seen.append(chunk.text)
+    assert seen == ["partial "]
+    assert llm.get_costs().requests_count == 1
