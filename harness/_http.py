@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import httpx2
 
@@ -30,6 +30,20 @@ class AsyncTransport(Protocol):
 _LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 
 
+class _Borrowed(httpx2.AsyncBaseTransport):
+    """An injected transport, used but never closed: closing it is its owner's business."""
+
+    def __init__(self, inner: AsyncTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response: httpx2.Response = await self.inner.handle_async_request(request)
+        return response
+
+    async def aclose(self) -> None:
+        return None
+
+
 def build_async_client(
     *,
     timeout: float,
@@ -44,9 +58,8 @@ def build_async_client(
     connect = min(timeout, 10.0)
     client_timeout = httpx2.Timeout(timeout, connect=connect)
     if transport is not None:
-        # Any AsyncTransport will do: httpx2 only calls these two methods on it.
-        upstream = cast(httpx2.AsyncBaseTransport, transport)
-        return httpx2.AsyncClient(transport=upstream, timeout=client_timeout, follow_redirects=True)
+        borrowed = _Borrowed(transport)
+        return httpx2.AsyncClient(transport=borrowed, timeout=client_timeout, follow_redirects=True)
     return httpx2.AsyncClient(
         proxy=proxy, timeout=client_timeout, limits=_LIMITS, follow_redirects=True
     )

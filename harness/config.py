@@ -379,6 +379,16 @@ class ModelsConfig(BaseModel):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> ModelsConfig:
         """Validate a parsed config mapping; ``source`` names it in errors."""
+        for key in data:
+            # Other top-level sections of a seed config2.yaml are ignored, but a misspelt
+            # "models" or "llm" must not silently leave the config empty.
+            close = difflib.get_close_matches(str(key), ["llm", "models"], n=1, cutoff=0.6)
+            if close and key not in ("llm", "models"):
+                raise ConfigError(
+                    f"unknown top-level key (did you mean {close[0]!r}?)",
+                    source=source,
+                    key=str(key),
+                )
         models = data.get("models")
         if models is not None and not isinstance(models, dict):
             raise ConfigError(

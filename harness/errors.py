@@ -60,6 +60,18 @@ __all__ = [
 class HarnessError(Exception):
     """Root of every exception harness raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling; errors must cross
+        # processes (pytest-xdist workers), so rebuild from the message and the fields.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[HarnessError], args: tuple[Any, ...], state: dict[str, Any]) -> HarnessError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(HarnessError, ValueError):
     """A configuration value is invalid; ``source`` and ``key`` say where it came from."""

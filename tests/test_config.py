@@ -286,3 +286,15 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_provider_defaults_cover_every_llm_type() -> None:
     for llm_type in LLMType:
         assert provider_defaults(llm_type) is not None
+
+
+@pytest.mark.parametrize("typo", ["model", "modles", "llms"])
+def test_a_misspelt_top_level_section_is_an_error(typo: str) -> None:
+    with pytest.raises(ConfigError, match="did you mean") as info:
+        ModelsConfig.from_yaml(f"{typo}:\n  x:\n    api_type: openai\n", source="c.yaml")
+    assert info.value.key == typo
+
+
+def test_other_seed_sections_are_ignored() -> None:
+    text = "llm:\n  model: gpt-4o\nembedding:\n  api_type: openai\nbrowser:\n  engine: x\n"
+    assert ModelsConfig.from_yaml(text).llm is not None

@@ -16,7 +16,6 @@ from harness.errors import (
     APIConnectionError,
     APITimeoutError,
     HarnessError,
-    ProviderError,
     RateLimitError,
     ServerError,
     StreamError,
@@ -90,6 +89,14 @@ def _field(body: Any, name: str) -> str | None:
     return None
 
 
+def _in_stream_status(code: str | None) -> int | None:
+    """An in-stream error code that is a retryable HTTP status (429, 5xx), else None."""
+    if code is None or not code.isdigit():
+        return None
+    status = int(code)
+    return status if status == 429 or 500 <= status <= 599 else None
+
+
 def map_sdk_error(
     exc: Exception, sdk: ModuleType, *, provider: str, model: str | None
 ) -> Exception:
@@ -100,7 +107,9 @@ def map_sdk_error(
     neither disguised as a network failure nor retried.
     """
     if isinstance(exc.__cause__, HarnessError):
-        return exc.__cause__
+        raised = exc.__cause__
+        exc.__cause__ = None  # the caller raises ``raised from exc``: no cycle in the chain
+        return raised
     if isinstance(exc, sdk.APITimeoutError):
         return APITimeoutError(f"request timed out: {exc}", provider=provider, model=model)
     if isinstance(exc, sdk.APIConnectionError):
@@ -147,6 +156,16 @@ def map_sdk_error(
     if isinstance(exc, sdk.APIError):
         # An error object inside an HTTP 200 stream (OpenRouter, Anthropic "error" events).
         body = exc.body
+        status = _in_stream_status(_field(body, "code"))
+        if status is not None:  # a transient upstream failure: retryable like its HTTP twin
+            return status_error_class(status)(
+                error_message(body, str(exc)),
+                provider=provider,
+                model=model,
+                status_code=status,
+                body=body,
+                error_code=str(status),
+            )
         return StreamError(
             error_message(body, str(exc)),
             provider=provider,
@@ -154,6 +173,4 @@ def map_sdk_error(
             code=_field(body, "code") or _field(body, "type"),
             body=body,
         )
-    if isinstance(exc, ProviderError):
-        return exc
     return exc

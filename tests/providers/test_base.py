@@ -438,3 +438,21 @@ async def test_a_stream_that_breaks_midway_is_billed_for_what_arrived() -> None:
             seen.append(chunk.text)
     assert seen == ["partial "]
     assert llm.get_costs().requests_count == 1
+
+
+async def test_aclose_leaves_an_injected_transport_open() -> None:
+    class Tracking(httpx2.MockTransport):
+        closed = False
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        body = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
+        return httpx2.Response(200, json=body)
+
+    transport = Tracking(answer)
+    config = LLMConfig(model="m", base_url="https://example.test", stream=False)
+    async with create_llm_instance(config, transport=transport) as llm:
+        assert await llm.aask("q") == "ok"
+    assert transport.closed is False

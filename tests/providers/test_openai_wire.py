@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx2
 import pytest
 
 from harness import (
@@ -713,3 +714,40 @@ async def test_openrouter_429_before_the_first_astream_chunk_is_retried() -> Non
     assert info.value.status_code == 429
     assert len(transport.requests) == 3
     assert sleeps.waits == [1.0, 2.0]
+
+
+def _openrouter_stream(bodies: list[bytes], max_retries: int) -> tuple[BaseLLM, list[Any], Sleeps]:
+    sent: list[Any] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        headers = {"content-type": "text/event-stream"}
+        return httpx2.Response(200, headers=headers, content=bodies[len(sent) - 1])
+
+    sleeps = Sleeps()
+    config = LLMConfig(
+        api_type="openrouter",
+        model="m",
+        base_url="https://openrouter.ai/api/v1",
+        max_retries=max_retries,
+    )
+    llm = create_llm_instance(config, transport=httpx2.MockTransport(answer), sleep=sleeps)
+    return llm, sent, sleeps
+
+
+@pytest.mark.parametrize(("code", "error"), [(429, RateLimitError), (502, ServerError)])
+async def test_a_transient_in_stream_error_is_retried_like_its_http_status(
+    code: int, error: type[Exception]
+) -> None:
+    failing = f"data: {json.dumps({'error': {'code': code, 'message': 'busy'}})}\n\n".encode()
+    delta = {"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}
+    chunk = {"id": "x", "object": "chat.completion.chunk", "model": "m", "choices": [delta]}
+    good = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+
+    llm, sent, sleeps = _openrouter_stream([failing], max_retries=0)
+    with pytest.raises(error, match="busy"):
+        await llm.aask("hi", stream=True)
+
+    llm, sent, sleeps = _openrouter_stream([failing, good], max_retries=1)
+    assert await llm.aask("hi", stream=True) == "ok"
+    assert len(sent) == 2 and len(sleeps.waits) == 1
