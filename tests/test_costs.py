@@ -106,6 +106,7 @@ def test_n_concurrent_updates_equal_n_sequential_ones(requests: list[tuple[Usage
 def test_costs_are_never_negative(usage: Usage, model: str) -> None:
     manager = CostManager(prices=TABLE)
     cost = manager.update(usage, model)
+    assert (cost is None) == (model == "unknown-model")
     assert cost is None or cost >= 0
     assert manager.get_costs().total_cost >= 0
 

@@ -23,6 +23,7 @@ from harness import (
 )
 from harness.costs import Usage
 from harness.providers.base import BaseLLM, ChatResponse, StreamChunk, ToolCall
+from harness.tokens import count_message_tokens
 from tests.wirecorpus import CorpusTransport, Recorded, load
 
 OPENAI = "https://api.openai.com/v1"
@@ -410,7 +411,9 @@ async def test_stream_without_usage_chunk_falls_back_to_an_estimate() -> None:
     assert len(reply.response.raw) == 8
     assert reply.usage is not None
     assert reply.usage.estimated is True  # the recording has no usage at all
-    assert reply.usage.prompt_tokens > 0
+    sent = transport.sent_json()["messages"]
+    assert reply.usage.prompt_tokens == count_message_tokens(sent, "gpt-3.5-turbo")
+    assert reply.usage.prompt_tokens > 10  # the system prompt and the question, counted exactly
     assert len(transport.requests) == 1
 
 
