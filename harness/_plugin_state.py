@@ -19,7 +19,8 @@ from harness.config import LLMConfig, LLMType, ModelsConfig
 from harness.costs import CostManager
 from harness.errors import ConfigError
 from harness.providers import BaseLLM, create_llm_instance
-from harness.replay import FaultTransport, Interaction, ReplayTransport
+from harness.replay import FaultTransport, Interaction, ReplayTransport, resolve_mode
+from harness.replay.transport import Mode
 
 __all__ = ["LLMCassette", "LLMFactory", "TestState"]
 
@@ -31,7 +32,8 @@ class LLMCassette:
 
     def __init__(self, path: Path | None, mode: str, strict: bool) -> None:
         self.path = path  # None: no cassette (faults only), requests pass through
-        self.mode = mode
+        # resolved once (vcrpy aliases; "once" looks at the file): what the test really does
+        self.mode: Mode = resolve_mode(mode, path if path is not None else "")
         self.strict = strict
         self.transport: ReplayTransport | None = None
         self.fault_transport: FaultTransport | None = None

@@ -3,6 +3,7 @@
 Options (one group, ``llm``; each flag has an ini key of the same name with underscores):
 
     --llm-mode {replay,record,rewrite,live}   default replay: nothing leaves the machine
+                                              (vcrpy's none, new_episodes, all, once too)
     --llm-cassette-dir DIR                    default cassettes/ at the rootdir
     --llm-config FILE                         models YAML for the ``llm`` fixture
     --llm-budget USD                          fail the session once this much is spent
@@ -25,7 +26,8 @@ Precedence, for every setting: **flag > marker > fixture > ini > default**. The 
 configuration fixtures return the ini value (or the default), so overriding a fixture beats
 the ini file, a marker beats the fixture, and an explicit flag beats everything.
 
-In replay mode (the session's mode: flag > ini > default) every non-loopback connection and
+In replay mode (the session's mode: flag > ini > default; vcrpy's ``none`` and ``once`` count
+as replay here) every non-loopback connection and
 name lookup fails at the socket, naming the host and ``--llm-allow-hosts``; a test whose own
 mode records or runs live lifts that for its duration.
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -59,12 +62,15 @@ from harness.replay import (
     Fault,
     Faults,
     Matcher,
+    resolve_mode,
     use_cassette,
 )
 
 __all__ = ["LLMCassette", "LLMFactory"]
 
 _WORKER_KEY = "harness_llm_records"
+_STARTED_KEY = "harness_llm_run_started_at"  # the controller's start, handed to xdist workers
+_MODE_NAMES: tuple[str, ...] = (*MODES, "none", "new_episodes", "all", "once")  # + vcrpy's
 _SESSION = pytest.StashKey["_Session"]()
 _CALL_FAILED = pytest.StashKey[bool]()
 
@@ -90,10 +96,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llm", "harness: record, replay or fake LLM calls")
     group.addoption(
         "--llm-mode",
-        choices=MODES,
+        choices=_MODE_NAMES,
         default=None,
         help="replay (default; nothing leaves the machine), record (add what is new), "
-        "rewrite (record afresh) or live (no cassette). ini: llm_mode",
+        "rewrite (record afresh) or live (no cassette); or vcrpy's none, new_episodes, all, "
+        "once. ini: llm_mode",
     )
     group.addoption(
         "--llm-cassette-dir",
@@ -136,11 +143,12 @@ class _Session:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.mode = _session_mode(config)
+        self.started_at = _run_started_at(config)  # rewrite keeps what this run recorded
         self.budget = _budget(config)
         self.records: list[TestRecord] = []
         self.failure: str | None = None
         self.guard: NetworkGuard | None = None
-        if self.mode == "replay":
+        if _guarded(self.mode):
             self.guard = NetworkGuard(_allowed_hosts(config), mode=self.mode)
             self.guard.install()
 
@@ -152,9 +160,23 @@ class _Session:
 
 def _session_mode(config: pytest.Config) -> str:
     mode = config.getoption("llm_mode") or str(config.getini("llm_mode") or "replay")
-    if mode not in MODES:
-        raise pytest.UsageError(f"llm_mode = {mode!r}: expected one of {', '.join(MODES)}")
+    if mode.lower() not in _MODE_NAMES:
+        raise pytest.UsageError(f"llm_mode = {mode!r}: expected one of {', '.join(_MODE_NAMES)}")
     return mode
+
+
+def _guarded(mode: str) -> bool:
+    """Whether the session's mode blocks the network: replay, or one that may resolve to it."""
+    return mode.lower() == "once" or resolve_mode(mode, "") == "replay"
+
+
+def _run_started_at(config: pytest.Config) -> datetime:
+    """When the run started: the xdist controller's start on a worker, else now."""
+    given = getattr(config, "workerinput", {}).get(_STARTED_KEY)
+    if given:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(str(given))
+    return datetime.now(timezone.utc)
 
 
 def _budget(config: pytest.Config) -> Decimal | None:
@@ -217,6 +239,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 f"${state.budget}"
             )
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: workers share the controller's start, so rewrite keeps the whole run."""
+    state = node.config.stash.get(_SESSION, None)
+    if state is not None:
+        node.workerinput[_STARTED_KEY] = state.started_at.isoformat()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -358,7 +388,7 @@ def llm_cassette(
     directory = Path(flag_dir) if flag_dir else Path(llm_cassette_dir)
     if not directory.is_absolute():
         directory = config.rootpath / directory
-    mode = config.getoption("llm_mode") or marker.get("mode") or llm_mode
+    raw_mode = str(config.getoption("llm_mode") or marker.get("mode") or llm_mode)
     flag_strict = config.getoption("llm_strict")
     marker_strict = marker.get("strict")
     strict = bool(flag_strict or (llm_strict if marker_strict is None else marker_strict))
@@ -367,9 +397,15 @@ def llm_cassette(
         given = marker.get("path")
         path = directory / given if given else _default_cassette_path(node, directory)
     else:  # llm_faults alone: no cassette, requests go where they were going, through faults
-        path, mode = None, "live"
+        path, raw_mode = None, "live"
+    try:  # once, here: vcrpy's aliases (and "once", which looks at the file) become a mode
+        mode = resolve_mode(raw_mode, path if path is not None else "")
+    except ValueError as error:
+        raise pytest.UsageError(f"llm_cassette mode: {error}") from None
 
+    session = config.stash[_SESSION]
     options = dict(llm_cassette_options)
+    options.setdefault("run_started_at", session.started_at)
     match = marker.get("match")
     if match is not None:
         options["matcher"] = match if isinstance(match, Matcher) else Matcher(**dict(match))
@@ -382,7 +418,6 @@ def llm_cassette(
         on_interaction=_llm_state.observe,
         **options,
     )
-    session = config.stash[_SESSION]
     lifted = mode != "replay" and session.guard is not None and path is not None
     with contextlib.ExitStack() as stack:
         if lifted:

@@ -6,16 +6,26 @@ Inner sessions talk only to a loopback server started here, or to nothing at all
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import anthropic  # noqa: F401  imported once here, so inline runs do not import it again
 import openai  # noqa: F401
 import pytest
 
-from harness.replay import Interaction, RecordedRequest, RecordedResponse, dump_interactions
+from harness._plugin_network import NetworkGuard
+from harness.errors import NetworkBlockedError
+from harness.replay import (
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    dump_interactions,
+    load_interactions,
+)
 from tests.replay.conftest import LLMServer, _Handler
 
 pytest_plugins = ["pytester"]
@@ -248,6 +258,193 @@ def test_allowed_hosts_pass_the_guard(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("--llm-allow-hosts=example.org,203.0.113.*").assert_outcomes(passed=1)
+
+
+def _stub_dns(monkeypatch: pytest.MonkeyPatch, address: str) -> list[str]:
+    """Fake name lookups (and UDP sends) under a NetworkGuard: nothing real is called."""
+    sent: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    def sendto(sock: socket.socket, data: Any, *args: Any) -> int:
+        sent.append(str(args[-1][0]))
+        return len(data)
+
+    def sendmsg(sock: socket.socket, buffers: Any, *args: Any) -> int:
+        sent.append(str(args[2][0]))
+        return 1
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "gethostbyname", lambda host: address)
+    monkeypatch.setattr(socket, "gethostbyname_ex", lambda host: (host, [], [address]))
+    monkeypatch.setattr(socket, "gethostbyaddr", lambda host: ("name.example", [], [host]))
+    monkeypatch.setattr(socket.socket, "sendto", sendto)
+    monkeypatch.setattr(socket.socket, "sendmsg", sendmsg)
+    return sent
+
+
+def test_lookups_made_while_suspended_stay_blocked_afterwards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _stub_dns(monkeypatch, "203.0.113.7")
+    guard = NetworkGuard(["allowed.example"])
+    guard.install()
+    try:
+        with NetworkGuard.suspended():  # a recording test resolves a host nobody allowed
+            socket.getaddrinfo("api.openai.com", 443)
+            socket.gethostbyname("api.openai.com")
+        assert not guard.allowed("203.0.113.7")
+        with pytest.raises(NetworkBlockedError), socket.socket() as sock:
+            sock.connect(("203.0.113.7", 443))
+        socket.getaddrinfo("allowed.example", 443)  # an allowed name allows its addresses
+        assert guard.allowed("203.0.113.7")
+    finally:
+        guard.uninstall()
+
+
+def test_the_guard_covers_gethostbyname_and_udp_and_restores_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent = _stub_dns(monkeypatch, "203.0.113.8")
+    before = {
+        name: getattr(socket, name)
+        for name in ("gethostbyname", "gethostbyname_ex", "gethostbyaddr")
+    }
+    before_send = (socket.socket.sendto, socket.socket.sendmsg)
+    guard = NetworkGuard(["ok.example", "198.51.100.*"])
+    guard.install()
+    try:
+        for lookup in before:
+            with pytest.raises(NetworkBlockedError, match=r"api\.openai\.com"):
+                getattr(socket, lookup)("api.openai.com")
+        with pytest.raises(NetworkBlockedError, match=r"203\.0\.113\.9"):
+            socket.gethostbyaddr("203.0.113.9")
+        assert socket.gethostbyname("localhost") == "203.0.113.8"  # the stub: loopback passes
+        assert socket.gethostbyname_ex("ok.example")[2] == ["203.0.113.8"]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            with pytest.raises(NetworkBlockedError, match=r"203\.0\.113\.1:53"):
+                udp.sendto(b"q", ("203.0.113.1", 53))
+            with pytest.raises(NetworkBlockedError, match=r"203\.0\.113\.1:53"):
+                udp.sendto(b"q", 0, ("203.0.113.1", 53))
+            with pytest.raises(NetworkBlockedError, match=r"203\.0\.113\.1:53"):
+                udp.sendmsg([b"q"], [], 0, ("203.0.113.1", 53))
+            udp.sendto(b"q", ("127.0.0.1", 9))
+            udp.sendto(b"q", ("198.51.100.2", 9))
+            udp.sendmsg([b"q"], [], 0, ("203.0.113.8", 9))  # resolved from ok.example
+            with NetworkGuard.suspended():
+                udp.sendto(b"q", ("203.0.113.1", 53))
+    finally:
+        guard.uninstall()
+    assert sent == ["127.0.0.1", "198.51.100.2", "203.0.113.8", "203.0.113.1"]
+    assert {name: getattr(socket, name) for name in before} == before
+    assert (socket.socket.sendto, socket.socket.sendmsg) == before_send
+
+
+def test_vcrpy_mode_aliases_are_resolved_for_the_guard_and_the_key(
+    pytester: pytest.Pytester, server: LLMServer
+) -> None:
+    pytester.makepyfile(
+        """
+        import socket
+
+        import pytest
+
+        from harness.errors import NetworkBlockedError
+
+
+        @pytest.mark.llm_cassette(mode="none")
+        def test_none_is_replay(llm_cassette):
+            assert llm_cassette.mode == "replay"
+            with socket.socket() as sock, pytest.raises(NetworkBlockedError):
+                sock.connect(("203.0.113.1", 443))
+
+
+        @pytest.mark.llm_cassette(mode="new_episodes")
+        def test_new_episodes_is_record(llm_cassette):
+            assert llm_cassette.mode == "record"
+            with socket.socket() as sock:  # guard lifted: the repo's own guard refuses it
+                with pytest.raises(OSError, match="tests may not reach the network"):
+                    sock.connect(("203.0.113.1", 443))
+
+
+        @pytest.mark.llm_cassette(mode="all")
+        def test_all_is_rewrite(llm_cassette):
+            assert llm_cassette.mode == "rewrite"
+
+
+        @pytest.mark.llm_cassette(mode="once")
+        def test_once_without_a_file_records(llm_cassette):
+            assert llm_cassette.mode == "record"
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=4)
+    pytester.makefile(
+        ".yaml",
+        models="""
+        models:
+          gpt:
+            api_type: openai
+            model: gpt-4o-mini
+            base_url: ${HARNESS_TEST_BASE_URL}/v1
+        """,
+    )
+    pytester.makepyfile(
+        test_key="""
+        def test_ask(llm):
+            llm("gpt")
+        """
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("OPENAI_API_KEY", raising=False)
+        for alias in ("new_episodes", "all"):
+            needs = pytester.runpytest(
+                "test_key.py", "--llm-config=models.yaml", f"--llm-mode={alias}"
+            )
+            needs.assert_outcomes(failed=1)
+            needs.stdout.fnmatch_lines(["*MissingAPIKeyError*OPENAI_API_KEY*"])
+        replayed = pytester.runpytest("test_key.py", "--llm-config=models.yaml", "--llm-mode=none")
+        replayed.assert_outcomes(passed=1)
+    pytester.makeini(INI + "llm_mode = none\n")
+    pytester.runpytest("test_key.py", "--llm-config=models.yaml").assert_outcomes(passed=1)
+
+
+def test_rewrite_keeps_every_test_of_the_run_on_a_shared_cassette(
+    pytester: pytest.Pytester, server: LLMServer
+) -> None:
+    pytester.makepyfile(
+        """
+        import os
+
+        import openai
+        import pytest
+
+
+        def _ask(prompt):
+            client = openai.OpenAI(
+                base_url=os.environ["HARNESS_TEST_BASE_URL"] + "/v1", api_key="k", max_retries=0
+            )
+            client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": prompt}]
+            )
+
+
+        @pytest.mark.llm_cassette("shared.yaml")
+        def test_one():
+            _ask("one")
+
+
+        @pytest.mark.llm_cassette("shared.yaml")
+        def test_two():
+            _ask("two")
+        """
+    )
+    pytester.runpytest("--llm-mode=rewrite", "-p", "no:randomly").assert_outcomes(passed=2)
+    prompts = [
+        json.loads(i.request.body)["messages"][0]["content"]
+        for i in load_interactions(pytester.path / "cassettes/shared.yaml")
+    ]
+    assert sorted(prompts) == ["one", "two"]
 
 
 # -- budget and strict ----------------------------------------------------------------------------

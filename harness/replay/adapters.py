@@ -65,14 +65,14 @@ class _SyncTeeMixin(_TeeBase):
                 self._chunks.append(chunk)
                 yield chunk
         except GeneratorExit:
-            raise  # the caller stopped reading: close() records what it received
+            raise  # the caller stopped reading: close() reports the stream incomplete
         except BaseException:
             self._fail()
             raise
         self._finish(complete=True)
 
     def close(self) -> None:
-        """Close upstream; record what the caller received if the stream was cut short."""
+        """Close upstream; a stream cut short is reported incomplete (and not recorded)."""
         try:
             close = getattr(self._upstream, "close", None)
             if close is not None:
@@ -97,7 +97,7 @@ class _AsyncTeeMixin(_TeeBase):
         self._finish(complete=True)
 
     async def aclose(self) -> None:
-        """Close upstream; record what the caller received if the stream was cut short."""
+        """Close upstream; a stream cut short is reported incomplete (and not recorded)."""
         try:
             aclose = getattr(self._upstream, "aclose", None)
             if aclose is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -14,6 +15,7 @@ from harness.replay.models import RecordedRequest, RecordedResponse
 __all__ = [
     "DEFAULT_SECRET_ENV_VARS",
     "REDACTED",
+    "SECRET_BODY_FIELDS",
     "SECRET_HEADERS",
     "SECRET_PATTERNS",
     "SECRET_QUERY_PARAMS",
@@ -57,6 +59,15 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
 )
 """Query parameters dropped from recorded URLs (and ignored when matching)."""
 
+SECRET_BODY_FIELDS: frozenset[str] = (
+    SECRET_QUERY_PARAMS - {"key", "token", "sig", "signature"}
+) | {"refresh_token", "id_token", "password", "client_assertion", "private_key"}
+"""Fields whose values are redacted in JSON and form bodies (matched case-insensitively).
+
+The generic query names ``key``, ``token``, ``sig`` and ``signature`` are left out: in bodies
+they are ordinary data (a logprobs ``token``, a thinking block's ``signature``).
+"""
+
 DEFAULT_SECRET_ENV_VARS: tuple[str, ...] = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
@@ -81,6 +92,10 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"
     ),
     "bearer token": re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),
+    "JSON Web Token (eyJ...)": re.compile(
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    ),
+    "Google OAuth access token (ya29.)": re.compile(r"(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}"),
 }
 """Patterns that a cassette about to be written must not contain."""
 
@@ -96,6 +111,7 @@ class Redactor:
     drop_headers: frozenset[str] = SECRET_HEADERS
     drop_query: frozenset[str] = SECRET_QUERY_PARAMS
     placeholder: str = REDACTED
+    body_fields: frozenset[str] = SECRET_BODY_FIELDS
     _ordered: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +121,7 @@ class Redactor:
         lowered = frozenset(name.lower() for name in self.drop_headers)
         object.__setattr__(self, "drop_headers", lowered)
         object.__setattr__(self, "drop_query", frozenset(p.lower() for p in self.drop_query))
+        object.__setattr__(self, "body_fields", frozenset(f.lower() for f in self.body_fields))
 
     @classmethod
     def from_env(
@@ -134,6 +151,62 @@ class Redactor:
                 body = body.replace(raw, self.placeholder.encode("utf-8"))
         return body
 
+    def _redact_fields(self, node: Any) -> tuple[Any, bool]:
+        """``node`` with the values of secret-named fields replaced, at any depth."""
+        if isinstance(node, dict):
+            changed = False
+            out: dict[Any, Any] = {}
+            for key, value in node.items():
+                if (
+                    isinstance(key, str)
+                    and key.lower() in self.body_fields
+                    and value not in (None, "", self.placeholder)
+                    and not isinstance(value, bool)
+                ):
+                    out[key], changed = self.placeholder, True
+                else:
+                    out[key], inner = self._redact_fields(value)
+                    changed = changed or inner
+            return out, changed
+        if isinstance(node, list):
+            pairs = [self._redact_fields(item) for item in node]
+            return [item for item, _ in pairs], any(c for _, c in pairs)
+        return node, False
+
+    def redact_body(self, headers: Iterable[tuple[str, str]], body: bytes) -> bytes:
+        """``body`` with secret-named fields redacted (JSON at any depth, or a form), then
+        every configured secret value replaced. Other bodies only get the latter."""
+        media_type = ""
+        for name, value in headers:
+            if name.lower() == "content-type":
+                media_type = value.split(";", 1)[0].strip().lower()
+        stripped = body.lstrip()
+        if media_type == "application/x-www-form-urlencoded":
+            body = self._redact_form(body)
+        elif stripped[:1] in (b"{", b"[") and ("json" in media_type or not media_type):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                pass
+            else:
+                redacted, changed = self._redact_fields(parsed)
+                if changed:
+                    body = json.dumps(redacted, ensure_ascii=False).encode("utf-8")
+        return self.redact_bytes(body)
+
+    def _redact_form(self, body: bytes) -> bytes:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body
+        pairs = parse_qsl(text, keep_blank_values=True)
+        if not any(k.lower() in self.body_fields and v for k, v in pairs):
+            return body
+        redacted = [
+            (k, self.placeholder if k.lower() in self.body_fields and v else v) for k, v in pairs
+        ]
+        return urlencode(redacted).encode("utf-8")
+
     def redact_url(self, url: str) -> str:
         """``url`` without key-like query parameters and with secret values replaced."""
         parts = urlsplit(url)
@@ -158,7 +231,7 @@ class Redactor:
             request,
             uri=self.redact_url(request.uri),
             headers=self.redact_headers(request.headers),
-            body=self.redact_bytes(request.body),
+            body=self.redact_body(request.headers, request.body),
         )
 
     def redact_response(self, response: RecordedResponse) -> RecordedResponse:
@@ -166,7 +239,7 @@ class Redactor:
         return replace(
             response,
             headers=self.redact_headers(response.headers),
-            body=self.redact_bytes(response.body),
+            body=self.redact_body(response.headers, response.body),
         )
 
 

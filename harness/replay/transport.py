@@ -58,6 +58,9 @@ class ReplayTransport:
     ``upstream`` defaults to the client library's own HTTP transport. ``on_interaction`` is
     called with ``(request, interaction, replayed)`` for each interaction replayed or recorded
     (a recorded one once its body has been read), e.g. to meter tokens; it must not raise.
+    ``run_started_at``: in ``rewrite`` mode, interactions recorded before it are dropped
+    (default: when this transport was made); give several transports of one run the same
+    start so a cassette they share keeps what each of them recorded.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class ReplayTransport:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utc_now,
         on_interaction: Callable[[Any, Interaction, bool], None] | None = None,
+        run_started_at: datetime | None = None,
     ) -> None:
         self.path = Path(cassette_path)
         self.mode: Mode = resolve_mode(mode, self.path)
@@ -81,7 +85,9 @@ class ReplayTransport:
         self._clock = clock
         self._now = now
         self._on_interaction = on_interaction
-        self._started_at = now()
+        # rewrite keeps only interactions recorded since the run started: by default this
+        # transport's start; a shared start keeps what earlier transports of the run recorded
+        self._started_at = now() if run_started_at is None else run_started_at
         self._lock = threading.Lock()
         existed = self.path.exists()
         self._existed = existed
@@ -244,6 +250,21 @@ class ReplayTransport:
 
         def store(body: bytes, complete: bool) -> None:
             decoded_headers, decoded = decode_content(headers, body)
+            events = split_events(decoded_headers, decoded) if not complete else []
+            # SDKs close an OpenAI-style stream at its ``data: [DONE]`` event: that is whole.
+            if events and events[-1].strip() == b"data: [DONE]":
+                complete = True
+            if not complete:
+                # A cut-short body replayed later would be a silently truncated answer.
+                import warnings
+
+                warnings.warn(
+                    f"{recorded.method} {recorded.uri} was not recorded in {self.path}: the "
+                    f"caller closed the response after {len(body)} bytes, before reading it "
+                    "all; read the whole response to record it",
+                    stacklevel=2,
+                )
+                return
             response = self.redactor.redact_response(
                 RecordedResponse(status=status, headers=decoded_headers, body=decoded)
             )

@@ -145,3 +145,115 @@ def test_random_secrets_in_headers_query_and_body_never_reach_disk(
                 json={"api_key": secret, "nested": [{"value": secret}]},
             )
         assert reply.json()["you_sent"]["api_key"] == "REDACTED"
+
+
+@pytest.mark.parametrize(
+    "field", ["client_secret", "api_key", "access_token", "refresh_token", "id_token", "password"]
+)
+def test_secret_named_fields_are_redacted_in_form_bodies(field: str) -> None:
+    request = RecordedRequest(
+        "POST",
+        "https://oauth2.example.com/token",
+        [("content-type", "application/x-www-form-urlencoded")],
+        f"grant_type=refresh_token&{field}=hunter2value&scope=a+b".encode(),
+    )
+    body = Redactor().redact_request(request).body
+    assert b"hunter2value" not in body
+    assert body == f"grant_type=refresh_token&{field}=REDACTED&scope=a+b".encode()
+
+
+def test_secret_named_fields_are_redacted_in_json_bodies_at_any_depth() -> None:
+    document = {
+        "client_secret": "cs-value-1",
+        "auth": {"Password": "pw-value-2", "user": "ann"},
+        "items": [{"refresh_token": "rt-value-3", "n": 1}, {"id_token": "it-value-4"}],
+        "access_token": "at-value-5",
+        "api_key": "ak-value-6",
+        "token": "kept",  # a logprobs token is data, not a credential
+        "password": None,
+    }
+    redactor = Redactor()
+    json_headers = [("content-type", "application/json")]
+    request = redactor.redact_request(
+        RecordedRequest("POST", "https://h/x", json_headers, json.dumps(document).encode())
+    )
+    response = redactor.redact_response(
+        RecordedResponse(200, json_headers, json.dumps(document).encode())
+    )
+    expected = {
+        "client_secret": "REDACTED",
+        "auth": {"Password": "REDACTED", "user": "ann"},
+        "items": [{"refresh_token": "REDACTED", "n": 1}, {"id_token": "REDACTED"}],
+        "access_token": "REDACTED",
+        "api_key": "REDACTED",
+        "token": "kept",
+        "password": None,
+    }
+    assert json.loads(request.body) == expected
+    assert json.loads(response.body) == expected
+
+
+def test_bodies_without_secret_fields_are_left_byte_for_byte() -> None:
+    body = b'{"b": 1,   "a": "x"}'
+    request = RecordedRequest("POST", "https://h/x", [("content-type", "application/json")], body)
+    assert Redactor().redact_request(request).body == body
+
+
+def test_oauth_refresh_recorded_through_the_transport_keeps_tokens_off_disk(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+
+    def oauth(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
+            200, json={"access_token": "opaque-at-123456", "refresh_token": "opaque-rt-654321"}
+        )
+
+    transport = ReplayTransport(
+        path, "record", upstream=httpx2.MockTransport(oauth), redactor=Redactor()
+    )
+    with httpx2.Client(transport=transport) as client:
+        client.post(
+            "https://oauth2.example.com/token",
+            data={"client_secret": "opaque-cs-999999", "grant_type": "refresh_token"},
+        )
+    text = path.read_text(encoding="utf-8")
+    assert "opaque-" not in text
+    assert "client_secret=REDACTED" in text
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVlLWhlcmU",
+        "ya29.a0AfB_byC" + "x" * 40,
+    ],
+)
+def test_jwt_and_google_oauth_tokens_are_refused(tmp_path: Path, leak: str) -> None:
+    assert find_secrets({"note": f"token: {leak}"})
+    cassette = Cassette(tmp_path / "c.yaml")
+    cassette.add(
+        Interaction(RecordedRequest("GET", "https://h/x"), RecordedResponse(200, [], leak.encode()))
+    )
+    with pytest.raises(SecretLeakError):
+        cassette.save()
+
+
+def test_token_patterns_ignore_ordinary_text() -> None:
+    text = "eyJ is a prefix; version ya29.1 of a.b.c; see eyJ.x.y and file.tar.gz"
+    assert find_secrets({"text": text}) == []
+
+
+def test_binary_body_is_scanned_too(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    cassette = Cassette(path)
+    cassette.add(
+        Interaction(
+            RecordedRequest("POST", "https://h/upload", [], b"\x00key=sk-proj-" + b"A1b2" * 8),
+            RecordedResponse(200, [], b"ok"),
+        )
+    )
+    with pytest.raises(SecretLeakError) as info:
+        cassette.save()
+    assert "interactions[0].request.body" in str(info.value)
+    assert not path.exists()

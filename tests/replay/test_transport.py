@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -130,26 +131,26 @@ def test_recording_tees_chunks_as_they_arrive(tmp_path: Path, llm_server: LLMSer
     assert body == b"data: first\n\ndata: second\n\n"
 
 
-async def test_endless_stream_closed_early_records_what_was_received(
+async def test_endless_stream_closed_early_is_not_recorded_and_warns(
     tmp_path: Path, llm_server: LLMServer
 ) -> None:
     cassette = tmp_path / "endless.yaml"
     url = f"{llm_server.base_url}/stream/endless"
     received = []
-    async with (
-        httpx2.AsyncClient(transport=ReplayTransport(cassette, mode="record")) as client,
-        client.stream("GET", url) as response,
-    ):
-        async for chunk in response.aiter_lines():
-            if chunk:
-                received.append(chunk)
-            if len(received) == 3:
-                break
+    with pytest.warns(UserWarning, match=r"GET .*/stream/endless was not recorded.*closed"):
+        async with (
+            httpx2.AsyncClient(transport=ReplayTransport(cassette, mode="record")) as client,
+            client.stream("GET", url) as response,
+        ):
+            async for chunk in response.aiter_lines():
+                if chunk:
+                    received.append(chunk)  # the caller gets each chunk as it arrives
+                if len(received) == 3:
+                    break
     llm_server.stopped.set()
-    replayer = ReplayTransport(cassette, upstream=httpx2.MockTransport(_fail_upstream))
-    async with httpx2.AsyncClient(transport=replayer) as client:
-        response = await client.get(url)
-    assert [line for line in response.text.splitlines() if line][:3] == received
+    assert len(received) == 3
+    # a truncated answer must not replay later as if it were the whole response
+    assert not cassette.exists() or load_interactions(cassette) == []
 
 
 def test_replay_miss_raises_and_never_uses_the_network(tmp_path: Path) -> None:
@@ -191,6 +192,27 @@ def test_rewrite_records_everything_afresh(tmp_path: Path) -> None:
             client.post("https://api.example.com/v1/x", json={"mode": mode})
     bodies = [json.loads(i.request.body) for i in load_interactions(path)]
     assert bodies == [{"mode": "all"}]
+
+
+def test_rewrite_with_a_shared_run_start_keeps_what_the_run_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    old = ReplayTransport(path, "record", upstream=httpx2.MockTransport(_echo_upstream))
+    with httpx2.Client(transport=old) as client:
+        client.post("https://api.example.com/v1/x", json={"n": "old"})
+    time.sleep(0.01)
+    run_started_at = datetime.now(timezone.utc)
+    for n in (1, 2):  # two tests (two transports) of one run sharing the cassette
+        transport = ReplayTransport(
+            path,
+            "rewrite",
+            upstream=httpx2.MockTransport(_echo_upstream),
+            run_started_at=run_started_at,
+        )
+        time.sleep(0.01)
+        with httpx2.Client(transport=transport) as client:
+            client.post("https://api.example.com/v1/x", json={"n": n})
+    bodies = [json.loads(i.request.body) for i in load_interactions(path)]
+    assert bodies == [{"n": 1}, {"n": 2}]
 
 
 def test_live_mode_passes_through_and_writes_nothing(tmp_path: Path) -> None:
@@ -314,3 +336,40 @@ def test_brotli_response_is_stored_decoded_and_replays(tmp_path: Path) -> None:
     assert "content-encoding" not in text
     with httpx2.Client(transport=ReplayTransport(path, mode="replay")) as client:
         assert client.post("https://api.example.test/v1/x", json={"a": 1}).json() == payload
+
+
+def _chunked_upstream(request: Any) -> httpx2.Response:
+    chunks = [b"data: one\n\n", b"data: two\n\n", b"data: three\n\n"]
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=iter(chunks))
+
+
+def test_sync_stream_closed_early_is_not_recorded_but_a_full_read_is(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    transport = ReplayTransport(path, "record", upstream=httpx2.MockTransport(_chunked_upstream))
+    with httpx2.Client(transport=transport) as client:
+        with (
+            pytest.warns(UserWarning, match=r"GET https://h/early was not recorded"),
+            client.stream("GET", "https://h/early") as response,
+        ):
+            first = next(response.iter_raw())
+        assert first == b"data: one\n\n"  # the caller still got what arrived
+        assert not path.exists()
+        assert client.get("https://h/full").text.endswith("data: three\n\n")
+    assert [i.request.uri for i in load_interactions(path)] == ["https://h/full"]
+
+
+def test_stream_closed_at_its_done_event_is_recorded(tmp_path: Path) -> None:
+    # OpenAI's SDK stops reading at ``data: [DONE]`` and closes: the answer is complete.
+    def upstream(request: Any) -> httpx2.Response:
+        chunks = [b"data: {}\n\n", b"data: [DONE]\n\n", b""]
+        return httpx2.Response(
+            200, headers={"content-type": "text/event-stream"}, content=iter(chunks)
+        )
+
+    path = tmp_path / "c.yaml"
+    transport = ReplayTransport(path, "record", upstream=httpx2.MockTransport(upstream))
+    with httpx2.Client(transport=transport) as client, client.stream("GET", "https://h/s") as r:
+        for chunk in r.iter_raw():
+            if b"[DONE]" in chunk:
+                break
+    assert load_interactions(path)[0].response.body == b"data: {}\n\ndata: [DONE]\n\n"
