@@ -634,3 +634,19 @@ def test_markers_are_registered_with_their_signatures(pytester: pytest.Pytester)
             "@pytest.mark.llm_faults(*faults):*",
         ]
     )
+
+
+def test_the_readme_fake_llm_example_passes_as_written(pytester: pytest.Pytester) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("**`fake_llm`: a scripted model")
+    block = re.search(r"```python\n(.*?)```", readme[start:], re.S)
+    assert block is not None
+    pytester.makepyfile(test_readme_example=block.group(1))
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
