@@ -198,18 +198,21 @@ def test_a_message_without_text_content_is_dropped_not_crashed_on() -> None:
     assert result == [{"role": "user", "content": "hi"}]
 
 
+class CountingTokenizer(Tokenizer):
+    """A tokenizer that counts how many messages it was asked to measure."""
+
+    calls = 0
+
+    def message_tokens(self, message: Any) -> int:
+        self.calls += 1
+        return super().message_tokens(message)
+
+
 def test_each_message_is_tokenized_once() -> None:
-    calls: list[int] = []
-
-    class CountingTokenizer(Tokenizer):
-        def message_tokens(self, message: Any) -> int:
-            calls.append(1)
-            return super().message_tokens(message)
-
     counter = CountingTokenizer(encoding=TOKENIZER.encoding)
     messages = [{"role": "user", "content": f"message {i}"} for i in range(200)]
     compress(messages, "post_cut_by_token", 500, counter)
-    assert len(calls) <= len(messages) + 2  # + the truncated message's overhead and check
+    assert counter.calls <= len(messages) + 2  # + the truncated message's overhead and check
 
 
 def test_keep_tokens_is_threshold_times_the_window() -> None:
@@ -359,13 +362,6 @@ def test_system_messages_inside_a_tool_exchange_are_kept_and_do_not_split_it() -
 
 
 def test_tool_exchanges_are_still_tokenized_once() -> None:
-    calls: list[int] = []
-
-    class CountingTokenizer(Tokenizer):
-        def message_tokens(self, message: Any) -> int:
-            calls.append(1)
-            return super().message_tokens(message)
-
     counter = CountingTokenizer(encoding=TOKENIZER.encoding)
     messages: list[dict[str, Any]] = []
     for i in range(60):
@@ -375,7 +371,7 @@ def test_tool_exchanges_are_still_tokenized_once() -> None:
             {"role": "tool", "tool_call_id": f"c{i}", "content": f"answer {i}"},
         ]
     compress(messages, "post_cut_by_token", 500, counter)
-    assert len(calls) <= len(messages) + 2
+    assert counter.calls <= len(messages) + 2
 
 
 @st.composite

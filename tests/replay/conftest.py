@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -137,9 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json({"error": "not found"}, status=404)
 
 
-@pytest.fixture
-def llm_server() -> Iterator[LLMServer]:
-    """An OpenAI/Anthropic-shaped server on 127.0.0.1 (random port), stopped after the test."""
+@contextmanager
+def serve_llm() -> Iterator[LLMServer]:
+    """An OpenAI/Anthropic-shaped server on 127.0.0.1 (random port); a test may stop it early."""
     state = LLMServer()
     handler = type("Handler", (_Handler,), {"server_state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -155,3 +156,10 @@ def llm_server() -> Iterator[LLMServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def llm_server() -> Iterator[LLMServer]:
+    """The loopback LLM server, stopped after the test."""
+    with serve_llm() as state:
+        yield state

@@ -6,8 +6,6 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import openai
 import pytest
 
 from harness.replay import CassetteMiss, ReplayTransport, load_interactions, use_cassette
-from tests.replay.conftest import LLMServer, _Handler
+from tests.replay.conftest import serve_llm
 
 MESSAGES: Any = [{"role": "user", "content": "hi there"}]
 ORIGINALS = {
@@ -39,25 +37,6 @@ def _no_leftover_patch() -> Iterator[None]:
     _assert_unpatched()
     yield
     _assert_unpatched()
-
-
-@contextmanager
-def serve() -> Iterator[LLMServer]:
-    """The conftest's LLM-shaped loopback server, which the test itself can stop mid-way."""
-    state = LLMServer()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Handler,), {"server_state": state}))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield state
-    finally:
-        state.stopped.set()
-        state.gate.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _echo(request: Any) -> Any:
@@ -109,7 +88,7 @@ async def _anthropic_async(base: str) -> list[str]:
 
 async def test_sdks_record_through_loopback_then_replay_with_server_gone(tmp_path: Path) -> None:
     cassette = tmp_path / "sdks.yaml"
-    with serve() as server:
+    with serve_llm() as server:
         base = server.base_url
         with use_cassette(cassette, mode="record") as recorder:
             recorded = [
@@ -140,7 +119,7 @@ async def test_clients_made_before_entering_are_routed(tmp_path: Path) -> None:
     cassette = tmp_path / "plain.yaml"
     sync_httpx, async_httpx = httpx.Client(), httpx.AsyncClient()
     sync_httpx2, async_httpx2 = httpx2.Client(), httpx2.AsyncClient()
-    with serve() as server:
+    with serve_llm() as server:
         url = f"{server.base_url}/v1/chat/completions"
         body = {"messages": [{"role": "user", "content": "x"}]}
         async with use_cassette(cassette, mode="record"):
@@ -168,7 +147,7 @@ async def test_clients_made_before_entering_are_routed(tmp_path: Path) -> None:
 
 def test_after_exit_requests_reach_the_real_transport_again(tmp_path: Path) -> None:
     cassette = tmp_path / "after.yaml"
-    with serve() as server:
+    with serve_llm() as server:
         url = f"{server.base_url}/v1/chat/completions"
         body = {"messages": [{"role": "user", "content": "y"}]}
         with httpx2.Client() as client:
