@@ -349,7 +349,7 @@ def test_prune_drops_the_interactions_a_run_left_unplayed(
     assert "dropping 2 of 4 interaction(s)" in capsys.readouterr().out
     after = load_interactions(path)
     assert after == [before[1], before[3]]  # the rest kept as it was, in order
-    assert path.read_text().startswith("format: harness\nversion: 1\n")
+    assert path.read_text().startswith("format: harness\nversion: 2\n")
     _played_once(path, report, ["b", "d"])  # still replays, now with nothing left over
     assert json.loads(report.read_text())["unplayed"] == []
     assert not list(tmp_path.glob(".c.yaml.*.tmp"))

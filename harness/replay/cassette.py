@@ -1,15 +1,21 @@
 """Cassette files: harness's YAML format, vcrpy/pytest-recording/pydantic-ai reading, safe writes.
 
-harness's own format (``format: harness``, ``version: 1``)::
+harness's own format (``format: harness``, ``version: 2``)::
 
     format: harness
-    version: 1
+    version: 2
     interactions:
     - request: {method: POST, uri: https://..., headers: {content-type: application/json},
                 body: {json: {...}}}
       response: {status: 200, headers: {...}, body: {sse: ["data: {...}", ...]}}
       recorded_at: '2025-01-01T12:00:00+00:00'
       duration: 0.52
+    interactions_count: 1
+
+``interactions_count`` comes after the list, so a file cut short (at any line) lacks it or
+disagrees with the list, and is refused instead of loading fewer interactions. Version 1 (the
+same without ``interactions_count``) is still read; a version-1 file becomes version 2 at its
+next write.
 
 Bodies are stored decoded (no content-encoding) as ``json`` (parsed), ``sse`` / ``ndjson``
 (a list of events or lines), ``text`` or ``base64``. A file without ``format`` is read as a
@@ -18,12 +24,10 @@ vcrpy cassette (``version: 1``, ``body.string`` or pydantic-ai's ``parsed_body``
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,20 +38,26 @@ from filelock import FileLock
 
 from harness.replay.bodies import body_from_yaml, body_to_yaml, decode_content
 from harness.replay.errors import CassetteFormatError, CassetteVersionError, SecretLeakError
+from harness.replay.files import atomic_write, lock_path, remove_stale_temps
 from harness.replay.models import Interaction, RecordedRequest, RecordedResponse
 from harness.replay.redaction import Redactor, find_secrets
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "Cassette",
     "atomic_write",
     "dump_interactions",
     "load_interactions",
+    "parse_cassette_text",
+    "read_cassette_text",
 ]
 
 FORMAT = "harness"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
+"""The harness-format versions this harness reads (it writes ``FORMAT_VERSION``)."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -224,28 +234,82 @@ def _parse(data: Any) -> list[Interaction]:
             raise _BadVersion("version", f"vcrpy cassette version {version!r} is not supported")
         read = _vcr_interaction
     elif kind == FORMAT:
-        if version != FORMAT_VERSION:
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            readable = " and ".join(str(v) for v in READABLE_VERSIONS)
             raise _BadVersion(
                 "version",
                 f"harness cassette version {version!r} is not supported (this harness reads "
-                f"version {FORMAT_VERSION}); upgrade harness or re-record the cassette",
+                f"versions {readable}); upgrade harness or re-record the cassette",
             )
-        _only(data, ("format", "version", "interactions"), "")
+        if version == 1:
+            _only(data, ("format", "version", "interactions"), "")
+        else:
+            _only(data, ("format", "version", "interactions", "interactions_count"), "")
         read = _harness_interaction
     else:
         raise _Invalid("format", f"unknown cassette format {kind!r} (expected {FORMAT!r})")
     interactions = data.get("interactions") or []
     if not isinstance(interactions, list):
         raise _Invalid("interactions", "expected a list")
+    if kind == FORMAT and version != 1:
+        _check_count(data, len(interactions))
     return [read(node, f"interactions[{i}]") for i, node in enumerate(interactions)]
+
+
+def _check_count(data: dict[str, Any], found: int) -> None:
+    """A version-2 file ends with the number of its interactions: a cut file lacks or breaks it."""
+    if "interactions_count" not in data:
+        raise _Invalid(
+            "interactions_count",
+            f"missing (the list has {found} interaction(s)): the file looks cut short; "
+            "restore it from version control or re-record it",
+        )
+    count = data["interactions_count"]
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise _Invalid("interactions_count", f"expected an integer, got {count!r}")
+    if count != found:
+        raise _Invalid(
+            "interactions_count",
+            f"says {count} interaction(s) but the list has {found}: the file looks cut short "
+            "or was edited by hand; restore it, re-record it, or correct the count",
+        )
+
+
+def read_cassette_text(path: str | os.PathLike[str]) -> str:
+    """The text of a cassette file; CassetteFormatError names a path that is not UTF-8 text.
+
+    A missing file raises FileNotFoundError as usual.
+    """
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise CassetteFormatError("is a directory, not a cassette file", path=name)
+    try:
+        with open(name, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CassetteFormatError(f"cannot be read: {exc.strerror or exc}", path=name) from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CassetteFormatError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): a cassette "
+            "is a UTF-8 YAML file; is this a binary or latin-1 file?",
+            path=name,
+        ) from None
 
 
 def load_interactions(path: str | os.PathLike[str]) -> list[Interaction]:
     """The interactions of a cassette file in any supported format."""
+    return parse_cassette_text(read_cassette_text(path), path)
+
+
+def parse_cassette_text(text: str, path: str | os.PathLike[str]) -> list[Interaction]:
+    """The interactions in ``text``, the content of the cassette file ``path``."""
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=_Loader)  # a safe loader
+        data = yaml.load(text, Loader=_Loader)  # a safe loader
     except yaml.YAMLError as exc:
         raise CassetteFormatError(f"not valid YAML: {exc}", path=name) from exc
     try:
@@ -301,17 +365,22 @@ class _Item:
     interaction: Interaction
     node: dict[str, Any]
     text: str
+    scanned: bool = False  # already found free of secrets
 
     @classmethod
     def of(cls, interaction: Interaction) -> _Item:
         node = _interaction_node(interaction)
-        return cls(interaction, node, yaml.dump([node], **_DUMP_OPTIONS))
+        text = yaml.dump([node], **_DUMP_OPTIONS)
+        # A last scalar kept with its trailing newlines (``|+``) makes PyYAML end the document
+        # with ``...``; items are joined into one document, where that marker would end it.
+        return cls(interaction, node, text.removesuffix("...\n"))
 
 
 def _document(items: list[_Item]) -> str:
+    count = f"interactions_count: {len(items)}\n"
     if not items:
-        return f"{_HEADER}interactions: []\n"
-    return f"{_HEADER}interactions:\n" + "".join(item.text for item in items)
+        return f"{_HEADER}interactions: []\n{count}"
+    return f"{_HEADER}interactions:\n" + "".join(item.text for item in items) + count
 
 
 def dump_interactions(interactions: Iterable[Interaction]) -> tuple[dict[str, Any], str]:
@@ -321,6 +390,7 @@ def dump_interactions(interactions: Iterable[Interaction]) -> tuple[dict[str, An
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "interactions": [item.node for item in items],
+        "interactions_count": len(items),
     }
     return data, _document(items)
 
@@ -358,49 +428,92 @@ def _redacted(interaction: Interaction, redactor: Redactor) -> Interaction:
     )
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` all at once: a crash leaves the old file or the new one."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 class Cassette:
     """The interactions of one cassette file, plus the ones recorded since it was read."""
 
     def __init__(self, path: str | os.PathLike[str], interactions: list[Interaction] | None = None):
         self.path = Path(path)
         self.interactions: list[Interaction] = list(interactions or [])
-        self._pending: list[Interaction] = []
+        self._pending: list[_Item] = []
         self._lock = threading.Lock()
-        # The text this object last wrote, and the items it was made of.
+        # The text this object last wrote (or read), and the items it was made of.
         self._written: tuple[str | None, list[_Item]] = (None, [])
+        self._swept = False  # stale temp files of killed writers removed once per object
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Cassette:
         """The cassette at ``path``; an absent file is an empty cassette."""
-        if not os.path.exists(path):
+        try:
+            text = read_cassette_text(path)
+        except FileNotFoundError:
             return cls(path)
-        return cls(path, load_interactions(path))
+        return cls(path, parse_cassette_text(text, path))
+
+    @classmethod
+    def load_for_recording(cls, path: str | os.PathLike[str], redactor: Redactor) -> Cassette:
+        """The cassette at ``path``, checked before any request is sent that it can be extended.
+
+        Raises CassetteFormatError for an unreadable file and SecretLeakError when what is on
+        disk still holds a key-like string after ``redactor``: the next write would have to
+        refuse, after the upstream answer was paid for.
+        """
+        try:
+            text = read_cassette_text(path)
+        except FileNotFoundError:
+            return cls(path)
+        interactions = parse_cassette_text(text, path)
+        cassette = cls(path, interactions)
+        items = [_Item.of(_redacted(i, redactor)) for i in interactions]
+        _scan(enumerate(items), cassette.path)
+        cassette._written = (text, items)
+        return cassette
+
+    @property
+    def pending(self) -> int:
+        """How many recorded interactions the next ``save`` will write."""
+        return len(self._pending)
 
     @property
     def lock_path(self) -> Path:
-        """The lock file guarding writes (hidden, next to the cassette)."""
-        return self.path.with_name(f".{self.path.name}.lock")
+        """The lock file guarding writes (outside the project tree, keyed by the absolute path)."""
+        return lock_path(self.path)
 
-    def add(self, interaction: Interaction) -> None:
-        """Append a newly recorded interaction; it is written by the next ``save``."""
+    def add(self, interaction: Interaction, *, check: bool = False) -> None:
+        """Append a newly recorded interaction; it is written by the next ``save``.
+
+        ``check``: scan it for key-like strings now, and raise SecretLeakError (keeping
+        nothing) instead of at the next ``save``.
+        """
+        item = _Item.of(interaction)
         with self._lock:
+            if check:
+                _scan([(len(self.interactions), item)], self.path)
+                item.scanned = True
             self.interactions.append(interaction)
-            self._pending.append(interaction)
+            self._pending.append(item)
+
+    def _drop_refused(self) -> list[str]:
+        """Scan the pending interactions; drop those holding a key-like string, say why."""
+        findings: list[str] = []
+        refused: list[_Item] = []
+        for item in self._pending:
+            if item.scanned:
+                continue
+            index = next(
+                (i for i, x in enumerate(self.interactions) if x is item.interaction),
+                len(self.interactions),
+            )
+            found = _scan_item(index, item)
+            if found:
+                findings.extend(found)
+                refused.append(item)
+            item.scanned = not found
+        if refused:
+            dropped = {id(item) for item in refused}
+            self._pending = [item for item in self._pending if id(item) not in dropped]
+            gone = {id(item.interaction) for item in refused}
+            self.interactions = [i for i in self.interactions if id(i) not in gone]
+        return findings
 
     def save(
         self,
@@ -408,6 +521,7 @@ class Cassette:
         drop_recorded_before: datetime | None = None,
         redactor: Redactor | None = None,
         timeout: float = 60.0,
+        replace_unreadable: bool = False,
     ) -> None:
         """Merge new interactions into the file on disk, atomically and under a file lock.
 
@@ -415,41 +529,63 @@ class Cassette:
         interactions are kept. ``drop_recorded_before`` drops the on-disk interactions recorded
         before that time (or with no time), which is how ``rewrite`` replaces a cassette.
         ``redactor`` is applied to what was on disk too (e.g. a vcrpy cassette being extended).
-        Raises SecretLeakError, and writes nothing, if the result contains a key-like string.
+        ``replace_unreadable``: a file on disk that is not a readable cassette is replaced
+        instead of raising CassetteFormatError. Raises SecretLeakError if what is kept from
+        disk contains a key-like string (then nothing is written), or if a new interaction does
+        (then that one is dropped for good and the others are written).
         """
         with self._lock:
+            # A refused interaction is dropped: it must not block the ones recorded after it.
+            refused = self._drop_refused()
             pending = list(self._pending)
             if not pending and drop_recorded_before is None:
+                if refused:
+                    raise SecretLeakError(path=str(self.path), findings=refused)
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(self.lock_path, timeout=timeout):
-                on_disk = self._read_back(redactor)
+                if not self._swept:
+                    remove_stale_temps(self.path)
+                    self._swept = True
+                keep = None
                 if drop_recorded_before is not None:
                     cutoff = _aware(drop_recorded_before)
-                    on_disk = [
-                        item
-                        for item in on_disk
-                        if item.interaction.recorded_at is not None
-                        and _aware(item.interaction.recorded_at) >= cutoff
-                    ]
-                new = [_Item.of(i) for i in pending]
-                _scan(enumerate(new, start=len(on_disk)), self.path)
-                items = [*on_disk, *new]
+
+                    def keep(interaction: Interaction) -> bool:
+                        at = interaction.recorded_at
+                        return at is not None and _aware(at) >= cutoff
+
+                on_disk = self._read_back(redactor, keep, replace_unreadable)
+                items = [*on_disk, *pending]
                 text = _document(items)
                 atomic_write(self.path, text)
                 self._written = (text, items)
             del self._pending[: len(pending)]
+            if refused:
+                raise SecretLeakError(path=str(self.path), findings=refused)
 
-    def _read_back(self, redactor: Redactor | None) -> list[_Item]:
+    def _read_back(
+        self,
+        redactor: Redactor | None,
+        keep: Callable[[Interaction], bool] | None,
+        replace_unreadable: bool,
+    ) -> list[_Item]:
         """What is on disk now: our last write if nobody wrote since, else the file re-read."""
         written, items = self._written
         try:
-            current = self.path.read_text(encoding="utf-8")
+            current = read_cassette_text(self.path)
+            if current != written:  # comparing text is far cheaper than parsing YAML
+                interactions = parse_cassette_text(current, self.path)
         except FileNotFoundError:
             return []
-        if current == written:  # comparing text is far cheaper than parsing YAML
-            return items
-        interactions = load_interactions(self.path)
+        except CassetteFormatError:
+            if replace_unreadable and not self.path.is_dir():
+                return []
+            raise
+        if current == written:
+            return [item for item in items if keep is None or keep(item.interaction)]
+        if keep is not None:
+            interactions = [i for i in interactions if keep(i)]
         if redactor is not None:
             interactions = [_redacted(i, redactor) for i in interactions]
         fresh = [_Item.of(i) for i in interactions]

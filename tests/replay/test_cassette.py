@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.replay import (
     Cassette,
@@ -18,9 +24,11 @@ from harness.replay import (
     Interaction,
     RecordedRequest,
     RecordedResponse,
+    SecretLeakError,
     dump_interactions,
     load_interactions,
 )
+from harness.replay.files import LOCK_DIR_ENV, STALE_AFTER, remove_stale_temps
 
 CORPUS = Path(__file__).parent.parent / "wire_corpus"
 ALL_FILES = sorted(CORPUS.glob("*/*.yaml"))
@@ -109,8 +117,9 @@ def test_bodies_are_stored_readably(tmp_path: Path) -> None:
     assert first["response"]["body"] == {"sse": ["data: 1", "data: 2"]}
     assert second["response"]["body"] == {"base64": "iVBORwD/"}
     assert text.startswith(
-        "format: harness\nversion: 1\ninteractions:\n- request:\n    method: POST"
+        "format: harness\nversion: 2\ninteractions:\n- request:\n    method: POST"
     )
+    assert text.endswith("\ninteractions_count: 2\n")
     assert yaml.safe_load(text) == data
 
 
@@ -126,8 +135,8 @@ def test_dump_is_stable_so_a_resave_is_byte_identical(tmp_path: Path) -> None:
 
 def test_newer_harness_version_is_a_version_error(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("format: harness\nversion: 2\ninteractions: []\n")
-    with pytest.raises(CassetteVersionError, match="version 2") as info:
+    path.write_text("format: harness\nversion: 3\ninteractions: []\ninteractions_count: 0\n")
+    with pytest.raises(CassetteVersionError, match="version 3") as info:
         load_interactions(path)
     assert info.value.path == str(path) and info.value.key == "version"
 
@@ -193,7 +202,7 @@ def test_crash_mid_write_leaves_the_old_cassette_intact(
     with pytest.raises(OSError, match="disk gone"):
         cassette.save()
     assert path.read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["c.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
 
 
 def test_save_merges_with_what_other_writers_saved(tmp_path: Path) -> None:
@@ -224,3 +233,280 @@ def test_concurrent_thread_writers_lose_no_interaction(tmp_path: Path) -> None:
         thread.join(timeout=60)
     numbers = sorted(json.loads(i.request.body)["n"] for i in load_interactions(path))
     assert numbers == sorted(w * 100 + n for w in range(6) for n in range(10))
+
+
+# -- format version 2: a cut file is refused (issue #9, item 11) --------------------------------
+
+
+def _numbers(interactions: list[Interaction]) -> list[int]:
+    return [json.loads(i.request.body)["n"] for i in interactions]
+
+
+def test_version_2_cassette_cut_before_its_count_is_refused(tmp_path: Path) -> None:
+    text = dump_interactions([_interaction(n) for n in range(3)])[1]
+    path = tmp_path / "c.yaml"
+    lines = text.splitlines(keepends=True)
+    assert lines[-1] == "interactions_count: 3\n"
+    path.write_text("".join(lines[:-1]), encoding="utf-8")
+    with pytest.raises(CassetteFormatError, match="cut short") as info:
+        load_interactions(path)
+    assert info.value.path == str(path) and info.value.key == "interactions_count"
+    assert str(path) in str(info.value)
+
+
+def test_version_2_count_that_disagrees_with_the_list_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    data = yaml.safe_load(dump_interactions([_interaction(n) for n in range(3)])[1])
+    del data["interactions"][2]
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with pytest.raises(CassetteFormatError, match=r"says 3 interaction.* list has 2") as info:
+        load_interactions(path)
+    assert info.value.key == "interactions_count"
+
+
+def test_version_2_count_must_be_an_integer(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("format: harness\nversion: 2\ninteractions: []\ninteractions_count: yes\n")
+    with pytest.raises(CassetteFormatError, match="expected an integer"):
+        load_interactions(path)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(count=st.integers(min_value=0, max_value=4), data=st.data())
+def test_a_cassette_cut_at_any_line_loads_whole_or_is_refused(
+    tmp_path: Path, count: int, data: st.DataObject
+) -> None:
+    interactions = [_interaction(n, text="two\nlines\n") for n in range(count)]
+    lines = dump_interactions(interactions)[1].splitlines(keepends=True)
+    cut = data.draw(st.integers(min_value=0, max_value=len(lines)), label="lines kept")
+    path = tmp_path / f"cut-{count}-{cut}.yaml"
+    path.write_text("".join(lines[:cut]), encoding="utf-8")
+    try:
+        loaded = load_interactions(path)
+    except CassetteFormatError as error:
+        assert error.path == str(path)
+        assert cut < len(lines)
+    else:  # only the whole file loads, with every interaction (an empty file is no cassette)
+        assert (cut, _numbers(loaded)) in ((len(lines), list(range(count))), (0, []))
+
+
+def test_version_1_cassette_loads_and_becomes_version_2_at_its_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    v1 = dump_interactions([_interaction(1)])[1]
+    v1 = v1.replace("version: 2\n", "version: 1\n").replace("interactions_count: 1\n", "")
+    path.write_text(v1, encoding="utf-8")
+    assert _numbers(load_interactions(path)) == [1]
+    cassette = Cassette.load(path)
+    cassette.add(_interaction(2))
+    cassette.save()
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("format: harness\nversion: 2\n")
+    assert text.endswith("interactions_count: 2\n")
+    assert _numbers(load_interactions(path)) == [1, 2]
+
+
+def test_version_1_cassette_with_a_count_key_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("format: harness\nversion: 1\ninteractions: []\ninteractions_count: 0\n")
+    with pytest.raises(CassetteFormatError, match="unknown key"):
+        load_interactions(path)
+
+
+COMMITTED = sorted(
+    p
+    for folder in (Path("cassettes"), Path("tests"))
+    for p in folder.rglob("*.yaml")
+    if "format: harness" in p.read_text(encoding="utf-8", errors="replace")[:200]
+)
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=str)
+def test_committed_harness_cassettes_still_load(path: Path) -> None:
+    assert isinstance(load_interactions(path), list)
+
+
+def test_items_ending_in_a_kept_block_scalar_still_make_one_document(tmp_path: Path) -> None:
+    # A body string ending in blank lines is dumped as ``|+``, after which PyYAML ends the
+    # document with ``...``: joined items must not carry that marker into the middle.
+    def kept(n: int) -> Interaction:
+        body = json.dumps({"n": n, "system": "keep these\n\n"}).encode()
+        return Interaction(
+            RecordedRequest("POST", "https://h/x", [("content-type", "application/json")], body),
+            RecordedResponse(200),
+        )
+
+    path = tmp_path / "c.yaml"
+    cassette = Cassette(path)
+    for n in range(3):
+        cassette.add(kept(n))
+        cassette.save()
+    loaded = load_interactions(path)
+    assert [json.loads(i.request.body) for i in loaded] == [
+        {"n": n, "system": "keep these\n\n"} for n in range(3)
+    ]
+
+
+# -- unreadable paths (item 12) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",
+        "format: harness # caf\xe9\n".encode("latin-1"),
+    ],
+    ids=["binary", "latin-1"],
+)
+def test_a_binary_or_latin1_file_is_a_format_error_naming_it(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    for load in (load_interactions, Cassette.load):
+        with pytest.raises(CassetteFormatError, match="not UTF-8") as info:
+            load(path)
+        assert info.value.path == str(path) and str(path) in str(info.value)
+
+
+def test_a_directory_is_a_format_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.mkdir()
+    for load in (load_interactions, Cassette.load):
+        with pytest.raises(CassetteFormatError, match="is a directory") as info:
+            load(path)
+        assert info.value.path == str(path)
+
+
+def test_a_file_with_nul_bytes_is_a_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"format: harness\x00\x00\n")
+    with pytest.raises(CassetteFormatError) as info:
+        load_interactions(path)
+    assert info.value.path == str(path)
+
+
+# -- a refused interaction does not block later ones (item 4) ----------------------------------
+
+
+def test_an_interaction_refused_for_a_secret_is_dropped_and_later_ones_are_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    cassette = Cassette(path)
+    cassette.add(_interaction(1))
+    cassette.save()
+    cassette.add(_interaction(2, note="key sk-proj-" + "a1B2" * 10))
+    with pytest.raises(SecretLeakError, match=r"interactions\[1\]"):
+        cassette.save()
+    assert _numbers(load_interactions(path)) == [1]
+    for n in (3, 4):
+        cassette.add(_interaction(n))
+        cassette.save()  # the refused one is gone for good
+    assert _numbers(load_interactions(path)) == [1, 3, 4]
+    assert _numbers(cassette.interactions) == [1, 3, 4]
+    assert "sk-proj" not in path.read_text(encoding="utf-8")
+
+
+def test_add_with_check_refuses_at_once_and_keeps_nothing(tmp_path: Path) -> None:
+    cassette = Cassette(tmp_path / "c.yaml")
+    with pytest.raises(SecretLeakError):
+        cassette.add(_interaction(1, note="sk-ant-api03-" + "Zz9_" * 10), check=True)
+    assert cassette.interactions == [] and cassette.pending == 0
+    cassette.add(_interaction(2), check=True)
+    cassette.save()
+    assert _numbers(load_interactions(tmp_path / "c.yaml")) == [2]
+
+
+# -- locks and temp files (item 14) ------------------------------------------------------------
+
+
+def test_the_lock_lives_outside_the_cassette_folder_keyed_by_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(LOCK_DIR_ENV, raising=False)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = Cassette(tmp_path / "a/c.yaml"), Cassette(tmp_path / "b/c.yaml")
+    assert first.lock_path != second.lock_path
+    assert tmp_path not in first.lock_path.parents
+    monkeypatch.chdir(tmp_path / "a")
+    assert Cassette("c.yaml").lock_path == first.lock_path  # relative or absolute: one lock
+    first.add(_interaction(1))
+    first.save()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["c.yaml"]
+
+
+def test_lock_dir_can_be_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "locks"))
+    assert Cassette(tmp_path / "c.yaml").lock_path.parent == tmp_path / "locks"
+
+
+def test_a_save_removes_temp_files_of_dead_writers_but_not_of_live_ones(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=30)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead_temp = tmp_path / f".c.yaml.{dead.pid}-abcd1234.tmp"
+        live_temp = tmp_path / f".c.yaml.{live.pid}-abcd1234.tmp"
+        legacy_old = tmp_path / ".c.yaml.k3j4h5g6.tmp"  # an older harness: no pid in the name
+        legacy_new = tmp_path / ".c.yaml.z9y8x7w6.tmp"
+        other = tmp_path / f".other.yaml.{dead.pid}-abcd1234.tmp"  # another cassette's
+        for temp in (dead_temp, live_temp, legacy_old, legacy_new, other):
+            temp.write_text("half a cassette")
+        old = time.time() - STALE_AFTER - 60
+        os.utime(legacy_old, (old, old))
+        cassette = Cassette(path)
+        cassette.add(_interaction(1))
+        cassette.save()
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert left == sorted(["c.yaml", live_temp.name, legacy_new.name, other.name])
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+
+
+def test_an_old_temp_file_is_stale_even_if_its_pid_was_reused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    temp = tmp_path / f".c.yaml.{os.getppid()}-abcd1234.tmp"
+    temp.write_text("x")
+    assert remove_stale_temps(path) == []  # a live process, a fresh file: kept
+    later = time.time() + STALE_AFTER + 1
+    assert remove_stale_temps(path, now=lambda: later) == [temp]
+    assert not temp.exists()
+
+
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from harness.replay import files
+
+    def die(src, dst):
+        os._exit(9)  # killed between writing the temp file and renaming it
+
+    os.replace = die
+    files.atomic_write(Path(sys.argv[1]), "format: harness\\nversion: 2\\n")
+    """
+)
+
+
+def test_a_writer_killed_mid_write_leaves_the_cassette_whole_and_the_next_one_cleans_up(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    cassette = Cassette(path)
+    cassette.add(_interaction(1))
+    cassette.save()
+    before = path.read_text(encoding="utf-8")
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path)], timeout=60)
+    assert killed.returncode == 9
+    assert len(list(tmp_path.glob(".c.yaml.*.tmp"))) == 1
+    assert path.read_text(encoding="utf-8") == before
+    again = Cassette.load(path)
+    again.add(_interaction(2))
+    again.save()
+    assert _numbers(load_interactions(path)) == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
