@@ -1,7 +1,7 @@
 """``harness cassettes``: list, show, audit, prune and convert cassette files.
 
-Exit status: 0 on success, 1 when ``audit`` finds a secret, 2 on a usage error, a missing file
-or a corrupt cassette (the message says which file and key).
+Exit status: 0 on success, 1 when ``audit`` finds a secret (in any file), 2 on a usage error, a
+missing file or a corrupt or unreadable cassette (the message says which file and key).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from harness.replay import (
 from harness.replay.bodies import header_value
 from harness.replay.cassette import atomic_write
 from harness.replay.matching import request_fingerprint
+from harness.replay.redaction import find_interaction_secrets
 
 __all__ = ["CommandError", "add_cassettes_parser"]
 
@@ -177,84 +178,137 @@ def _is_placeholder(value: str, redactor: Redactor) -> bool:
     return not value or redactor.placeholder in value or bool(_PLACEHOLDER.fullmatch(value))
 
 
-def _hides_text(node: Any) -> bool:
-    """Whether a raw body node holds bytes (``!!binary``) or base64, which a text scan misses."""
-    if isinstance(node, bytes):
-        return True
-    if isinstance(node, dict):
-        return "base64" in node or any(_hides_text(v) for v in node.values())
-    return False
+def _not_text(data: bytes) -> str | None:
+    """Why ``data`` cannot be a cassette (binary, not UTF-8), or None for UTF-8 text."""
+    if (nul := data.find(b"\x00")) != -1:
+        return f"a binary file (a NUL byte at offset {nul})"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+    return None
 
 
-def _interaction_findings(
-    i: int, interaction: Interaction, raw: Any, redactor: Redactor
-) -> list[str]:
-    """Secret headers and key-like query parameters present; keys in hidden or decoded text."""
+def _tail(finding: str) -> str:
+    """What a pattern finding found ("<kind> <masked key>"), without where it was found."""
+    return finding.rpartition(": ")[2]
+
+
+def _place(finding: str) -> str:
+    """The part of a cassette a finding is in (``interactions[0].request.body``), or ""."""
+    where = finding.partition(": ")[0]
+    return ".".join(where.split(".")[:3]) if where.startswith("interactions[") else ""
+
+
+def _new(findings: list[str], more: list[str]) -> list[str]:
+    """``more`` without keys already reported in the same place (a line: anywhere)."""
+    seen = {(_place(f), _tail(f)) for f in findings}
+    anywhere = {_tail(f) for f in findings}
+    return [
+        f
+        for f in more
+        if ((_place(f), _tail(f)) not in seen if _place(f) else _tail(f) not in anywhere)
+    ]
+
+
+def _removable(i: int, interaction: Interaction, redactor: Redactor) -> list[str]:
+    """What redaction removes and the file still holds: secret headers, key-like query
+    parameters, URL user-info, secret-named body fields (JSON, SSE/NDJSON events, forms)."""
     where = f"interactions[{i}]"
     findings = []
     for side, message in (("request", interaction.request), ("response", interaction.response)):
         for name, value in message.headers:
-            if name.lower() in redactor.drop_headers and not _is_placeholder(value, redactor):
+            if redactor.is_secret_header(name) and not _is_placeholder(value, redactor):
                 findings.append(f"{where}.{side}.headers.{name.lower()}: secret header present")
-        raw_side = raw.get(side) if isinstance(raw, dict) else None
-        if isinstance(raw_side, dict) and _hides_text(raw_side.get("body")):
-            body = message.body.decode("utf-8", errors="replace")  # decoded: gzip undone
-            findings.extend(find_secrets(None, body, path=f"{where}.{side}.body (decoded)"))
-    query = urlsplit(interaction.request.uri).query
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name.lower() in redactor.drop_query and not _is_placeholder(value, redactor):
+        for field, value in redactor.secret_fields(message.headers, message.body):
+            if not _is_placeholder(value, redactor):
+                findings.append(f"{where}.{side}.body.{field}: secret-named field")
+    parts = urlsplit(interaction.request.uri)
+    if "@" in parts.netloc and not _is_placeholder(parts.netloc.rpartition("@")[0], redactor):
+        findings.append(f"{where}.request.uri: user-info (user:password@) in the URL")
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if redactor.is_secret_param(name) and not _is_placeholder(value, redactor):
             findings.append(f"{where}.request.uri: key-like query parameter {name!r}")
-    _, text = dump_interactions([interaction])
+    return findings
+
+
+def _interaction_findings(i: int, interaction: Interaction, redactor: Redactor) -> list[str]:
+    """What a write of ``interaction`` would refuse (the write-time scan, on its decoded
+    harness form), plus what redaction would have removed and configured secret values."""
+    where = f"interactions[{i}]"
+    data, text = dump_interactions([interaction])
+    bodies = [("request", interaction.request.body), ("response", interaction.response.body)]
+    scanned = find_interaction_secrets(data["interactions"][0], text, bodies, path=where)
+    findings = _removable(i, interaction, redactor) + scanned
     for number, line in enumerate(text.splitlines(), start=1):
         if redactor.redact_text(line) != line:
             findings.append(f"{where} (as decoded YAML, line {number}): a configured secret value")
     return findings
 
 
+def _configured_lines(text: str, redactor: Redactor) -> list[str]:
+    return [
+        f"line {number}: a configured secret value"
+        for number, line in enumerate(text.splitlines(), start=1)
+        if redactor.redact_text(line) != line
+    ]
+
+
 def _audit_file(path: Path, redactor: Redactor) -> tuple[list[str], str | None]:
-    """The findings in one file, and the error that kept it from being read as a cassette."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    """The findings in one file, and why it could not be read as a cassette (or None)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [], f"{path}: cannot read it: {exc.strerror or exc}"
+    if (problem := _not_text(data)) is not None:
+        # not a cassette, but it may still hold a key: scan every byte as one character
+        text = data.decode("latin-1")
+        findings = find_secrets(None, text) + _configured_lines(text, redactor)
+        return findings, f"{path}: {problem}; a cassette is UTF-8 YAML text, so it was not audited"
+    text = data.decode("utf-8")
+    lines = find_secrets(None, text)  # every line, comments included
     try:
         raw = yaml.load(text, Loader=_Loader)  # a safe loader
-    except yaml.YAMLError:
-        raw = None
-    findings = find_secrets(raw)  # key paths of the file itself
-    if raw is None:
-        findings.extend(find_secrets(None, text))
+    except yaml.YAMLError as exc:
+        return lines + _configured_lines(text, redactor), f"{path}: not valid YAML: {exc}"
+    findings = find_secrets(raw)  # key paths of the file as written
     try:
         interactions = load_interactions(path)
     except CassetteFormatError as exc:
-        findings.extend(
-            f"line {number}: a configured secret value"
-            for number, line in enumerate(text.splitlines(), start=1)
-            if redactor.redact_text(line) != line
-        )
-        return findings, str(exc)
-    raw_items = (raw or {}).get("interactions") or []
+        return findings + _new(findings, lines) + _configured_lines(text, redactor), str(exc)
     for i, interaction in enumerate(interactions):
-        findings.extend(_interaction_findings(i, interaction, raw_items[i], redactor))
-    return findings, None
+        found = _interaction_findings(i, interaction, redactor)
+        findings.extend(_new(findings, found))
+    return findings + _new(findings, lines), None
 
 
 def _audit(args: argparse.Namespace) -> int:
     redactor = Redactor.from_env()
     files = list(_cassette_files(args.paths or ["cassettes"]))
-    errors = found = 0
+    unreadable = found = clean = 0
     for path in files:
         findings, error = _audit_file(path, redactor)
         if error is not None:
-            errors += 1
+            unreadable += 1
             print(f"harness: {error}", file=sys.stderr)
         for finding in dict.fromkeys(findings):  # one line per distinct finding
             print(f"{path}: {finding}")
         found += bool(findings)
+        if not findings and error is None:
+            clean += 1
+            if args.verbose:
+                print(f"{path}: clean")
+    print(
+        f"audited {len(files)} file(s): {found} with secrets, {unreadable} unreadable, "
+        f"{clean} clean"
+    )
     if found:
         print(
             f"harness: secrets in {found} of {len(files)} file(s); redact them (or re-record "
             "with harness, which never writes them) before committing",
             file=sys.stderr,
         )
-    return 2 if errors else 1 if found else 0
+    return 1 if found else 2 if unreadable else 0
 
 
 # -- prune -------------------------------------------------------------------------------------
@@ -428,6 +482,7 @@ def add_cassettes_parser(commands: Any) -> None:
 
     audit = sub.add_parser("audit", help="scan for secrets; exit 1 on a finding (pre-commit)")
     audit.add_argument("paths", nargs="*", help="files or directories (default: cassettes/)")
+    audit.add_argument("-v", "--verbose", action="store_true", help="a line per clean file too")
     audit.set_defaults(run=_audit)
 
     prune = sub.add_parser("prune", help="drop the interactions a run reported unplayed")

@@ -44,10 +44,12 @@ def mask_secrets(text: str, redactor: Redactor) -> str:
 
 def _masked_url(url: str, redactor: Redactor) -> str:
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=f"{_MASK}@{parts.netloc.rpartition('@')[2]}")
     if not parts.query:
-        return url
+        return urlunsplit(parts)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    shown = [(k, _MASK if k.lower() in redactor.drop_query else v) for k, v in pairs]
+    shown = [(k, _MASK if redactor.is_secret_param(k) else v) for k, v in pairs]
     return urlunsplit(parts._replace(query=urlencode(shown, safe="<>")))
 
 
@@ -58,7 +60,7 @@ def _header_lines(
     lines = []
     for name, value in headers:
         lowered = name.lower()
-        if lowered in redactor.drop_headers:
+        if redactor.is_secret_header(lowered):
             lines.append(f"{lowered}: {_MASK}")
         elif everything or lowered in keep:
             lines.append(f"{lowered}: {value}")
@@ -330,11 +332,15 @@ def render_interaction(
     lines = [title, f"{req.method} {_masked_url(req.uri, redactor)}"]
     indent = "    "
     request_lines = _header_lines(req.headers, _KEY_REQUEST_HEADERS, redactor, all_headers)
-    if req.body:
-        request_lines.extend(_body_lines(req.headers, req.body, raw=True))
+    if req.body:  # secret-named fields (password, client_secret...) shown as REDACTED
+        request_lines.extend(
+            _body_lines(req.headers, redactor.redact_body(req.headers, req.body), raw=True)
+        )
     lines.extend(indent + line for line in request_lines)
     lines.append(f"-> {resp.status} {_reason(resp.status)}".rstrip())
     response_lines = _header_lines(resp.headers, _KEY_RESPONSE_HEADERS, redactor, all_headers)
-    response_lines.extend(_body_lines(resp.headers, resp.body, raw))
+    response_lines.extend(
+        _body_lines(resp.headers, redactor.redact_body(resp.headers, resp.body), raw)
+    )
     lines.extend(indent + line for line in response_lines)
     return mask_secrets("\n".join(lines), redactor)

@@ -18,7 +18,17 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
 from harness.cli import main
-from harness.replay import Redactor, ReplayTransport, load_interactions
+from harness.replay import (
+    Cassette,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    Redactor,
+    ReplayTransport,
+    SecretLeakError,
+    dump_interactions,
+    load_interactions,
+)
 from tests.wirecorpus import CORPUS
 
 OPENAI_STREAM = "openai/pydantic-ai__test_run_stream_sync_streams_real_model.yaml"
@@ -258,14 +268,26 @@ def test_show_of_a_missing_or_corrupt_cassette_exits_2_with_the_reason(
 # -- audit ---------------------------------------------------------------------------------------
 
 
-def test_audit_of_clean_cassettes_exits_0(
+def test_audit_of_clean_cassettes_exits_0_with_a_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _record(tmp_path / "a.yaml", ["a", "b"])
     _record(tmp_path / "b.yaml", ["c"], stream=True)
     _copy(OPENAI_PLAIN, tmp_path)
     assert main(["cassettes", "audit", str(tmp_path)]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == "audited 3 file(s): 0 with secrets, 0 unreadable, 3 clean\n"
+
+
+def test_audit_verbose_prints_one_line_per_clean_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean = _record(tmp_path / "a.yaml", ["a"])
+    leaky = _leaky_vcr_cassette(tmp_path / "b.yaml")
+    assert main(["cassettes", "audit", "-v", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{clean}: clean" in lines
+    assert f"{leaky}: clean" not in lines
+    assert lines[-1] == "audited 2 file(s): 1 with secrets, 0 unreadable, 1 clean"
 
 
 def test_audit_names_file_and_key_path_of_each_finding_and_exits_1(
@@ -277,7 +299,7 @@ def test_audit_names_file_and_key_path_of_each_finding_and_exits_1(
     assert f"{path}: interactions[0].request.headers.Authorization[0]: " in out
     assert "interactions[0].request.headers.authorization: secret header present" in out
     assert "interactions[0].request.uri: key-like query parameter 'key'" in out
-    assert "interactions[0].response.body (decoded), line 1: " in out  # inside the gzip
+    assert "interactions[0].response.body.json.echo: OpenAI" in out  # inside the gzip
     assert FAKE_KEY not in out
 
 
@@ -300,7 +322,9 @@ def test_audit_accepts_placeholders_for_secret_headers(
     data = yaml.safe_load(path.read_text())
     request = data["interactions"][0]["request"]
     request["headers"]["Authorization"] = ["Bearer <REDACTED>"]
-    request["uri"] = "https://example.test/v1/chat?key=REDACTED"
+    request["headers"]["X-Auth-Token"] = ["<filtered>"]
+    request["uri"] = "https://REDACTED@example.test/v1/chat?key=REDACTED"
+    request["body"] = '{"model": "m", "password": "REDACTED"}'
     data["interactions"][0]["response"] = {
         "body": {"string": "{}"},
         "headers": {"Content-Type": ["application/json"]},
@@ -310,14 +334,174 @@ def test_audit_accepts_placeholders_for_secret_headers(
     assert main(["cassettes", "audit", str(path)]) == 0, capsys.readouterr().out
 
 
-def test_audit_of_a_corrupt_file_exits_2_but_still_scans_it(
+def test_audit_of_a_corrupt_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.yaml").write_text("format: harness\nversion: 1\nnote: nothing secret\n")
+    _record(tmp_path / "good.yaml", ["a"])
+    assert main(["cassettes", "audit", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "bad.yaml" in captured.err and "unknown key" in captured.err
+    assert captured.out.splitlines()[-1] == (
+        "audited 2 file(s): 0 with secrets, 1 unreadable, 1 clean"
+    )
+
+
+def test_audit_exits_1_when_a_secret_is_found_even_if_a_file_is_unreadable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "bad.yaml").write_text(f"format: harness\nversion: 1\nnote: {FAKE_KEY}\n")
-    assert main(["cassettes", "audit", str(tmp_path)]) == 2
+    (tmp_path / "blob.yaml").write_bytes(b"\x00\x01 binary")
+    assert main(["cassettes", "audit", str(tmp_path)]) == 1
     captured = capsys.readouterr()
-    assert "bad.yaml: note: OpenAI/Anthropic-style key" in captured.out
+    assert "bad.yaml: note: OpenAI/Anthropic-style key" in captured.out  # corrupt, still scanned
     assert "unknown key" in captured.err
+    assert captured.out.splitlines()[-1] == (
+        "audited 2 file(s): 1 with secrets, 2 unreadable, 0 clean"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file (a NUL byte at offset 8)"),
+        ("format: harness\nnote: caf\u00e9\n".encode("latin-1"), "not UTF-8 text (byte 0xe9"),
+    ],
+)
+def test_audit_reports_a_binary_or_non_utf8_file_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, reason: str
+) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_bytes(content)
+    assert main(["cassettes", "audit", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert f"harness: {path}: {reason}" in captured.err
+    assert "a cassette is UTF-8 YAML text" in captured.err
+    assert captured.out == "audited 1 file(s): 0 with secrets, 1 unreadable, 0 clean\n"
+
+
+def test_audit_finds_a_key_in_a_binary_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_bytes(b"\x00\xff key=" + FAKE_KEY.encode() + b"\n")
+    assert main(["cassettes", "audit", str(path)]) == 1
+    assert "line 1: OpenAI/Anthropic-style key" in capsys.readouterr().out
+
+
+def test_audit_finds_a_key_in_a_yaml_comment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _record(tmp_path / "a.yaml", ["a"])
+    path.write_text(path.read_text() + f"# old key: {FAKE_KEY}\n")
+    assert main(["cassettes", "audit", str(path)]) == 1
+    line = len(path.read_text().splitlines())
+    assert f"{path}: line {line}: OpenAI/Anthropic-style key" in capsys.readouterr().out
+
+
+def _write_unchecked(path: Path, interactions: list[Interaction]) -> Path:
+    """A harness cassette written without the write-time secret check (as a hand edit might)."""
+    path.write_text(dump_interactions(interactions)[1], encoding="utf-8")
+    return path
+
+
+_JSON = [("content-type", "application/json")]
+_SSE = [("content-type", "text/event-stream")]
+
+
+@pytest.mark.parametrize(
+    ("request_", "response", "expected"),
+    [
+        (
+            RecordedRequest("GET", "https://h/x", [("x-auth-token", "opaque-value-123")]),
+            RecordedResponse(200),
+            "interactions[0].request.headers.x-auth-token: secret header present",
+        ),
+        (
+            RecordedRequest("GET", "https://h/x", [("x-portkey-api-key", "opaque-value-123")]),
+            RecordedResponse(200),
+            "interactions[0].request.headers.x-portkey-api-key: secret header present",
+        ),
+        (
+            RecordedRequest("GET", "https://h/x"),
+            RecordedResponse(200, [("anthropic-organization-id", "org-uuid-1234")]),
+            "interactions[0].response.headers.anthropic-organization-id: secret header present",
+        ),
+        (
+            RecordedRequest("GET", "https://h/x?subscription-key=opaque&q=1"),
+            RecordedResponse(200),
+            "interactions[0].request.uri: key-like query parameter 'subscription-key'",
+        ),
+        (
+            RecordedRequest("GET", "https://ann:hunter2pw@h/x"),
+            RecordedResponse(200),
+            "interactions[0].request.uri: user-info (user:password@) in the URL",
+        ),
+        (
+            RecordedRequest("POST", "https://h/x", _JSON, b'{"aws_secret_access_key": "op"}'),
+            RecordedResponse(200),
+            "interactions[0].request.body.json.aws_secret_access_key: secret-named field",
+        ),
+        (
+            RecordedRequest("GET", "https://h/x"),
+            RecordedResponse(200, _SSE, b'data: {"a": 1}\n\ndata: {"session_token": "op"}\n\n'),
+            "interactions[0].response.body.sse[1].session_token: secret-named field",
+        ),
+        (
+            RecordedRequest("GET", "https://h/x"),
+            RecordedResponse(
+                200, [("content-type", "text/plain")], b'{"auth": {"secret": "opaque"}}'
+            ),
+            "interactions[0].response.body.text.auth.secret: secret-named field",
+        ),
+        (
+            RecordedRequest("GET", "https://h/x"),
+            RecordedResponse(200, _SSE, b'data: {"text": "a\\n' + FAKE_KEY.encode() + b'"}\n\n'),
+            "interactions[0].response.body.sse[0]: OpenAI/Anthropic-style key",
+        ),
+        (
+            RecordedRequest("GET", "https://h/x?next=%3A" + FAKE_KEY),
+            RecordedResponse(200),
+            "interactions[0].request.uri: OpenAI/Anthropic-style key",
+        ),
+    ],
+)
+def test_audit_finds_what_redaction_removes_and_what_the_write_check_refuses(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request_: RecordedRequest,
+    response: RecordedResponse,
+    expected: str,
+) -> None:
+    path = _write_unchecked(tmp_path / "c.yaml", [Interaction(request_, response)])
+    assert main(["cassettes", "audit", str(path)]) == 1
+    assert f"{path}: {expected}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"note": "' + FAKE_KEY.encode() + b'"}',
+        b'{"note": "x\\n' + FAKE_KEY.encode() + b'"}',
+        b'{"note": "x\\u0022AKIAABCDEFGHIJ234567"}',
+        b'{"url": "https://h/?a=%2FAKIAABCDEFGHIJ234567"}',
+        b'{"h": "x%0ABearer abcdefghijklmnopqrstuvwxyz"}',
+        b"\x00binary " + FAKE_KEY.encode(),
+    ],
+)
+def test_audit_flags_whatever_the_write_time_check_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    interaction = Interaction(
+        RecordedRequest("GET", "https://h/x"), RecordedResponse(200, _JSON, body)
+    )
+    cassette = Cassette(tmp_path / "checked.yaml")
+    cassette.add(interaction)
+    with pytest.raises(SecretLeakError):
+        cassette.save()
+    path = _write_unchecked(tmp_path / "c.yaml", [interaction])
+    assert main(["cassettes", "audit", str(path)]) == 1
+    assert "interactions[0].response.body" in capsys.readouterr().out
 
 
 def test_audit_of_a_missing_path_exits_2(

@@ -11,13 +11,20 @@ from typing import Any
 import brotli
 
 __all__ = [
+    "NDJSON_TYPES",
     "body_from_yaml",
     "body_to_yaml",
     "content_type",
     "decode_content",
     "header_value",
     "split_events",
+    "split_text_events",
 ]
+
+NDJSON_TYPES: frozenset[str] = frozenset(
+    {"application/x-ndjson", "application/jsonl", "application/json-lines"}
+)
+"""Media types whose bodies are one JSON document per line."""
 
 _SSE_SEPARATORS = ("\r\n\r\n", "\n\n", "\r\r")
 _AWS_PRELUDE = 12  # total length (4), headers length (4), prelude CRC (4)
@@ -107,6 +114,18 @@ def _split_text(text: str, separator: str) -> tuple[list[str], bool]:
     return pieces, terminated
 
 
+def split_text_events(media_type: str, text: str) -> tuple[list[str], str] | None:
+    """The SSE events or NDJSON lines of ``text`` and their separator, as the YAML form cuts
+    them (``separator.join(pieces) == text``); None for other media types."""
+    if media_type == "text/event-stream":
+        separator = _sse_separator(text)
+    elif media_type in NDJSON_TYPES:
+        separator = "\n"
+    else:
+        return None
+    return text.split(separator), separator
+
+
 def body_to_yaml(headers: list[tuple[str, str]], body: bytes) -> dict[str, Any] | None:
     """The YAML form of a (decoded) body: json, sse, ndjson, text or base64."""
     if not body:
@@ -127,7 +146,7 @@ def body_to_yaml(headers: list[tuple[str, str]], body: bytes) -> dict[str, Any] 
         if not terminated:
             node["terminated"] = False
         return node
-    if media_type in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+    if media_type in NDJSON_TYPES:
         lines, terminated = _split_text(text, "\n")
         node = {"ndjson": lines}
         if not terminated:
@@ -216,6 +235,6 @@ def split_events(headers: Iterable[tuple[str, str]], body: bytes) -> list[bytes]
     if media_type == "text/event-stream":
         separator = _sse_separator(body.decode("utf-8", errors="replace")).encode()
         return _split_after(body, separator)
-    if media_type in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+    if media_type in NDJSON_TYPES:
         return _split_after(body, b"\n")
     return [body]

@@ -1,26 +1,47 @@
-"""Keep secrets off disk: drop auth headers and key params, redact known values, scan writes."""
+"""Keep secrets off disk: drop auth headers and key params, redact known values, scan writes.
+
+What a :class:`Redactor` removes by default before a cassette is written:
+
+- headers (requests and responses) in ``SECRET_HEADERS``, and any header whose name contains
+  one of ``SECRET_HEADER_WORDS`` (key, token, secret, auth, password, signature) unless it is
+  a harmless counter or challenge (``HARMLESS_HEADERS``: ``*ratelimit*``, ``*-tokens``...);
+- query parameters in ``SECRET_QUERY_PARAMS`` and the user-info of a URL
+  (``https://user:pw@host`` becomes ``https://REDACTED@host``);
+- the values of ``SECRET_BODY_FIELDS`` at any depth of a JSON body (whatever its media type,
+  ``text/plain`` included), of each JSON event of an SSE or NDJSON stream, and of a form;
+- every configured secret value (``Redactor.from_env``: the provider key variables).
+
+``find_secrets`` is the scan that refuses a write still holding a key-shaped string; it also
+looks through JSON string escapes (``\\n``) and URL encoding (``%3A``, ``%2F``, ``%0A``).
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from harness.replay.bodies import content_type, split_text_events
 from harness.replay.models import RecordedRequest, RecordedResponse
 
 __all__ = [
     "DEFAULT_SECRET_ENV_VARS",
+    "HARMLESS_HEADERS",
     "REDACTED",
     "SECRET_BODY_FIELDS",
     "SECRET_HEADERS",
+    "SECRET_HEADER_WORDS",
     "SECRET_PATTERNS",
     "SECRET_QUERY_PARAMS",
     "Redactor",
+    "find_interaction_secrets",
     "find_secrets",
+    "secret_matches",
 ]
 
 REDACTED = "REDACTED"
@@ -32,14 +53,40 @@ SECRET_HEADERS: frozenset[str] = frozenset(
         "x-api-key",
         "api-key",
         "x-goog-api-key",
+        "x-auth-token",
+        "x-access-token",
+        "ocp-apim-subscription-key",
+        "helicone-auth",
+        "x-portkey-api-key",
         "openai-organization",
         "openai-project",
+        "anthropic-organization-id",
         "cookie",
         "set-cookie",
         "x-amz-security-token",
+        "x-session-token",
     }
 )
 """Headers never written to a cassette (matched case-insensitively)."""
+
+SECRET_HEADER_WORDS: tuple[str, ...] = ("key", "token", "secret", "auth", "password", "signature")
+"""A header whose name contains one of these is dropped too, unless it is harmless."""
+
+HARMLESS_HEADERS: tuple[str, ...] = (
+    "*ratelimit*",
+    "*-tokens",
+    "*-tokens-*",
+    "*-token-count",
+    "www-authenticate",
+    "proxy-authenticate",
+)
+"""Name patterns kept despite a secret word: rate-limit and token counters, auth challenges.
+
+Apart from the listed exact names, a name that also contains ``key``, ``secret``,
+``password``, ``signature``, ``session`` or ``auth`` is never harmless.
+"""
+
+_NEVER_HARMLESS = ("key", "secret", "password", "signature", "session", "auth")
 
 SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
     {
@@ -49,6 +96,11 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
         "apikey",
         "access_token",
         "token",
+        "auth",
+        "auth_token",
+        "secret",
+        "password",
+        "subscription-key",
         "client_secret",
         "sig",
         "signature",
@@ -59,13 +111,35 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
 )
 """Query parameters dropped from recorded URLs (and ignored when matching)."""
 
-SECRET_BODY_FIELDS: frozenset[str] = (
-    SECRET_QUERY_PARAMS - {"key", "token", "sig", "signature"}
-) | {"refresh_token", "id_token", "password", "client_assertion", "private_key"}
+SECRET_BODY_FIELDS: frozenset[str] = frozenset(
+    {
+        "api_key",
+        "api-key",
+        "apikey",
+        "x-api-key",
+        "access_token",
+        "auth_token",
+        "refresh_token",
+        "id_token",
+        "session_token",
+        "authorization",
+        "secret",
+        "client_secret",
+        "secret_key",
+        "aws_secret_access_key",
+        "private_key",
+        "password",
+        "client_assertion",
+        "subscription-key",
+        "x-amz-credential",
+        "x-amz-signature",
+        "x-amz-security-token",
+    }
+)
 """Fields whose values are redacted in JSON and form bodies (matched case-insensitively).
 
-The generic query names ``key``, ``token``, ``sig`` and ``signature`` are left out: in bodies
-they are ordinary data (a logprobs ``token``, a thinking block's ``signature``).
+Generic names such as ``token``, ``key``, ``auth`` and ``signature`` are left out: in bodies
+they are ordinary data (a logprobs or usage ``token``, a thinking block's ``signature``).
 """
 
 DEFAULT_SECRET_ENV_VARS: tuple[str, ...] = (
@@ -101,6 +175,8 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
 
 # Values shorter than this are too likely to occur by chance to be replaced everywhere.
 _MIN_SECRET_LENGTH = 8
+_LINE_BREAK = re.compile(r"(\r\n|\n|\r)")
+_NOT_FOUND = object()
 
 
 @dataclass(frozen=True)
@@ -112,6 +188,8 @@ class Redactor:
     drop_query: frozenset[str] = SECRET_QUERY_PARAMS
     placeholder: str = REDACTED
     body_fields: frozenset[str] = SECRET_BODY_FIELDS
+    header_words: tuple[str, ...] = SECRET_HEADER_WORDS
+    harmless_headers: tuple[str, ...] = HARMLESS_HEADERS
     _ordered: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +200,9 @@ class Redactor:
         object.__setattr__(self, "drop_headers", lowered)
         object.__setattr__(self, "drop_query", frozenset(p.lower() for p in self.drop_query))
         object.__setattr__(self, "body_fields", frozenset(f.lower() for f in self.body_fields))
+        object.__setattr__(self, "header_words", tuple(w.lower() for w in self.header_words))
+        harmless = tuple(p.lower() for p in self.harmless_headers)
+        object.__setattr__(self, "harmless_headers", harmless)
 
     @classmethod
     def from_env(
@@ -135,6 +216,31 @@ class Redactor:
         env = os.environ if environ is None else environ
         found = [env[name] for name in names if env.get(name)]
         return cls(secrets=(*found, *secrets))
+
+    # -- names -------------------------------------------------------------------------------
+
+    def is_secret_header(self, name: str) -> bool:
+        """Whether header ``name`` is dropped: a listed one, or one named like a credential."""
+        lowered = name.lower()
+        if lowered in self.drop_headers:
+            return True
+        if not any(word in lowered for word in self.header_words):
+            return False
+        if lowered in self.harmless_headers:
+            return False
+        if any(word in lowered for word in _NEVER_HARMLESS):
+            return True
+        return not any(fnmatch.fnmatchcase(lowered, p) for p in self.harmless_headers)
+
+    def is_secret_param(self, name: str) -> bool:
+        """Whether query parameter ``name`` is dropped from recorded URLs."""
+        return name.lower() in self.drop_query
+
+    def is_secret_field(self, name: str) -> bool:
+        """Whether a JSON or form field called ``name`` has its value redacted."""
+        return name.lower() in self.body_fields
+
+    # -- values ------------------------------------------------------------------------------
 
     def redact_text(self, text: str) -> str:
         """``text`` with every configured secret value replaced by the placeholder."""
@@ -151,68 +257,133 @@ class Redactor:
                 body = body.replace(raw, self.placeholder.encode("utf-8"))
         return body
 
-    def _redact_fields(self, node: Any) -> tuple[Any, bool]:
-        """``node`` with the values of secret-named fields replaced, at any depth."""
+    # -- bodies ------------------------------------------------------------------------------
+
+    def _secret_value(self, key: Any, value: Any) -> bool:
+        return (
+            isinstance(key, str)
+            and self.is_secret_field(key)
+            and value not in (None, "", self.placeholder)
+            and not isinstance(value, bool)
+        )
+
+    def _redact_fields(self, node: Any, path: str, found: list[tuple[str, str]]) -> Any:
+        """``node`` with the values of secret-named fields replaced, at any depth; each
+        replaced field's path and value are added to ``found``."""
         if isinstance(node, dict):
-            changed = False
             out: dict[Any, Any] = {}
             for key, value in node.items():
-                if (
-                    isinstance(key, str)
-                    and key.lower() in self.body_fields
-                    and value not in (None, "", self.placeholder)
-                    and not isinstance(value, bool)
-                ):
-                    out[key], changed = self.placeholder, True
+                where = f"{path}.{key}"
+                if self._secret_value(key, value):
+                    shown = value if isinstance(value, str) else json.dumps(value)
+                    found.append((where, shown))
+                    out[key] = self.placeholder
                 else:
-                    out[key], inner = self._redact_fields(value)
-                    changed = changed or inner
-            return out, changed
+                    out[key] = self._redact_fields(value, where, found)
+            return out
         if isinstance(node, list):
-            pairs = [self._redact_fields(item) for item in node]
-            return [item for item, _ in pairs], any(c for _, c in pairs)
-        return node, False
+            return [self._redact_fields(item, f"{path}[{i}]", found) for i, item in enumerate(node)]
+        return node
+
+    def _redact_json_text(self, text: str, path: str, found: list[tuple[str, str]]) -> str:
+        """``text`` (a JSON document, or anything else) with secret-named fields redacted."""
+        if text.lstrip()[:1] not in ("{", "["):
+            return text
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text
+        before = len(found)
+        redacted = self._redact_fields(parsed, path, found)
+        if len(found) == before:
+            return text
+        return json.dumps(redacted, ensure_ascii=False)
+
+    def _redact_sse_event(self, event: str, path: str, found: list[tuple[str, str]]) -> str:
+        """One SSE event with the JSON of its ``data`` redacted (one line, or several joined)."""
+        pieces = _LINE_BREAK.split(event)  # line, break, line, break, ..., line
+        data = [i for i in range(0, len(pieces), 2) if pieces[i].startswith("data:")]
+        if not data:
+            return event
+        payloads = [pieces[i][5:].removeprefix(" ") for i in data]
+        if len(data) == 1:
+            redacted = self._redact_json_text(payloads[0], path, found)
+            if redacted is not payloads[0]:
+                pieces[data[0]] = f"data: {redacted}"
+            return "".join(pieces)
+        before = len(found)
+        joined = self._redact_json_text("\n".join(payloads), path, found)
+        if len(found) > before:  # one JSON document over several data lines: now one line
+            pieces[data[0]] = f"data: {joined}"
+            for i in reversed(data[1:]):
+                del pieces[i - 1 : i + 1]
+            return "".join(pieces)
+        for i, payload in zip(data, payloads, strict=True):
+            redacted = self._redact_json_text(payload, path, found)
+            if redacted is not payload:
+                pieces[i] = f"data: {redacted}"
+        return "".join(pieces)
+
+    def _redact_body_fields(
+        self, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> tuple[bytes, list[tuple[str, str]]]:
+        found: list[tuple[str, str]] = []
+        media_type = content_type(headers)
+        if media_type == "application/x-www-form-urlencoded":
+            return self._redact_form(body, found), found
+        if not body.lstrip()[:1] and media_type != "text/event-stream":
+            return body, found
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body, found
+        split = split_text_events(media_type, text)
+        if split is not None:
+            pieces, separator = split
+            kind = "sse" if media_type == "text/event-stream" else "ndjson"
+            redact = self._redact_sse_event if kind == "sse" else self._redact_json_text
+            redacted = [redact(p, f"{kind}[{i}]", found) for i, p in enumerate(pieces)]
+            return (separator.join(redacted).encode("utf-8") if found else body), found
+        kind = "json" if "json" in media_type or not media_type else "text"
+        redacted_text = self._redact_json_text(text, kind, found)
+        return (redacted_text.encode("utf-8") if found else body), found
+
+    def secret_fields(
+        self, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> list[tuple[str, str]]:
+        """``(path, value)`` of every secret-named field ``redact_body`` would redact."""
+        return self._redact_body_fields(headers, body)[1]
 
     def redact_body(self, headers: Iterable[tuple[str, str]], body: bytes) -> bytes:
-        """``body`` with secret-named fields redacted (JSON at any depth, or a form), then
-        every configured secret value replaced. Other bodies only get the latter."""
-        media_type = ""
-        for name, value in headers:
-            if name.lower() == "content-type":
-                media_type = value.split(";", 1)[0].strip().lower()
-        stripped = body.lstrip()
-        if media_type == "application/x-www-form-urlencoded":
-            body = self._redact_form(body)
-        elif stripped[:1] in (b"{", b"[") and ("json" in media_type or not media_type):
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                pass
-            else:
-                redacted, changed = self._redact_fields(parsed)
-                if changed:
-                    body = json.dumps(redacted, ensure_ascii=False).encode("utf-8")
-        return self.redact_bytes(body)
+        """``body`` with secret-named fields redacted (JSON at any depth, whatever the media
+        type; each JSON event of an SSE or NDJSON stream; a form), then every configured secret
+        value replaced."""
+        return self.redact_bytes(self._redact_body_fields(headers, body)[0])
 
-    def _redact_form(self, body: bytes) -> bytes:
+    def _redact_form(self, body: bytes, found: list[tuple[str, str]]) -> bytes:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return body
         pairs = parse_qsl(text, keep_blank_values=True)
-        if not any(k.lower() in self.body_fields and v for k, v in pairs):
+        secret = [(k, v) for k, v in pairs if self._secret_value(k, v)]
+        if not secret:
             return body
-        redacted = [
-            (k, self.placeholder if k.lower() in self.body_fields and v else v) for k, v in pairs
-        ]
+        found.extend((f"form.{k}", v) for k, v in secret)
+        redacted = [(k, self.placeholder if self._secret_value(k, v) else v) for k, v in pairs]
         return urlencode(redacted).encode("utf-8")
 
+    # -- URLs and headers --------------------------------------------------------------------
+
     def redact_url(self, url: str) -> str:
-        """``url`` without key-like query parameters and with secret values replaced."""
+        """``url`` without key-like query parameters or user-info, secret values replaced."""
         parts = urlsplit(url)
+        if "@" in parts.netloc:
+            host = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=f"{self.placeholder}@{host}")
         if parts.query:
             pairs = parse_qsl(parts.query, keep_blank_values=True)
-            kept = [(k, v) for k, v in pairs if k.lower() not in self.drop_query]
+            kept = [(k, v) for k, v in pairs if not self.is_secret_param(k)]
             if len(kept) != len(pairs):
                 parts = parts._replace(query=urlencode(kept))
         return self.redact_text(urlunsplit(parts))
@@ -222,7 +393,7 @@ class Redactor:
         return [
             (name, self.redact_text(value))
             for name, value in headers
-            if name.lower() not in self.drop_headers
+            if not self.is_secret_header(name)
         ]
 
     def redact_request(self, request: RecordedRequest) -> RecordedRequest:
@@ -241,6 +412,41 @@ class Redactor:
             headers=self.redact_headers(response.headers),
             body=self.redact_body(response.headers, response.body),
         )
+
+
+# -- the key-pattern scan ----------------------------------------------------------------------
+
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[\"\\/bfnrt0 ])")
+_ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code[0] in "ux":
+        return chr(int(code[1:], 16))
+    return _ESCAPED.get(code, code)
+
+
+def _views(text: str) -> set[str]:
+    """``text`` as written, with JSON/YAML string escapes undone, and URL-decoded."""
+    views = {text}
+    if "\\" in text:
+        views.add(_ESCAPE.sub(_unescape_one, text))
+    for view in list(views):
+        if "%" in view or "+" in view:
+            views.add(unquote_plus(view))
+    return views
+
+
+def secret_matches(text: str) -> list[tuple[str, str]]:
+    """``(kind, match)`` for each key-shaped string in ``text``, also behind a JSON escape
+    (``\\n``) or URL encoding (``%3A``, ``%2F``, ``%0A``, ``+``)."""
+    found: dict[tuple[str, str], None] = {}
+    for view in _views(text):
+        for kind, pattern in SECRET_PATTERNS.items():
+            for match in pattern.finditer(view):
+                found[(kind, match.group())] = None
+    return list(found)
 
 
 def _mask(found: str) -> str:
@@ -265,16 +471,29 @@ def find_secrets(data: Any, text: str | None = None, *, path: str = "") -> list[
 
     ``path`` is the key path of ``data`` in its document (e.g. ``interactions[3]``).
     """
-    findings = []
-    for where, value in _walk(data, path):
-        for kind, pattern in SECRET_PATTERNS.items():
-            for match in pattern.finditer(value):
-                findings.append(f"{where}: {kind} {_mask(match.group())}")
+    findings = [
+        f"{where}: {kind} {_mask(match)}"
+        for where, value in _walk(data, path)
+        for kind, match in secret_matches(value)
+    ]
     if findings or text is None:
         return findings
     for number, line in enumerate(text.splitlines(), start=1):
-        for kind, pattern in SECRET_PATTERNS.items():
-            for match in pattern.finditer(line):
-                where = f"{path}, " if path else ""
-                findings.append(f"{where}line {number}: {kind} {_mask(match.group())}")
+        for kind, match in secret_matches(line):
+            where = f"{path}, " if path else ""
+            findings.append(f"{where}line {number}: {kind} {_mask(match)}")
+    return findings
+
+
+def find_interaction_secrets(
+    node: Any, text: str, bodies: Iterable[tuple[str, bytes]], *, path: str
+) -> list[str]:
+    """The write-time scan of one interaction: its YAML ``node`` and ``text``, then the raw
+    bytes of each ``(side, body)`` whose YAML form hides them (base64)."""
+    findings = find_secrets(node, text, path=path)
+    for side, body in bodies:
+        prefix = f"{path}.{side}.body"
+        if body and not any(f.startswith(prefix) for f in findings):
+            # latin-1 maps every byte to one character, so a key in binary bytes shows
+            findings.extend(find_secrets(body.decode("latin-1"), path=f"{prefix} (raw bytes)"))
     return findings

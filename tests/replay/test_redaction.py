@@ -257,3 +257,174 @@ def test_binary_body_is_scanned_too(tmp_path: Path) -> None:
         cassette.save()
     assert "interactions[0].request.body" in str(info.value)
     assert not path.exists()
+
+
+# -- issue #9: what is redacted by default -------------------------------------------------------
+
+_KEY = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"  # key-shaped, not a key
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-Auth-Token",
+        "X-Access-Token",
+        "Ocp-Apim-Subscription-Key",
+        "Helicone-Auth",
+        "X-Portkey-Api-Key",
+        "x-session-token",
+        "x-amz-session-token",
+        "anthropic-organization-id",
+        "x-custom-secret",
+        "x-db-password",
+        "x-request-signature",
+        "x-vendor-key",
+        "x-auth-tokens",  # a token counter's shape, but an auth word: never harmless
+    ],
+)
+def test_credential_headers_are_dropped_by_name_or_by_secret_word(name: str) -> None:
+    headers = [(name, "opaque-value-1234"), ("content-type", "application/json")]
+    assert Redactor().redact_headers(headers) == [("content-type", "application/json")]
+    assert Redactor().is_secret_header(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-limit-requests",
+        "anthropic-ratelimit-input-tokens-limit",
+        "anthropic-ratelimit-tokens-reset",
+        "x-amzn-bedrock-output-token-count",
+        "www-authenticate",
+        "keep-alive",
+        "openai-processing-ms",
+    ],
+)
+def test_harmless_counter_and_challenge_headers_are_kept(name: str) -> None:
+    headers = [(name, "1000")]
+    assert Redactor().redact_headers(headers) == headers
+
+
+def test_secret_query_params_and_url_user_info_are_removed() -> None:
+    url = (
+        "https://ann:pw-1234@h.example:8443/v1/x?auth=a1&secret=s1&password=p1"
+        "&subscription-key=k1&token=t1&access_token=at1&keep=1"
+    )
+    assert Redactor().redact_url(url) == "https://REDACTED@h.example:8443/v1/x?keep=1"
+    assert Redactor().redact_url("https://opaque-key@h/x") == "https://REDACTED@h/x"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "secret",
+        "auth_token",
+        "authorization",
+        "x-api-key",
+        "aws_secret_access_key",
+        "secret_key",
+        "session_token",
+        "password",
+    ],
+)
+def test_new_secret_fields_are_redacted_in_json_and_form_bodies(field: str) -> None:
+    redactor = Redactor()
+    document = {"outer": [{field: "opaque-value-1234", "token": "kept"}]}
+    json_body = redactor.redact_body(_JSON, json.dumps(document).encode())
+    assert json.loads(json_body) == {"outer": [{field: "REDACTED", "token": "kept"}]}
+    form = [("content-type", "application/x-www-form-urlencoded")]
+    form_body = redactor.redact_body(form, f"{field}=opaque-value-1234&a=b".encode())
+    assert form_body == f"{field}=REDACTED&a=b".encode()
+
+
+_JSON = [("content-type", "application/json")]
+_SSE = [("content-type", "text/event-stream; charset=utf-8")]
+
+
+def test_secret_fields_in_sse_events_are_redacted_event_by_event() -> None:
+    events = [
+        'event: message_start\ndata: {"type": "x", "session_token": "opaque-1234"}',
+        'data: {"choices": [{"logprobs": {"content": [{"token": "hi", "logprob": -0.1}]}}]}',
+        "data: [DONE]",
+    ]
+    body = "\n\n".join(events).encode() + b"\n\n"
+    redacted = Redactor().redact_body(_SSE, body).decode()
+    out = redacted.split("\n\n")
+    assert out[0] == 'event: message_start\ndata: {"type": "x", "session_token": "REDACTED"}'
+    assert out[1:] == [events[1], events[2], ""]  # the rest byte for byte: token stays
+    assert Redactor().secret_fields(_SSE, body) == [("sse[0].session_token", "opaque-1234")]
+
+
+def test_json_spread_over_several_sse_data_lines_is_redacted() -> None:
+    body = b'id: 1\r\ndata: {"a": 1,\r\ndata: "password": "opaque-1234"}\r\n\r\n'
+    redacted = Redactor().redact_body(_SSE, body)
+    assert redacted == b'id: 1\r\ndata: {"a": 1, "password": "REDACTED"}\r\n\r\n'
+
+
+def test_secret_fields_in_ndjson_lines_are_redacted() -> None:
+    ndjson = [("content-type", "application/x-ndjson")]
+    body = b'{"model": "m", "done": false}\n{"secret_key": "opaque-1234"}\n'
+    redacted = Redactor().redact_body(ndjson, body)
+    assert redacted == b'{"model": "m", "done": false}\n{"secret_key": "REDACTED"}\n'
+
+
+def test_json_sent_as_text_plain_is_redacted_field_by_field() -> None:
+    text = [("content-type", "text/plain")]
+    body = b'{"auth": {"authorization": "opaque-1234", "user": "ann"}, "token": "t"}'
+    assert json.loads(Redactor().redact_body(text, body)) == {
+        "auth": {"authorization": "REDACTED", "user": "ann"},
+        "token": "t",
+    }
+
+
+def test_a_bare_token_field_stays_readable() -> None:
+    body = b'{"usage": {"token": 5}, "logprobs": [{"token": "Hello", "bytes": [72]}]}'
+    assert Redactor().redact_body(_JSON, body) == body
+
+
+# -- issue #9: the key scan sees through escapes and encodings ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ('data: {"text": "line one\\n' + _KEY + '"}', "OpenAI"),
+        ('{"text": "x\\u0022AKIAABCDEFGHIJ234567"}', "AWS"),
+        ('{"text": "a\\nBearer abcdefghijklmnopqrstuvwxyz"}', "bearer"),
+        ("https://h/x?next=a%3A" + _KEY, "OpenAI"),
+        ("https://h/x?next=a%3AAKIAABCDEFGHIJ234567", "AWS"),
+        ("https://h/x?next=%2FAKIAABCDEFGHIJ234567", "AWS"),
+        ("https://h/x?next=line%0A" + _KEY, "OpenAI"),
+        ("auth=Bearer+abcdefghijklmnopqrstuvwxyz", "bearer"),
+        ("note=Bearer%20abcdefghijklmnopqrstuvwxyz", "bearer"),
+    ],
+)
+def test_key_scan_sees_through_json_escapes_and_url_encoding(text: str, kind: str) -> None:
+    findings = find_secrets({"where": text})
+    assert findings and all(f.startswith("where: ") for f in findings)
+    assert any(kind in f for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "where"),
+    [
+        (_SSE, b'data: {"delta": {"text": "a\\n' + _KEY.encode() + b'"}}\n\n', "sse[0]"),
+        (
+            [("content-type", "application/x-ndjson")],
+            b'{"a": 1}\n{"text": "b\\n' + _KEY.encode() + b'"}\n',
+            "ndjson[1]",
+        ),
+    ],
+)
+def test_a_key_inside_stream_events_is_refused(
+    tmp_path: Path, headers: list[tuple[str, str]], body: bytes, where: str
+) -> None:
+    cassette = Cassette(tmp_path / "c.yaml")
+    cassette.add(
+        Interaction(RecordedRequest("GET", "https://h/x"), RecordedResponse(200, headers, body))
+    )
+    with pytest.raises(SecretLeakError) as info:
+        cassette.save()
+    assert f"interactions[0].response.body.{where}: OpenAI" in str(info.value)
+    assert not (tmp_path / "c.yaml").exists()
