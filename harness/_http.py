@@ -6,7 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx2
 
-__all__ = ["AsyncTransport", "build_async_client"]
+__all__ = ["AsyncTransport", "build_async_client", "reaches_upstream"]
 
 
 @runtime_checkable
@@ -15,6 +15,11 @@ class AsyncTransport(Protocol):
 
     ``httpx2.AsyncBaseTransport`` subclasses fit, and so does any object with these two
     methods (harness's replay and fault transports, which also serve httpx).
+
+    A transport may also have ``reaches_upstream: bool``: True when requests it is given may
+    go on to the real provider (recording, rewriting, live), so a provider needs the real API
+    key and raises MissingAPIKeyError without one. Absent means False (a mock or a replay
+    serves the answer, and a placeholder key is sent).
     """
 
     async def handle_async_request(self, request: Any) -> Any:
@@ -24,6 +29,11 @@ class AsyncTransport(Protocol):
     async def aclose(self) -> None:
         """Release the transport's resources."""
         ...
+
+
+def reaches_upstream(transport: object) -> bool:
+    """Whether ``transport`` may send requests on to the real provider (``reaches_upstream``)."""
+    return bool(getattr(transport, "reaches_upstream", False))
 
 
 # Connections are reused across requests; an idle one is dropped before most servers do.

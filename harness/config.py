@@ -26,12 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from harness.errors import ConfigError, MissingAPIKeyError, UnknownLLMTypeError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "CompressType",
@@ -187,7 +190,32 @@ _PLACEHOLDER_KEYS = {"", "YOUR_API_KEY", "sk-"}
 SECRET_FIELDS = frozenset({"api_key", "secret_key", "access_key", "session_token", "api_secret"})
 
 
-class PriceConfig(BaseModel):
+class _ConfigModel(BaseModel):
+    """A pydantic model whose validation failures are ConfigErrors (pydantic's details kept
+    in ``errors``), however it is built: constructor, ``model_validate`` or assignment."""
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _config_error(_details(exc), None, type(self)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate ``obj`` (a mapping or an instance); a ConfigError when it is invalid."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            raise _config_error(_details(exc), None, cls) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise _config_error(_details(exc), None, type(self)) from None
+
+
+class PriceConfig(_ConfigModel):
     """A model's price in USD per 1M tokens; it overrides harness's price table for that model.
 
     ``cached_input`` and ``cache_write`` default to ``input``, ``reasoning`` to ``output``.
@@ -202,7 +230,7 @@ class PriceConfig(BaseModel):
     reasoning: Decimal | None = Field(default=None, ge=0)
 
 
-class LLMConfig(BaseModel):
+class LLMConfig(_ConfigModel):
     """Everything needed to reach one model: provider, endpoint, credentials and call options."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
@@ -328,7 +356,7 @@ class LLMConfig(BaseModel):
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class ModelsConfig(BaseModel):
+class ModelsConfig(_ConfigModel):
     """The ``llm:`` default model plus named ``models:``, as in the seed's config2.yaml."""
 
     model_config = ConfigDict(extra="ignore")
@@ -396,10 +424,10 @@ class ModelsConfig(BaseModel):
             )
         try:
             config = cls.model_validate(data)
-        except ValidationError as exc:
-            raise _config_error(exc, source) from exc
-        except UnknownLLMTypeError as exc:  # raised outside pydantic's wrapping on some paths
-            raise ConfigError(str(exc), source=source) from exc
+        except ConfigError as exc:
+            if not exc.errors:
+                raise ConfigError(str(exc), source=source) from exc
+            raise _config_error(exc.errors, source, cls) from None
         config._source = source
         if config.llm is not None:
             config.llm._source = source
@@ -471,19 +499,51 @@ def _expand_env(value: Any, environ: Mapping[str, str], source: str, path: tuple
     return _ENV_PATTERN.sub(substitute, value)
 
 
-def _config_error(exc: ValidationError, source: str) -> ConfigError:
+def _details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [dict(err) for err in exc.errors(include_url=False)]
+
+
+def _flatten(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Errors of nested config models (raised as ConfigErrors) spliced in, with full paths."""
+    flat: list[dict[str, Any]] = []
+    for err in errors:
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigError) and cause.errors:
+            for inner in _flatten(cause.errors):
+                flat.append({**inner, "loc": (*err["loc"], *inner["loc"])})
+        else:
+            flat.append(err)
+    return flat
+
+
+def _config_error(
+    errors: list[dict[str, Any]], source: str | None, model: type[BaseModel]
+) -> ConfigError:
+    """One ConfigError for pydantic's ``errors``: each names its key path and what is wrong.
+
+    A ConfigError raised by a validator (an unknown ``api_type``...) keeps its class.
+    """
+    errors = _flatten(errors)
     lines = []
     first_key = None
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+    raised: list[ConfigError] = []
+    for err in errors:
+        key = ".".join(str(p) for p in err["loc"]) or model.__name__
         first_key = first_key or key
-        msg = err["msg"]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigError):
+            raised.append(cause)
+            msg = str(cause)
         if err["type"] == "extra_forbidden":
             close = difflib.get_close_matches(
                 str(err["loc"][-1]), list(LLMConfig.model_fields), n=1
             )
             msg = f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
         lines.append(f"{key}: {msg}")
+    cls = type(raised[0]) if len(errors) == 1 and raised else ConfigError
+    if cls not in (ConfigError, UnknownLLMTypeError):
+        cls = ConfigError  # subclasses with other constructors are reported as ConfigError
     if len(lines) == 1:
-        return ConfigError(lines[0].split(": ", 1)[1], source=source, key=first_key)
-    return ConfigError("invalid config:\n  " + "\n  ".join(lines), source=source)
+        return cls(lines[0].split(": ", 1)[1], source=source, key=first_key, errors=errors)
+    return cls("invalid config:\n  " + "\n  ".join(lines), source=source, errors=errors)

@@ -27,7 +27,7 @@ import yaml
 from tabulate import tabulate
 
 from harness._model_names import name_candidates
-from harness.errors import ConfigError, NoMoneyException
+from harness.errors import ConfigError, NoMoneyException, _usd
 
 __all__ = [
     "CostManager",
@@ -264,15 +264,20 @@ class CostManager:
     """Adds up usage and cost per model and enforces a budget; safe between tasks and threads.
 
     ``prices`` is a :class:`PriceTable` (used as is) or a mapping of rows added to, or
-    replacing rows of, the shipped table. ``max_budget`` is in USD; None means no limit.
+    replacing rows of, the shipped table. ``max_budget`` is in USD; None means no limit. With a
+    budget, a request to a model with no price is refused (its cost could not be checked)
+    unless ``allow_unpriced`` is true.
     """
 
     def __init__(
         self,
         max_budget: Decimal | float | str | None = None,
         prices: PriceTable | Mapping[str, ModelPrice | Mapping[str, Any]] | None = None,
+        *,
+        allow_unpriced: bool = False,
     ) -> None:
         self.max_budget = _decimal(max_budget, "max_budget") if max_budget is not None else None
+        self.allow_unpriced = allow_unpriced
         if isinstance(prices, PriceTable):
             self.prices = prices
         else:
@@ -324,17 +329,22 @@ class CostManager:
     ) -> Reservation | None:
         """Check the budget before a request and hold its projected cost until it ends.
 
-        The projection is ``prompt_tokens`` at the input price plus ``max_output_tokens`` at
-        the output price. Raises :class:`NoMoneyException` when what is spent, plus what other
-        requests in flight hold, plus this projection would pass ``max_budget``. Returns None
-        when there is no budget or no price (nothing to hold).
+        The projection is ``prompt_tokens`` at the input price plus ``max_output_tokens`` (all
+        the answers a request asks for: ``n`` x ``max_token``) at the output price. Raises
+        :class:`NoMoneyException` when what is spent, plus what other requests in flight hold,
+        plus this projection would pass ``max_budget``, or when ``model`` has no price (unless
+        ``allow_unpriced``). Returns None when there is no budget or no price (nothing to hold).
         """
         if self.max_budget is None:
             return None
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=max_output_tokens)
         projected = self.cost_of(usage, model, price=price)
         if projected is None:
-            return None
+            if self.allow_unpriced:
+                return None
+            raise NoMoneyException(
+                spent=self.spent, limit=self.max_budget, projected=None, model=model, unpriced=True
+            )
         with self._lock:
             committed = self._spent + sum((r.amount for r in self._reserved.values()), Decimal(0))
             if committed + projected > self.max_budget:
@@ -377,8 +387,8 @@ class CostManager:
         if over:
             logger.warning(
                 "budget passed: $%s spent of $%s; further requests will be refused",
-                self._spent,
-                self.max_budget,
+                _usd(self._spent),
+                _usd(self.max_budget) if self.max_budget is not None else "?",
             )
         return cost
 

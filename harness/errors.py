@@ -1,7 +1,8 @@
 """Every exception harness raises, in one tree.
 
     HarnessError
-    ├── ConfigError                 bad configuration: names the file and the key
+    ├── ConfigError                 bad configuration: names the file and the key (``errors``:
+    │   │                           pydantic's details when validation failed)
     │   ├── UnknownLLMTypeError     an ``api_type`` that is not an LLMType (lists the valid ones)
     │   ├── MissingAPIKeyError      a live request without a key (names the env var and file)
     │   └── ProviderNotRegisteredError   no provider registered for an LLMType
@@ -15,19 +16,23 @@
     │   │   ├── NotFoundError           404
     │   │   ├── RateLimitError          429 (``retry_after`` in seconds when the provider said)
     │   │   └── ServerError             5xx, including Anthropic's 529 "overloaded"
-    │   ├── StreamError             an error object sent inside a 200 stream (e.g. OpenRouter)
-    │   └── ResponseFormatError     a 2xx answer harness cannot read
+    │   ├── StreamError             an error object inside a 200 stream (e.g. OpenRouter), or a
+    │   │                           stream that ended without its wire format's end marker
+    │   └── ResponseFormatError     a 2xx answer that is not what the wire format says (names
+    │                               status, content-type and the body's first 200 characters)
     ├── BatchError                  some prompts of ``aask_batch_parallel`` failed; keeps the rest
-    ├── NoMoneyException            a request would pass the budget (alias BudgetExceeded)
+    ├── NoMoneyException            a request would pass the budget, or has no price while a
+    │                               budget is set (alias BudgetExceeded)
     ├── NetworkBlockedError         replay mode refused a non-loopback connection (also OSError)
     └── TokenizerDataError          the tokenizer data shipped with harness is missing or corrupt
 
-Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError.
+Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError. Every
+transport failure, before or during a stream, is an APIConnectionError or APITimeoutError.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 __all__ = [
@@ -74,11 +79,23 @@ def _rebuild(cls: type[HarnessError], args: tuple[Any, ...], state: dict[str, An
 
 
 class ConfigError(HarnessError, ValueError):
-    """A configuration value is invalid; ``source`` and ``key`` say where it came from."""
+    """A configuration value is invalid; ``source`` and ``key`` say where it came from.
 
-    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+    ``errors`` keeps pydantic's error details (``loc``, ``msg``, ``type``, ``input``) when the
+    error comes from validation, else it is empty.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        key: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.source = source
         self.key = key
+        self.errors = list(errors or [])
         where = ", ".join(part for part in (source, f"key {key!r}" if key else None) if part)
         super().__init__(f"{where}: {message}" if where else message)
 
@@ -174,7 +191,9 @@ class ServerError(APIStatusError):
 
 
 class StreamError(ProviderError):
-    """The provider reported an error inside an HTTP 200 stream."""
+    """The provider reported an error inside an HTTP 200 stream, or the stream ended without
+    its wire format's end marker (OpenAI-compatible: a ``finish_reason`` or ``[DONE]``;
+    Anthropic: ``message_stop``), so the answer may be cut short."""
 
     def __init__(
         self, message: str, *, provider: str, model: str | None, code: Any = None, body: Any = None
@@ -185,7 +204,32 @@ class StreamError(ProviderError):
 
 
 class ResponseFormatError(ProviderError):
-    """A successful response that harness cannot read (no choices, unexpected shape...)."""
+    """A 2xx answer that is not what the wire format says (HTML from a gateway, invalid JSON,
+    JSON where a stream was asked for, no ``choices``...).
+
+    ``status_code``, ``content_type`` and ``body_excerpt`` (the body's first 200 characters)
+    say what came back, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str | None,
+        status_code: int | None = None,
+        content_type: str | None = None,
+        body_excerpt: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.content_type = content_type
+        self.body_excerpt = body_excerpt
+        if status_code is not None:
+            message = (
+                f"{message} (HTTP {status_code}, content-type {content_type or '(none)'}, "
+                f"body starts {body_excerpt or ''!r})"
+            )
+        super().__init__(message, provider=provider, model=model)
 
 
 class BatchError(HarnessError):
@@ -206,11 +250,12 @@ class BatchError(HarnessError):
 
 
 class NoMoneyException(HarnessError):
-    """A request was refused before it was sent: its projected cost would pass the budget.
+    """A request was refused before it was sent: its projected cost would pass the budget,
+    or its model has no price while a budget is set (``unpriced``).
 
     ``spent`` is what was already spent (and reserved by requests in flight), ``projected``
-    what this request may cost at most (its prompt plus ``max_token`` of output), ``limit`` the
-    budget, all in USD.
+    what this request may cost at most (its prompt plus ``n`` x ``max_token`` of output),
+    ``limit`` the budget, all in USD.
     """
 
     def __init__(
@@ -218,19 +263,30 @@ class NoMoneyException(HarnessError):
         *,
         spent: Decimal,
         limit: Decimal,
-        projected: Decimal = Decimal(0),
+        projected: Decimal | None = Decimal(0),
         model: str | None = None,
+        unpriced: bool = False,
     ) -> None:
         self.spent = spent
         self.limit = limit
         self.projected = projected
         self.model = model
+        self.unpriced = unpriced
         on_model = f" on {model}" if model else ""
-        super().__init__(
-            f"budget exceeded: ${spent} spent, this request{on_model} may cost up to "
-            f"${projected}, which would pass the limit of ${limit}; raise max_budget, lower "
-            "max_token or shorten the prompt"
-        )
+        if unpriced:
+            message = (
+                f"budget set (${_usd(spent)} spent of ${_usd(limit)}) but model "
+                f"{model or '(none)'!r} has no price, so its cost cannot be checked: give it a "
+                "price with LLMConfig(price={'input': ..., 'output': ...}) or "
+                "CostManager(prices=...), or allow it with CostManager(allow_unpriced=True)"
+            )
+        else:
+            message = (
+                f"budget exceeded: ${_usd(spent)} spent, this request{on_model} may cost "
+                f"up to ${_usd(projected or Decimal(0))}, which would pass the limit of "
+                f"${_usd(limit)}; raise max_budget, lower max_token or shorten the prompt"
+            )
+        super().__init__(message)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments: rebuild from fields so the error crosses processes (xdist).
@@ -239,12 +295,26 @@ class NoMoneyException(HarnessError):
             "limit": self.limit,
             "projected": self.projected,
             "model": self.model,
+            "unpriced": self.unpriced,
         }
         return (_rebuild_no_money, (kwargs,))
 
 
 def _rebuild_no_money(kwargs: dict[str, Any]) -> NoMoneyException:
     return NoMoneyException(**kwargs)
+
+
+def _usd(amount: Decimal) -> str:
+    # Plain digits, up to 6 significant ones: "$0.00044", never "$0" or "4.4E-4".
+    if not amount.is_finite():
+        return str(amount)
+    if amount == 0:
+        return "0"
+    with localcontext() as context:
+        context.prec = 6
+        rounded = +amount
+    text = format(rounded, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 BudgetExceeded = NoMoneyException

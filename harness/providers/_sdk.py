@@ -8,9 +8,12 @@ a bare ``APIError`` for errors sent inside a stream), so one function serves bot
 from __future__ import annotations
 
 import email.utils
+import sys
 import time
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
+
+import httpx2
 
 from harness.errors import (
     APIConnectionError,
@@ -22,7 +25,14 @@ from harness.errors import (
     status_error_class,
 )
 
-__all__ = ["error_message", "map_sdk_error", "parse_retry_after"]
+__all__ = [
+    "error_message",
+    "in_stream_error",
+    "map_sdk_error",
+    "parse_retry_after",
+    "raise_mapped",
+    "transport_error",
+]
 
 
 # Error types that Anthropic may send as a stream event, and the status they stand for.
@@ -97,6 +107,62 @@ def _in_stream_status(code: str | None) -> int | None:
     return status if status == 429 or 500 <= status <= 599 else None
 
 
+def transport_error(exc: BaseException, *, provider: str, model: str | None) -> Exception | None:
+    """The harness error for an HTTP library failure (httpx2, or httpx), else None.
+
+    Timeouts (connect, read, write, pool) become APITimeoutError; every other request
+    failure (refused, reset, a peer that closed mid-body, a protocol error...) becomes
+    APIConnectionError. Both are retried by the one policy.
+    """
+    timeouts: list[type[BaseException]] = [httpx2.TimeoutException]
+    failures: list[type[BaseException]] = [httpx2.RequestError]
+    legacy = sys.modules.get("httpx")  # a transport serving both libraries may raise its errors
+    if legacy is not None:
+        timeouts.append(legacy.TimeoutException)
+        failures.append(legacy.RequestError)
+    if isinstance(exc, tuple(timeouts)):
+        return APITimeoutError(f"request timed out: {exc!r}", provider=provider, model=model)
+    if isinstance(exc, tuple(failures)):
+        return APIConnectionError(f"connection failed: {exc!r}", provider=provider, model=model)
+    return None
+
+
+def in_stream_error(
+    body: Any, *, provider: str, model: str | None, headers: Any = None, fallback: str = ""
+) -> Exception:
+    """The harness error for an error object sent in a 2xx answer (inside a stream, mostly).
+
+    A transient failure (Anthropic's ``overloaded_error``/``api_error``, or an OpenAI-style
+    ``code`` of 429 or 5xx, as OpenRouter sends) becomes its HTTP twin, retryable; anything
+    else is a StreamError.
+    """
+    message = error_message(body, fallback or "error inside the answer")
+    status = _in_stream_status(_field(body, "code")) or _IN_STREAM_STATUS.get(
+        _field(body, "type") or ""
+    )
+    if status is None:
+        return StreamError(
+            message,
+            provider=provider,
+            model=model,
+            code=_field(body, "code") or _field(body, "type"),
+            body=body,
+        )
+    request_id = _field(body, "request_id")
+    if headers is not None:
+        request_id = headers.get("request-id") or headers.get("x-request-id") or request_id
+    return status_error_class(status)(
+        message,
+        provider=provider,
+        model=model,
+        status_code=status,
+        body=body,
+        request_id=request_id,
+        error_type=_field(body, "type"),
+        error_code=_field(body, "code"),
+    )
+
+
 def map_sdk_error(
     exc: Exception, sdk: ModuleType, *, provider: str, model: str | None
 ) -> Exception:
@@ -104,12 +170,16 @@ def map_sdk_error(
 
     The SDKs wrap whatever a transport raises in their connection error; a harness error
     raised by an injected transport (a replay miss, say) is returned as it is, so it is
-    neither disguised as a network failure nor retried.
+    neither disguised as a network failure nor retried. A raw HTTP library error (which the
+    SDKs let through from some paths) is mapped by :func:`transport_error`.
     """
     if isinstance(exc.__cause__, HarnessError):
         raised = exc.__cause__
         exc.__cause__ = None  # the caller raises ``raised from exc``: no cycle in the chain
         return raised
+    mapped = transport_error(exc, provider=provider, model=model)
+    if mapped is not None:
+        return mapped
     if isinstance(exc, sdk.APITimeoutError):
         return APITimeoutError(f"request timed out: {exc}", provider=provider, model=model)
     if isinstance(exc, sdk.APIConnectionError):
@@ -126,16 +196,9 @@ def map_sdk_error(
         status = exc.status_code
         if status < 400:
             # An error event inside a 200 stream (Anthropic): its type says what happened.
-            in_stream = _IN_STREAM_STATUS.get(_field(body, "type") or "")
-            if in_stream is None:
-                return StreamError(
-                    error_message(body, str(exc)),
-                    provider=provider,
-                    model=model,
-                    code=_field(body, "type"),
-                    body=body,
-                )
-            status = in_stream
+            return in_stream_error(
+                body, provider=provider, model=model, headers=response.headers, fallback=str(exc)
+            )
         cls = status_error_class(status)
         kwargs: dict[str, Any] = {
             "provider": provider,
@@ -155,22 +218,13 @@ def map_sdk_error(
         return cls(error_message(body, str(exc)), **kwargs)
     if isinstance(exc, sdk.APIError):
         # An error object inside an HTTP 200 stream (OpenRouter, Anthropic "error" events).
-        body = exc.body
-        status = _in_stream_status(_field(body, "code"))
-        if status is not None:  # a transient upstream failure: retryable like its HTTP twin
-            return status_error_class(status)(
-                error_message(body, str(exc)),
-                provider=provider,
-                model=model,
-                status_code=status,
-                body=body,
-                error_code=str(status),
-            )
-        return StreamError(
-            error_message(body, str(exc)),
-            provider=provider,
-            model=model,
-            code=_field(body, "code") or _field(body, "type"),
-            body=body,
-        )
+        return in_stream_error(exc.body, provider=provider, model=model, fallback=str(exc))
     return exc
+
+
+def raise_mapped(exc: Exception, sdk: ModuleType, *, provider: str, model: str | None) -> NoReturn:
+    """Raise the harness error for ``exc`` (from it), or ``exc`` itself when it has none."""
+    mapped = map_sdk_error(exc, sdk, provider=provider, model=model)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.config import LLMType
 from harness.costs import Usage
 from harness.errors import ConfigError
 from harness.messages import content_text
-from harness.providers._sdk import map_sdk_error
+from harness.providers._sdk import in_stream_error, raise_mapped
+from harness.providers._wire import SSEStream, format_error, json_answer
 from harness.providers.base import BaseLLM, ChatResponse, StreamChunk, ToolCall
 from harness.providers.registry import register_provider
 
@@ -230,26 +231,39 @@ class AnthropicLLM(BaseLLM):
             params["stream"] = True
         return params
 
-    def _error(self, exc: Exception) -> Exception:
+    def _raise(self, exc: Exception) -> NoReturn:
         import anthropic
 
-        return map_sdk_error(exc, anthropic, provider=self.provider_name, model=self.model)
+        raise_mapped(exc, anthropic, provider=self.provider_name, model=self.model)
 
     async def _achat_completion(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> ChatResponse:
-        import anthropic
-
         params = self._params(messages, stream=False)
         try:
-            message = await self.client.messages.create(**params, timeout=timeout)
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc) from exc
-        data = message.to_dict()
+            raw = await self.client.messages.with_raw_response.create(**params, timeout=timeout)
+        except Exception as exc:
+            self._raise(exc)
+        response = raw.http_response
+        data = await json_answer(response, provider=self.provider_name, model=self.model)
+        if data.get("type") == "error":  # an error object in a 2xx answer
+            raise in_stream_error(
+                data, provider=self.provider_name, model=self.model, headers=response.headers
+            )
+        if not isinstance(data.get("content"), list):
+            raise format_error(
+                "the answer has no 'content' list: not a Messages API message",
+                response,
+                response.content,
+                provider=self.provider_name,
+                model=self.model,
+            )
         text: list[str] = []
         thinking: list[str] = []
         calls: list[ToolCall] = []
-        for block in data.get("content") or []:
+        for block in data["content"]:
+            if not isinstance(block, Mapping):
+                continue
             kind = block.get("type")
             if kind == "text":
                 text.append(block.get("text", ""))
@@ -273,64 +287,67 @@ class AnthropicLLM(BaseLLM):
     async def _achat_completion_stream(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> AsyncIterator[StreamChunk]:
-        import anthropic
-
         params = self._params(messages, stream=True)
+        try:
+            stream = await self.client.messages.create(**params, timeout=timeout)
+        except Exception as exc:
+            self._raise(exc)
+        reader = SSEStream(stream.response, provider=self.provider_name, model=self.model)
         start_usage: Mapping[str, Any] | None = None
         model: str | None = None
         tools: dict[int, dict[str, Any]] = {}
+        stopped = False  # message_stop seen: the wire format's end of an answer
         # Chunks without content (message_start, block starts, tool-input fragments) are held
         # back until the first content arrives: an error event before it (e.g. overloaded_error)
         # then fails the stream before anything was yielded, so it can still be retried.
         held: list[StreamChunk] | None = []
         try:
-            stream = await self.client.messages.create(**params, timeout=timeout)
-            async with stream:
-                async for event in stream:
-                    data = event.to_dict()
-                    kind = data.get("type")
-                    chunk = StreamChunk(raw=data)
-                    if kind == "message_start":
-                        message = data.get("message") or {}
-                        start_usage = message.get("usage")
-                        model = message.get("model")
-                        chunk.model = model
-                        chunk.usage = parse_anthropic_usage(start_usage)
-                    elif kind == "content_block_start":
-                        block = data.get("content_block") or {}
-                        if block.get("type") == "tool_use":
-                            tools[int(data.get("index", 0))] = {
-                                "id": block.get("id"),
-                                "name": block.get("name", ""),
-                                "arguments": "",
-                            }
-                    elif kind == "content_block_delta":
-                        delta = data.get("delta") or {}
-                        dtype = delta.get("type")
-                        if dtype == "text_delta":
-                            chunk.text = delta.get("text", "")
-                        elif dtype == "thinking_delta":
-                            chunk.reasoning = delta.get("thinking", "")
-                        elif dtype == "input_json_delta":
-                            call = tools.get(int(data.get("index", 0)))
-                            if call is not None:
-                                call["arguments"] += delta.get("partial_json", "")
-                    elif kind == "message_delta":
-                        # output_tokens here is final; message_start's was provisional.
-                        chunk.usage = parse_anthropic_usage(start_usage, data.get("usage"))
-                        chunk.finish_reason = (data.get("delta") or {}).get("stop_reason")
-                    if held is not None:
-                        if not (chunk.text or chunk.reasoning or chunk.finish_reason):
-                            held.append(chunk)
-                            continue
-                        for earlier in held:
-                            yield earlier
-                        held = None
-                    yield chunk
-            for earlier in held or ():
-                yield earlier
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc) from exc
+            async for event in reader.events():
+                if event.event == "error":
+                    try:
+                        body: Any = json.loads(event.data)
+                    except ValueError:
+                        body = event.data
+                    raise in_stream_error(
+                        body,
+                        provider=self.provider_name,
+                        model=self.model,
+                        headers=stream.response.headers,
+                    )
+                if event.event == "ping" or not event.data:
+                    continue
+                data = reader.json(event)
+                kind = data.get("type")
+                if kind == "error":  # an error event whose event name a proxy dropped
+                    raise in_stream_error(
+                        data,
+                        provider=self.provider_name,
+                        model=self.model,
+                        headers=stream.response.headers,
+                    )
+                if kind == "message_stop":
+                    stopped = True
+                chunk = self._chunk(data, tools, start_usage)
+                if kind == "message_start":
+                    message = data.get("message") or {}
+                    start_usage = message.get("usage")
+                    model = message.get("model")
+                    chunk.model = model
+                    chunk.usage = parse_anthropic_usage(start_usage)
+                if held is not None:
+                    if not (chunk.text or chunk.reasoning or chunk.finish_reason):
+                        held.append(chunk)
+                        continue
+                    for earlier in held:
+                        yield earlier
+                    held = None
+                yield chunk
+        finally:
+            await reader.aclose()
+        if not stopped:
+            raise reader.cut("the stream ended without message_stop")
+        for earlier in held or ():
+            yield earlier
         if tools:
             yield StreamChunk(
                 tool_calls=[
@@ -339,3 +356,35 @@ class AnthropicLLM(BaseLLM):
                 ],
                 model=model,
             )
+
+    @staticmethod
+    def _chunk(
+        data: dict[str, Any], tools: dict[int, dict[str, Any]], start_usage: Any
+    ) -> StreamChunk:
+        """The StreamChunk of one decoded stream event (tool inputs go to ``tools``)."""
+        kind = data.get("type")
+        chunk = StreamChunk(raw=data)
+        if kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                tools[int(data.get("index", 0))] = {
+                    "id": block.get("id"),
+                    "name": block.get("name", ""),
+                    "arguments": "",
+                }
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                chunk.text = delta.get("text", "")
+            elif dtype == "thinking_delta":
+                chunk.reasoning = delta.get("thinking", "")
+            elif dtype == "input_json_delta":
+                call = tools.get(int(data.get("index", 0)))
+                if call is not None:
+                    call["arguments"] += delta.get("partial_json", "")
+        elif kind == "message_delta":
+            # output_tokens here is final; message_start's was provisional.
+            chunk.usage = parse_anthropic_usage(start_usage, data.get("usage"))
+            chunk.finish_reason = (data.get("delta") or {}).get("stop_reason")
+        return chunk

@@ -18,7 +18,7 @@ import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from harness import messages as msgs
-from harness._http import AsyncTransport, build_async_client
+from harness._http import AsyncTransport, build_async_client, reaches_upstream
 from harness.compression import compress_messages
 from harness.config import LLMConfig
 from harness.costs import CostManager, Costs, ModelPrice, Reservation, Usage
@@ -156,10 +156,9 @@ class BaseLLM(ABC):
         self._http_client = http_client
         self._transport = transport
         self._owned_clients: list[httpx2.AsyncClient] = []
-        # A client injected for TLS or proxy settings still goes live: it needs the real key.
-        self._allow_missing_key = (
-            transport is not None if allow_missing_key is None else allow_missing_key
-        )
+        # None: decided per request from the transport (a client injected for TLS or proxy
+        # settings goes live and needs the real key).
+        self._allow_missing_key = allow_missing_key
         self._sleep: Sleep = sleep or asyncio.sleep
         self._environ = environ
 
@@ -204,10 +203,14 @@ class BaseLLM(ABC):
         """The key for a request about to be made.
 
         A missing key is a MissingAPIKeyError naming the variable to set, unless missing keys
-        are allowed (by default: when a transport is injected, i.e. replay or fakes), in which
-        case a placeholder is sent, so replayed tests need no secrets.
+        are allowed (by default: when a transport is injected that does not reach the upstream,
+        i.e. replay or fakes), in which case a placeholder is sent, so replayed tests need no
+        secrets. A transport that records or goes live says so with ``reaches_upstream``.
         """
-        if not self._allow_missing_key:
+        allowed = self._allow_missing_key
+        if allowed is None:
+            allowed = self._transport is not None and not reaches_upstream(self._transport)
+        if not allowed:
             return self.config.require_api_key(self._environ)
         return self.config.resolved_api_key(self._environ) or "replay-no-key"
 
@@ -387,7 +390,8 @@ class BaseLLM(ABC):
         """One chat completion with compression, a budget check, retries and cost accounting.
 
         With a ``max_budget`` on the cost manager, a request whose projected cost (its prompt
-        plus ``max_token`` of output) would pass the budget raises NoMoneyException unsent.
+        plus ``n`` x ``max_token`` of output) would pass the budget, or whose model has no
+        price, raises NoMoneyException unsent.
         """
         prepared = self.compress_messages(messages)
         effective_timeout = self.get_timeout(timeout)
@@ -526,7 +530,7 @@ class BaseLLM(ABC):
         reservation = self.cost_manager.reserve(
             self.pricing_plan or self.model or "unknown",
             count_message_tokens(prepared, self.model),
-            self.config.max_token,
+            self.config.max_token * max(self.config.n or 1, 1),  # n answers, each up to max_token
             price=price,
         )
         return price, reservation

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.config import LLMType
 from harness.errors import ConfigError
-from harness.providers._sdk import map_sdk_error
+from harness.providers._sdk import in_stream_error, raise_mapped
+from harness.providers._wire import SSEStream, format_error, json_answer
 from harness.providers.base import BaseLLM, ChatResponse, StreamChunk
 from harness.providers.openai_compat import (
     ToolCallAssembler,
@@ -126,32 +127,76 @@ class OpenAILLM(BaseLLM):
             params["extra_body"] = {"reasoning": {"max_tokens": self.config.reasoning_max_token}}
         return params
 
+    def _raise(self, exc: Exception) -> NoReturn:
+        import openai
+
+        raise_mapped(exc, openai, provider=self.provider_name, model=self.model)
+
     async def _achat_completion(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> ChatResponse:
-        import openai
-
         params = self._params(messages, stream=False)
         try:
-            completion = await self.client.chat.completions.create(**params, timeout=timeout)
-        except openai.OpenAIError as exc:
-            raise map_sdk_error(exc, openai, provider=self.provider_name, model=self.model) from exc
-        return parse_chat_response(completion.to_dict())
+            raw = await self.client.chat.completions.with_raw_response.create(
+                **params, timeout=timeout
+            )
+        except Exception as exc:
+            self._raise(exc)
+        data = await json_answer(raw.http_response, provider=self.provider_name, model=self.model)
+        if not isinstance(data.get("choices"), list):
+            if data.get("error"):  # an error object in a 2xx answer (OpenRouter does this)
+                raise in_stream_error(
+                    data["error"],
+                    provider=self.provider_name,
+                    model=self.model,
+                    headers=raw.http_response.headers,
+                )
+            raise format_error(
+                "the answer has no 'choices': not a chat completion",
+                raw.http_response,
+                raw.http_response.content,
+                provider=self.provider_name,
+                model=self.model,
+            )
+        return parse_chat_response(data)
 
     async def _achat_completion_stream(
         self, messages: list[dict[str, Any]], timeout: float
     ) -> AsyncIterator[StreamChunk]:
-        import openai
-
         params = self._params(messages, stream=True)
         tools = ToolCallAssembler()
         try:
             stream = await self.client.chat.completions.create(**params, timeout=timeout)
-            async with stream:
-                async for chunk in stream:
-                    yield parse_chat_chunk(chunk.to_dict(), tools)
-        except openai.OpenAIError as exc:
-            raise map_sdk_error(exc, openai, provider=self.provider_name, model=self.model) from exc
+        except Exception as exc:
+            self._raise(exc)
+        reader = SSEStream(stream.response, provider=self.provider_name, model=self.model)
+        ended = False  # a finish_reason or [DONE] seen: the wire format's end of an answer
+        try:
+            async for event in reader.events():
+                if event.data.startswith("[DONE]"):
+                    ended = True
+                    break
+                data = reader.json(event)
+                if data.get("error"):
+                    raise in_stream_error(
+                        data["error"],
+                        provider=self.provider_name,
+                        model=self.model,
+                        headers=stream.response.headers,
+                    )
+                ended = ended or _has_finish_reason(data)
+                yield parse_chat_chunk(data, tools)
+        finally:
+            await reader.aclose()
+        if not ended:
+            raise reader.cut("the stream ended without a finish_reason or [DONE]")
         calls = tools.calls()
         if calls:
             yield StreamChunk(tool_calls=calls)
+
+
+def _has_finish_reason(data: dict[str, Any]) -> bool:
+    choices = data.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and choice.get("finish_reason") for choice in choices
+    )

@@ -372,6 +372,14 @@ class FaultTransport:
         return fault.wrap(request, answer, library.module)
 
     @property
+    def reaches_upstream(self) -> bool:
+        """Whether requests let through may reach the real upstream: the inner transport's
+        answer (absent: False), or True for the default inner, the network."""
+        if self._inner is None:
+            return True
+        return bool(getattr(self._inner, "reaches_upstream", False))
+
+    @property
     def injected(self) -> list[Injection]:
         """The requests that got a fault."""
         return [entry for entry in self.history if entry.fault is not None]

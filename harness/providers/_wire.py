@@ -1,0 +1,241 @@
+"""Reading 2xx answers off the wire: JSON bodies and server-sent event streams.
+
+The SDKs build the requests and raise the HTTP status errors; harness reads the successful
+answers itself, so that whatever comes back is either what the wire format says or a harness
+error: a body that is not (HTML from a gateway, invalid JSON, JSON where a stream was asked
+for) is a ResponseFormatError naming the provider, status, content-type and the body's first
+200 characters; a transport failure at any point of a stream is an APIConnectionError or
+APITimeoutError (retried by the one policy); a stream cut inside an event is a StreamError.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import HarnessError, ResponseFormatError, StreamError
+from harness.providers._sdk import transport_error
+
+__all__ = ["EXCERPT_CHARS", "SSEEvent", "SSEParser", "SSEStream", "json_answer"]
+
+EXCERPT_CHARS = 200  # of a body, quoted in a ResponseFormatError
+_KEEP_BYTES = 4 * EXCERPT_CHARS  # enough bytes for 200 characters of UTF-8
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+
+
+def _media_type(response: Any) -> str:
+    return str(response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _excerpt(data: bytes) -> str:
+    return data[:_KEEP_BYTES].decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+
+
+def format_error(
+    problem: str, response: Any, head: bytes, *, provider: str, model: str | None
+) -> ResponseFormatError:
+    """A ResponseFormatError for ``response`` (whose body starts with ``head``)."""
+    return ResponseFormatError(
+        problem,
+        provider=provider,
+        model=model,
+        status_code=response.status_code,
+        content_type=response.headers.get("content-type"),
+        body_excerpt=_excerpt(head),
+    )
+
+
+async def json_answer(response: Any, *, provider: str, model: str | None) -> dict[str, Any]:
+    """The JSON object of a non-streaming 2xx answer, or a ResponseFormatError."""
+    try:
+        content: bytes = await response.aread()
+    except HarnessError:
+        raise
+    except Exception as exc:
+        mapped = transport_error(exc, provider=provider, model=model)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    media = _media_type(response)
+    if media == "text/event-stream":
+        problem = "a request without stream=True got an SSE stream, not a JSON answer"
+        raise format_error(problem, response, content, provider=provider, model=model)
+    try:
+        data = json.loads(content)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        problem = f"the answer is not valid JSON ({exc})"
+        raise format_error(problem, response, content, provider=provider, model=model) from exc
+    if not isinstance(data, dict):
+        problem = f"the answer is JSON but not an object (a {type(data).__name__})"
+        raise format_error(problem, response, content, provider=provider, model=model)
+    return data
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One server-sent event; ``terminated`` is False for an event the body ended inside."""
+
+    event: str | None
+    data: str
+    terminated: bool = True
+
+
+class SSEParser:
+    """The event-stream format (WHATWG HTML, "server-sent events"), fed text incrementally.
+
+    Lines end with CRLF, LF or CR; ``data`` lines of one event are joined with newlines; a
+    blank line dispatches the event; comments (``:``) and ``id``/``retry`` fields are ignored.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._event: str | None = None
+        self._data: list[str] | None = None
+
+    def feed(self, text: str) -> list[SSEEvent]:
+        """The events completed by ``text``."""
+        parts = _LINE_END.split(self._pending + text)
+        self._pending = parts.pop()  # the unterminated rest
+        if self._pending == "" and parts and parts[-1] == "\r":
+            # A CR at the very end may be the first half of a CRLF: wait for the next text.
+            parts.pop()
+            self._pending = parts.pop() + "\r"
+        events = []
+        for line in parts[0::2]:
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def end(self) -> list[SSEEvent]:
+        """The events left when the body ends: a last line and event without their blank line
+        are still read, marked ``terminated=False``."""
+        events = self.feed("")
+        pending, self._pending = self._pending.removesuffix("\r"), ""
+        if pending:
+            event = self._line(pending)
+            if event is not None:
+                events.append(event)
+        if self._data is not None:
+            events.append(SSEEvent(self._event, "\n".join(self._data), terminated=False))
+        self._event, self._data = None, None
+        return events
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:
+            event = None
+            if self._data is not None:
+                event = SSEEvent(self._event, "\n".join(self._data))
+            self._event, self._data = None, None
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data = [*(self._data or []), value]
+        elif name == "event":
+            self._event = value
+        return None
+
+
+class SSEStream:
+    """A streamed 2xx answer read as server-sent events; every failure is a harness error."""
+
+    def __init__(self, response: Any, *, provider: str, model: str | None) -> None:
+        self.response = response
+        self.provider = provider
+        self.model = model
+        self.count = 0  # events read so far
+        self._head = b""
+
+    def format_error(self, problem: str) -> ResponseFormatError:
+        """A ResponseFormatError for this answer, quoting the start of its body."""
+        return format_error(
+            problem, self.response, self._head, provider=self.provider, model=self.model
+        )
+
+    def cut(self, problem: str) -> StreamError:
+        """A StreamError for a stream that ended before its end marker."""
+        return StreamError(
+            f"{problem}; the answer may be cut short (after {self.count} events)",
+            provider=self.provider,
+            model=self.model,
+            code="incomplete_stream",
+        )
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """The events of the answer, as they arrive.
+
+        An answer that is not an event stream (JSON, HTML...) or has no event at all is a
+        ResponseFormatError; a transport failure is an APIConnectionError/APITimeoutError.
+        """
+        media = _media_type(self.response)
+        if media and media != "text/event-stream":
+            await self._read_head()
+            raise self.format_error(
+                f"a stream=True request got a {media} answer, not an SSE stream"
+            )
+        parser = SSEParser()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        chunks = aiter(self.response.aiter_bytes())
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except HarnessError:
+                raise
+            except Exception as exc:
+                raise self._mapped(exc) from exc
+            if len(self._head) < _KEEP_BYTES:
+                self._head += chunk[: _KEEP_BYTES - len(self._head)]
+            for event in parser.feed(decoder.decode(chunk)):
+                self.count += 1
+                yield event
+        for event in parser.feed(decoder.decode(b"", final=True)) + parser.end():
+            self.count += 1
+            yield event
+        if self.count == 0:
+            raise self.format_error("a stream=True request got an answer with no SSE event")
+
+    def json(self, event: SSEEvent) -> dict[str, Any]:
+        """An event's data as a JSON object; a StreamError for an event the body ended
+        inside, else a ResponseFormatError."""
+        try:
+            data = json.loads(event.data)
+        except ValueError as exc:
+            if not event.terminated:
+                raise self.cut("the stream ended inside an event") from exc
+            raise self.format_error(
+                f"event {self.count} of the stream is not valid JSON ({exc}): "
+                f"{event.data[:EXCERPT_CHARS]!r}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise self.format_error(
+                f"event {self.count} of the stream is not a JSON object: "
+                f"{event.data[:EXCERPT_CHARS]!r}"
+            )
+        return data
+
+    async def aclose(self) -> None:
+        """Close the answer (and its connection)."""
+        await self.response.aclose()
+
+    async def _read_head(self) -> None:
+        try:
+            self._head = (await self.response.aread())[:_KEEP_BYTES]
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise self._mapped(exc) from exc
+
+    def _mapped(self, exc: Exception) -> Exception:
+        mapped = transport_error(exc, provider=self.provider, model=self.model)
+        if mapped is None:
+            raise exc
+        return mapped
