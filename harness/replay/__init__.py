@@ -8,6 +8,7 @@ from harness.replay.errors import (
     CassetteMiss,
     CassetteVersionError,
     ReplayError,
+    ReplayWarning,
     SecretLeakError,
 )
 from harness.replay.faults import (
@@ -47,6 +48,7 @@ __all__ = [
     "Redactor",
     "ReplayError",
     "ReplayTransport",
+    "ReplayWarning",
     "RequestKey",
     "ResetFault",
     "SecretLeakError",

@@ -6,6 +6,9 @@ HarnessError
     ├── CassetteFormatError     a cassette file cannot be read (names file and key path)
     │   └── CassetteVersionError    a cassette written by a newer or unknown format version
     └── SecretLeakError         a write was refused because a secret was found in it
+
+ReplayWarning (a UserWarning) says that an answer was passed on but not recorded: a stream the
+caller closed early or that ended without its end marker, or a 401/403/407 in record/rewrite.
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ __all__ = [
     "CassetteVersionError",
     "ClosestRequest",
     "ReplayError",
+    "ReplayWarning",
     "SecretLeakError",
 ]
 
 
 class ReplayError(HarnessError):
     """Root of the record/replay errors."""
+
+
+class ReplayWarning(UserWarning):
+    """An answer reached the caller but was not recorded (the message says why)."""
 
 
 @dataclass(frozen=True)

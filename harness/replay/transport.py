@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,8 +14,8 @@ from typing import Any, Literal
 
 from harness.replay.adapters import Library, library_for
 from harness.replay.bodies import decode_content, split_events
-from harness.replay.cassette import Cassette
-from harness.replay.errors import CassetteMiss, ReplayError
+from harness.replay.cassette import Cassette, load_interactions
+from harness.replay.errors import CassetteFormatError, CassetteMiss, ReplayError, ReplayWarning
 from harness.replay.matching import (
     InteractionIndex,
     Matcher,
@@ -23,6 +24,7 @@ from harness.replay.matching import (
 )
 from harness.replay.models import Interaction, RecordedRequest, RecordedResponse
 from harness.replay.redaction import Redactor
+from harness.replay.stream_ends import stream_end
 
 __all__ = ["MODES", "Mode", "ReplayTransport", "resolve_mode"]
 
@@ -31,6 +33,11 @@ MODES: tuple[str, ...] = ("replay", "record", "rewrite", "live")
 """The modes, in order of how much they let reach the network."""
 
 _ALIASES = {"none": "replay", "new_episodes": "record", "all": "rewrite"}
+
+NOT_RECORDED_STATUSES = frozenset({401, 403, 407})
+"""Answers that say the credentials were refused: passed on, never recorded."""
+NOTE_EXTENSION = "harness.note"
+"""Response extension holding a hint for whoever turns the response into an error."""
 
 
 def resolve_mode(mode: str, cassette_path: str | os.PathLike[str]) -> Mode:
@@ -53,8 +60,18 @@ class ReplayTransport:
     """A transport for ``httpx``/``httpx2`` ``Client`` and ``AsyncClient`` backed by a cassette.
 
     ``replay``: answer from the cassette; a miss raises CassetteMiss and nothing leaves the
-    machine. ``record``: answer what matches, send the rest to ``upstream`` and record it.
-    ``rewrite``: send everything and replace the cassette. ``live``: pass everything through.
+    machine. ``record``: answer what matches, send the rest to ``upstream`` and record it
+    (each new interaction is merged into the file as soon as its body has been read).
+    ``rewrite``: send everything; at ``close`` the cassette is replaced by what was recorded,
+    if anything was. ``live``: pass everything through. The file is read and checked when the
+    transport is made, before any request: in record mode a corrupt file (or one holding a
+    secret that redaction cannot remove) raises; in rewrite mode it is replaced, with a warning.
+
+    Not recorded, and the cassette left as it is: a 401/403/407 answer (the credentials were
+    refused; the response still reaches the caller, with a ReplayWarning and a hint in the
+    response's ``harness.note`` extension), a stream that the caller closed early or that
+    ended without its wire format's end marker (ReplayWarning), and an interaction holding a
+    key-like string (its call raises SecretLeakError; later ones record normally).
     ``upstream`` defaults to the client library's own HTTP transport. ``on_interaction`` is
     called with ``(request, interaction, replayed)`` for each interaction replayed or recorded
     (a recorded one once its body has been read), e.g. to meter tokens; it must not raise.
@@ -91,11 +108,35 @@ class ReplayTransport:
         self._lock = threading.Lock()
         existed = self.path.exists()
         self._existed = existed
-        if self.mode in ("replay", "record"):
+        self._replace_unreadable = False
+        if self.mode == "replay":
             self.cassette = Cassette.load(self.path)
+        elif self.mode == "record":  # checked now, not after an answer was paid for
+            self.cassette = Cassette.load_for_recording(self.path, self.redactor)
         else:  # rewrite drops what is there; live never reads or writes
             self.cassette = Cassette(self.path)
+            if self.mode == "rewrite" and existed:
+                self._check_replaceable()
         self._index = InteractionIndex(self.cassette.interactions, self.matcher)
+
+    @property
+    def reaches_upstream(self) -> bool:
+        """Whether requests may reach the upstream (record, rewrite, live), so need a real key."""
+        return self.mode != "replay"
+
+    def _check_replaceable(self) -> None:
+        """Rewrite mode: a corrupt file will be replaced (warn now); a directory cannot be."""
+        if self.path.is_dir():
+            raise CassetteFormatError("is a directory, not a cassette file", path=str(self.path))
+        try:
+            load_interactions(self.path)
+        except CassetteFormatError as error:
+            self._replace_unreadable = True
+            warnings.warn(
+                f"{self.path} is not a readable cassette and rewrite mode will replace it: {error}",
+                ReplayWarning,
+                stacklevel=3,
+            )
 
     # -- the transport interface ------------------------------------------------------------
 
@@ -111,6 +152,8 @@ class ReplayTransport:
             return replayed
         at, started = self._now(), self._clock()
         answer = self._upstream_for(library, False, upstream).handle_request(request)
+        if answer.status_code in NOT_RECORDED_STATUSES:
+            return self._refused(answer, recorded)
         store = self._on_recorded(recorded, answer, at, started, request)
         return library.teed_response(answer, request, store, is_async=False)
 
@@ -126,18 +169,44 @@ class ReplayTransport:
             return replayed
         at, started = self._now(), self._clock()
         answer = await self._upstream_for(library, True, upstream).handle_async_request(request)
+        if answer.status_code in NOT_RECORDED_STATUSES:
+            return self._refused(answer, recorded)
         store = self._on_recorded(recorded, answer, at, started, request)
         return library.teed_response(answer, request, store, is_async=True)
 
+    def flush(self) -> None:
+        """Rewrite mode: replace the cassette with what was recorded (if anything); else no-op.
+
+        ``close`` and ``aclose`` call it. Interactions recorded before the run started (see
+        ``run_started_at``) are dropped; those other transports of the run wrote are kept.
+        """
+        if self.mode != "rewrite" or not self.cassette.pending:
+            return
+        self.cassette.save(
+            drop_recorded_before=self._started_at,
+            redactor=self.redactor,
+            replace_unreadable=self._replace_unreadable,
+        )
+        self._replace_unreadable = False
+
     def close(self) -> None:
-        """Close the upstream transport(s)."""
-        for transport in self._upstreams():
-            close = getattr(transport, "close", None)
-            if close is not None:
-                close()
+        """Write what rewrite mode recorded, then close the upstream transport(s)."""
+        try:
+            self.flush()
+        finally:
+            for transport in self._upstreams():
+                close = getattr(transport, "close", None)
+                if close is not None:
+                    close()
 
     async def aclose(self) -> None:
-        """Close the upstream transport(s), async ones with ``aclose``."""
+        """Write what rewrite mode recorded, then close the upstream transport(s)."""
+        try:
+            self.flush()
+        finally:
+            await self._aclose_upstreams()
+
+    async def _aclose_upstreams(self) -> None:
         for transport in self._upstreams():
             aclose = getattr(transport, "aclose", None)
             if aclose is not None:
@@ -237,6 +306,19 @@ class ReplayTransport:
             )
         return None
 
+    def _refused(self, answer: Any, recorded: RecordedRequest) -> Any:
+        """A 401/403/407 answer: handed on unrecorded, with a hint about the credentials."""
+        status = answer.status_code
+        what = "proxy credentials" if status == 407 else "API key (and its permissions)"
+        note = (
+            f"harness: the {status} answer to {recorded.method} {recorded.uri} was not recorded "
+            f"in {self.path} (mode={self.mode}; the cassette is unchanged); check the {what} "
+            "used for recording"
+        )
+        answer.extensions[NOTE_EXTENSION] = note
+        warnings.warn(note, ReplayWarning, stacklevel=3)
+        return answer
+
     def _on_recorded(
         self,
         recorded: RecordedRequest,
@@ -250,18 +332,24 @@ class ReplayTransport:
 
         def store(body: bytes, complete: bool) -> None:
             decoded_headers, decoded = decode_content(headers, body)
-            events = split_events(decoded_headers, decoded) if not complete else []
-            # SDKs close an OpenAI-style stream at its ``data: [DONE]`` event: that is whole.
-            if events and events[-1].strip() == b"data: [DONE]":
-                complete = True
-            if not complete:
-                # A cut-short body replayed later would be a silently truncated answer.
-                import warnings
-
+            end = stream_end(decoded_headers, decoded)
+            # A cut-short body replayed later would be a silently truncated answer. SDKs close
+            # a stream at its closing event (``data: [DONE]``, ``message_stop``): that is whole.
+            if not complete and not end.closed:
                 warnings.warn(
                     f"{recorded.method} {recorded.uri} was not recorded in {self.path}: the "
                     f"caller closed the response after {len(body)} bytes, before reading it "
                     "all; read the whole response to record it",
+                    ReplayWarning,
+                    stacklevel=2,
+                )
+                return
+            if end.missing is not None:
+                warnings.warn(
+                    f"{recorded.method} {recorded.uri} was not recorded in {self.path}: the "
+                    f"stream ended without its end marker ({end.missing}), so the answer may "
+                    "be cut short",
+                    ReplayWarning,
                     stacklevel=2,
                 )
                 return
@@ -274,11 +362,10 @@ class ReplayTransport:
                 recorded_at=at,
                 duration=self._clock() - started,
             )
-            self.cassette.add(interaction)
-            self.cassette.save(
-                drop_recorded_before=self._started_at if self.mode == "rewrite" else None,
-                redactor=self.redactor,
-            )
+            # SecretLeakError here drops this interaction for good (its call raises)
+            self.cassette.add(interaction, check=True)
+            if self.mode == "record":  # rewrite replaces the file at close
+                self.cassette.save(redactor=self.redactor)
             if self._on_interaction is not None:
                 self._on_interaction(request, interaction, False)
 
