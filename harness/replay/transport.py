@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +55,18 @@ def resolve_mode(mode: str, cassette_path: str | os.PathLike[str]) -> Mode:
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _warn_unwritten(cassette: Cassette) -> None:
+    """A rewrite transport dropped without ``close``: what it recorded was never written."""
+    if cassette.pending:
+        warnings.warn(
+            f"a rewrite-mode ReplayTransport for {cassette.path} was never closed: "
+            f"{cassette.pending} recorded interaction(s) were not written; close the client "
+            "or the transport (rewrite replaces the cassette at close)",
+            ReplayWarning,
+            stacklevel=2,
+        )
 
 
 class ReplayTransport:
@@ -118,6 +131,8 @@ class ReplayTransport:
             if self.mode == "rewrite" and existed:
                 self._check_replaceable()
         self._index = InteractionIndex(self.cassette.interactions, self.matcher)
+        if self.mode == "rewrite":
+            weakref.finalize(self, _warn_unwritten, self.cassette)
 
     @property
     def reaches_upstream(self) -> bool:

@@ -3,6 +3,7 @@ cut streams, locks and temp files (issue #9)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -408,3 +409,17 @@ def test_kill_9_mid_write_never_corrupts_the_cassette(tmp_path: Path) -> None:
     last.add(load_interactions(path)[0])
     last.save()  # the next writer removes what the killed ones left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_rewrite_transport_dropped_without_close_warns_that_nothing_was_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    before = _cassette(path, range(2))
+    transport = _transport(path, "rewrite", Upstream())
+    client = httpx2.Client(transport=transport)
+    client.post(URL, json={"n": 1})
+    with pytest.warns(ReplayWarning, match=r"never closed: 1 recorded interaction"):
+        del client, transport
+        gc.collect()
+    assert path.read_bytes() == before
