@@ -1,10 +1,26 @@
 """The replay-mode network guard of the pytest plugin: only loopback and allowed hosts.
 
-It replaces ``socket.socket.connect``, ``connect_ex``, ``sendto`` and ``sendmsg`` (UDP to an
-address) and ``socket.getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex`` and
-``gethostbyaddr``, so a refused connection fails before any packet (or DNS query) is sent,
-whatever library makes it. Guards nest: each restores exactly what it replaced, and
-``suspended()`` lifts every guard for a test that records or runs live.
+In this process it replaces ``socket.socket.connect``, ``connect_ex``, ``sendto`` and
+``sendmsg`` (UDP to an address) and ``socket.getaddrinfo``, ``gethostbyname``,
+``gethostbyname_ex``, ``gethostbyaddr`` and ``getnameinfo``, so a refused connection fails
+before any packet (or DNS query) is sent, whatever library makes it.
+
+Child processes get the proxy variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+their lower-case forms) pointing at a loopback port that is reserved but never listens, and
+``NO_PROXY`` set to loopback (and the allowed host names): curl, requests, httpx and pip in a
+subprocess fail at once with "connection refused" instead of reaching the network. They are
+set in the environment children inherit (``os.putenv``: ``os.system``, ``exec*``,
+``multiprocessing``) and added to an ``env=`` given to ``subprocess.Popen`` unless the caller
+chose its own value; ``os.environ`` itself is left alone, so this process's own clients keep
+meeting the socket guard, whose error names the host.
+
+What it cannot stop: code that calls ``_socket`` (the C module) or a C extension's own sockets
+directly, a child process that ignores proxy variables (or was given its own), a child started
+with an explicit environment by ``os.execve``/``os.posix_spawn``, and traffic through a proxy
+or tunnel that itself listens on loopback.
+
+Guards nest: each restores exactly what it replaced, and ``suspended()`` lifts every guard
+(children included) for a test that records or runs live.
 """
 
 from __future__ import annotations
@@ -12,14 +28,30 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import ipaddress
+import os
 import socket
+import subprocess
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
 
 from harness.errors import NetworkBlockedError
 
-__all__ = ["NetworkGuard", "is_loopback"]
+__all__ = ["CHILD_PROXY_VARIABLES", "NetworkGuard", "is_loopback"]
+
+CHILD_PROXY_VARIABLES: tuple[str, ...] = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+"""Proxy variables a guarded session points at a closed loopback port for child processes."""
+
+_NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
+_LOOPBACK_NO_PROXY = ("localhost", "127.0.0.1", "::1")
+_ENV_POSITION = 9  # env's position in subprocess.Popen(args, bufsize, ..., cwd, env, ...)
 
 _INHERITED = object()  # what was replaced lived on a base class: uninstall deletes the override
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
@@ -47,13 +79,16 @@ class NetworkGuard:
     """
 
     _suspended = 0  # shared by every guard: tests that record or run live lift them all
-    _lock = threading.Lock()
+    _lock = threading.RLock()
+    _child_guards: ClassVar[list[NetworkGuard]] = []  # installed; the last one's env applies
 
     def __init__(self, allow: Iterable[str] = (), *, mode: str = "replay") -> None:
         self.allow = [h.strip().lower() for h in allow if h.strip()]
         self.mode = mode
         self._resolved: set[str] = set()
         self._saved: list[tuple[Any, str, Any]] = []
+        self._closed_port: socket.socket | None = None
+        self.child_env: dict[str, str] = {}  # what child processes get while installed
         self.blocked: list[str] = []  # every refused host, for reports
 
     def allowed(self, host: Any) -> bool:
@@ -101,6 +136,8 @@ class NetworkGuard:
         real_gethostbyname = socket.gethostbyname
         real_gethostbyname_ex = socket.gethostbyname_ex
         real_gethostbyaddr = socket.gethostbyaddr
+        real_getnameinfo = socket.getnameinfo
+        real_popen_init = subprocess.Popen.__init__
         guard = self
 
         def check(address: Any) -> None:
@@ -149,6 +186,19 @@ class NetworkGuard:
             lookup(host)
             return real_gethostbyaddr(host)
 
+        def getnameinfo(address: Any, flags: int) -> tuple[str, str]:
+            if isinstance(address, tuple) and address:
+                lookup(address[0], address[1] if len(address) > 1 else None)
+            return real_getnameinfo(address, flags)
+
+        def popen_init(popen: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+            if len(rest) > _ENV_POSITION:
+                env = guard._env_for_child(rest[_ENV_POSITION])
+                rest = (*rest[:_ENV_POSITION], env, *rest[_ENV_POSITION + 1 :])
+            else:
+                kwargs["env"] = guard._env_for_child(kwargs.get("env"))
+            real_popen_init(popen, args, *rest, **kwargs)
+
         self._replace(socket.socket, "connect", connect)
         self._replace(socket.socket, "connect_ex", connect_ex)
         self._replace(socket.socket, "sendto", sendto)
@@ -157,15 +207,69 @@ class NetworkGuard:
         self._replace(socket, "gethostbyname", gethostbyname)
         self._replace(socket, "gethostbyname_ex", gethostbyname_ex)
         self._replace(socket, "gethostbyaddr", gethostbyaddr)
+        self._replace(socket, "getnameinfo", getnameinfo)
+        self._replace(subprocess.Popen, "__init__", popen_init)
+        self._start_child_env()
 
     def uninstall(self) -> None:
         """Restore what ``install`` replaced."""
+        self._stop_child_env()
         for owner, name, original in reversed(self._saved):
             if original is _INHERITED:
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
         self._saved.clear()
+
+    # -- child processes ---------------------------------------------------------------------
+
+    def _start_child_env(self) -> None:
+        """Reserve a loopback port that never listens and point children's proxies at it."""
+        reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        reserved.bind(("127.0.0.1", 0))  # bound, never listening: a connect is refused
+        self._closed_port = reserved
+        proxy = f"http://127.0.0.1:{reserved.getsockname()[1]}"
+        # NO_PROXY takes names and domain suffixes: an allowed "*.internal" is ".internal";
+        # address patterns ("10.0.*") cannot be written there, so children do not get them.
+        allowed = [
+            host[1:] if host.startswith("*.") else host
+            for host in self.allow
+            if not any(c in host.lstrip("*") for c in "*?[")
+        ]
+        no_proxy = ",".join(dict.fromkeys([*_LOOPBACK_NO_PROXY, *allowed]))
+        self.child_env = {
+            **dict.fromkeys(CHILD_PROXY_VARIABLES, proxy),
+            **dict.fromkeys(_NO_PROXY_VARIABLES, no_proxy),
+        }
+        with NetworkGuard._lock:
+            NetworkGuard._child_guards.append(self)
+            if not NetworkGuard._suspended:
+                _put_child_env(self.child_env)
+
+    def _stop_child_env(self) -> None:
+        with NetworkGuard._lock:
+            if self in NetworkGuard._child_guards:
+                NetworkGuard._child_guards.remove(self)
+                _put_child_env(_current_child_env())
+        if self._closed_port is not None:
+            self._closed_port.close()
+            self._closed_port = None
+
+    def _env_for_child(self, env: Any) -> Any:
+        """The ``env`` a new subprocess gets: the caller's, with the guard's proxy settings
+        wherever the caller kept what this process has (an ``os.environ`` copy)."""
+        ours = _current_child_env()
+        if not ours:
+            return env
+        if env is None:
+            env = os.environ
+        elif not isinstance(env, Mapping) or any(isinstance(k, bytes) for k in env):
+            return env  # an environment of bytes is the caller's own business
+        merged = dict(env)
+        for name, value in ours.items():
+            if merged.get(name) == os.environ.get(name):  # not chosen by the caller
+                merged[name] = value
+        return merged
 
     def _replace(self, owner: Any, name: str, value: Callable[..., Any]) -> None:
         original = vars(owner).get(name, _INHERITED) if isinstance(owner, type) else None
@@ -180,8 +284,30 @@ class NetworkGuard:
         """Let every connection through while active (a test that records or runs live)."""
         with cls._lock:
             cls._suspended += 1
+            if cls._suspended == 1:
+                _put_child_env({})
         try:
             yield
         finally:
             with cls._lock:
                 cls._suspended -= 1
+                if cls._suspended == 0:
+                    _put_child_env(_current_child_env())
+
+
+def _current_child_env() -> dict[str, str]:
+    """What children get now: the last installed guard's settings, none while suspended."""
+    if NetworkGuard._suspended or not NetworkGuard._child_guards:
+        return {}
+    return NetworkGuard._child_guards[-1].child_env
+
+
+def _put_child_env(values: Mapping[str, str]) -> None:
+    """Set the environment children inherit (not ``os.environ``): ``values`` for the proxy
+    variables, and for the others what ``os.environ`` says."""
+    for name in (*CHILD_PROXY_VARIABLES, *_NO_PROXY_VARIABLES):
+        value = values.get(name, os.environ.get(name))
+        if value is None:
+            os.unsetenv(name)
+        else:
+            os.putenv(name, value)
