@@ -221,7 +221,14 @@ class Cassette:
         interactions = parse_cassette_text(text, path)
         cassette = cls(path, interactions)
         items = [_Item.of(_redacted(i, redactor)) for i in interactions]
-        _scan(enumerate(items), cassette.path)
+        try:
+            _scan(enumerate(items), cassette.path)
+        except SecretLeakError as error:
+            error.add_note(
+                "it is already in the file on disk, and recording would have to write it back: "
+                "remove it (or make the Redactor redact it), or re-record with mode rewrite"
+            )
+            raise
         cassette._written = (text, items)
         return cassette
 
