@@ -238,6 +238,29 @@ def test_show_never_prints_a_secret(
     assert "authorization: <redacted>" in out and "key=%3Credacted%3E" not in out
 
 
+def test_show_masks_user_info_credential_headers_and_secret_named_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = RecordedRequest(
+        "POST",
+        "https://ann:pw-opaque-1@h.example/v1/x?subscription-key=opaque-2&q=1",
+        [("content-type", "application/json"), ("x-auth-token", "opaque-3")],
+        b'{"session_token": "opaque-4", "token": "kept"}',
+    )
+    response = RecordedResponse(
+        200,
+        [("content-type", "text/event-stream"), ("anthropic-organization-id", "opaque-5")],
+        b'data: {"secret_key": "opaque-6"}\n\ndata: [DONE]\n\n',
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_interactions([Interaction(request, response)])[1], encoding="utf-8")
+    assert main(["cassettes", "show", str(path), "--headers", "--raw"]) == 0
+    out = capsys.readouterr().out
+    assert "opaque-" not in out, out
+    assert "x-auth-token: <redacted>" in out and "anthropic-organization-id: <redacted>" in out
+    assert '"token": "kept"' in out
+
+
 def test_show_index_out_of_range_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
