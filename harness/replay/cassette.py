@@ -224,11 +224,12 @@ class Cassette:
         try:
             _scan(enumerate(items), cassette.path)
         except SecretLeakError as error:
-            error.add_note(
-                "it is already in the file on disk, and recording would have to write it back: "
-                "remove it (or make the Redactor redact it), or re-record with mode rewrite"
-            )
-            raise
+            raise SecretLeakError(
+                path=error.path,
+                findings=error.findings,
+                hint="it is already in the file on disk, and recording would have to write it "
+                "back: remove it (or make the Redactor redact it), or re-record with mode rewrite",
+            ) from None
         cassette._written = (text, items)
         return cassette
 

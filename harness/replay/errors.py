@@ -97,11 +97,11 @@ class CassetteVersionError(CassetteFormatError):
 class SecretLeakError(ReplayError):
     """A cassette write was refused because it still contains something that looks like a key."""
 
-    def __init__(self, *, path: str, findings: list[str]) -> None:
+    def __init__(self, *, path: str, findings: list[str], hint: str | None = None) -> None:
         self.path = path
         self.findings = list(findings)
         shown = "\n".join(f"  {finding}" for finding in self.findings[:10])
         super().__init__(
             f"refusing to write {path}: it contains what looks like a secret\n{shown}\n"
-            "redact it (configure the secret value or header) before recording"
+            + (hint or "redact it (configure the secret value or header) before recording")
         )

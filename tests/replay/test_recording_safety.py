@@ -238,7 +238,7 @@ def test_record_mode_refuses_a_bad_cassette_before_the_upstream_is_called(
         _transport(path, "record", upstream)
     assert str(path) in str(info.value)
     if isinstance(info.value, SecretLeakError):
-        assert "already in the file on disk" in "\n".join(info.value.__notes__)
+        assert "already in the file on disk" in str(info.value)
     with (
         pytest.raises((CassetteFormatError, SecretLeakError)),
         use_cassette(path, "record", upstream=upstream.transport()),
