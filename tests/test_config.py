@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from harness.config import CompressType, LLMConfig, LLMType, ModelsConfig, provider_defaults
 from harness.errors import ConfigError, MissingAPIKeyError, UnknownLLMTypeError
@@ -298,3 +299,91 @@ def test_a_misspelt_top_level_section_is_an_error(typo: str) -> None:
 def test_other_seed_sections_are_ignored() -> None:
     text = "llm:\n  model: gpt-4o\nembedding:\n  api_type: openai\nbrowser:\n  engine: x\n"
     assert ModelsConfig.from_yaml(text).llm is not None
+
+
+# -- issue #9 item 3: invalid configs are ConfigErrors, with pydantic's details -----------------
+
+
+def test_llm_config_with_an_unknown_api_type_raises_config_error_not_validation_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        LLMConfig(api_type="foo")
+    assert not isinstance(info.value, ValidationError)
+    assert isinstance(info.value, UnknownLLMTypeError)
+    assert info.value.key == "api_type"
+    assert "unknown api_type 'foo'" in str(info.value)
+    [detail] = info.value.errors
+    assert detail["loc"] == ("api_type",) and detail["input"] == "foo"
+
+
+@pytest.mark.parametrize(
+    ("fields", "key", "pydantic_type"),
+    [
+        ({"max_token": -1}, "max_token", "greater_than"),
+        ({"top_p": 2.0}, "top_p", "less_than_equal"),
+        ({"timeout": "soon"}, "timeout", "float_parsing"),
+        ({"max_retries": 99}, "max_retries", "less_than_equal"),
+        ({"temprature": 0.5}, "temprature", "extra_forbidden"),
+        ({"price": {"input": -1, "output": 1}}, "price.input", "greater_than_equal"),
+        ({"price": {"input": 1}}, "price.output", "missing"),
+        ({"compress_type": "cut_everything"}, "compress_type", "value_error"),
+    ],
+)
+def test_invalid_llm_config_fields_raise_config_error_with_key_and_details(
+    fields: dict[str, object], key: str, pydantic_type: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        LLMConfig(**fields)  # type: ignore[arg-type]
+    assert not isinstance(info.value, ValidationError)
+    assert info.value.key == key
+    assert f"key {key!r}" in str(info.value)
+    assert [(".".join(map(str, e["loc"])), e["type"]) for e in info.value.errors] == [
+        (key, pydantic_type)
+    ]
+
+
+def test_several_invalid_fields_are_listed_in_one_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        LLMConfig(max_token=0, top_p=3)
+    assert "max_token: " in str(info.value) and "top_p: " in str(info.value)
+    assert len(info.value.errors) == 2
+
+
+def test_invalid_assignment_and_model_validate_raise_config_error() -> None:
+    config = LLMConfig()
+    with pytest.raises(ConfigError, match="key 'max_token'"):
+        config.max_token = 0
+    assert config.max_token == 4096
+    with pytest.raises(UnknownLLMTypeError, match="did you mean 'openai'"):
+        LLMConfig.model_validate({"api_type": "opena"})
+
+
+def test_config_error_keeps_its_details_across_pickling() -> None:
+    import pickle
+
+    with pytest.raises(ConfigError) as info:
+        LLMConfig(max_token=-1)
+    clone = pickle.loads(pickle.dumps(info.value))
+    assert str(clone) == str(info.value)
+    assert clone.errors[0]["loc"] == ("max_token",)
+
+
+def test_models_config_file_errors_still_name_the_file_and_the_full_key_path() -> None:
+    text = "llm:\n  api_type: foo\nmodels:\n  fast:\n    max_token: -2\n    pirce: {}\n"
+    with pytest.raises(ConfigError) as info:
+        ModelsConfig.from_yaml(text, source="conf.yaml")
+    message = str(info.value)
+    assert message.startswith("conf.yaml: invalid config:")
+    assert "llm.api_type: unknown api_type 'foo'" in message
+    assert "models.fast.max_token: Input should be greater than 0" in message
+    assert "models.fast.pirce: unknown field (did you mean 'price'?)" in message
+    assert {".".join(map(str, e["loc"])) for e in info.value.errors} == {
+        "llm.api_type",
+        "models.fast.max_token",
+        "models.fast.pirce",
+    }
+
+
+def test_models_config_single_error_names_file_and_key() -> None:
+    with pytest.raises(UnknownLLMTypeError) as info:
+        ModelsConfig.from_yaml("models:\n  x:\n    api_type: opena\n", source="conf.yaml")
+    assert info.value.source == "conf.yaml" and info.value.key == "models.x.api_type"

@@ -298,3 +298,72 @@ def test_the_budget_error_survives_pickling() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.spent, copy.limit, copy.projected, copy.model) == (1, 2, 3, "m")
     assert str(copy) == str(error)
+
+
+# -- issue #9 item 17: n answers, unpriced models under a budget, readable amounts -------------
+
+
+async def test_the_projected_cost_multiplies_the_output_by_n() -> None:
+    def llm(n: int | None) -> FakeLLM:
+        config = LLMConfig(api_type=LLMType.FAKE, model="gpt-4o", max_token=1000, n=n)
+        return FakeLLM(["ok"], config=config, cost_manager=CostManager(max_budget="0.02"))
+
+    assert await llm(1).aask("q", stream=False) == "ok"  # about $0.01: one answer fits
+    three = llm(3)
+    with pytest.raises(NoMoneyException) as info:
+        await three.aask("q", stream=False)
+    projected = info.value.projected
+    assert projected is not None
+    # 3 x 1000 output tokens at $10/1M, plus a few prompt tokens at $2.50/1M
+    assert Decimal("0.03") < projected < Decimal("0.0301")
+    assert three.calls == []
+
+
+async def test_a_model_without_a_price_under_a_budget_is_refused_with_a_hint() -> None:
+    config = LLMConfig(api_type=LLMType.FAKE, model="my-private-model")
+    llm = FakeLLM(["ok"], config=config, cost_manager=CostManager(max_budget="5"))
+    with pytest.raises(BudgetExceeded) as info:
+        await llm.aask("q", stream=False)
+    assert info.value.unpriced is True and info.value.model == "my-private-model"
+    message = str(info.value)
+    assert "'my-private-model' has no price" in message
+    assert "LLMConfig(price=" in message and "CostManager(allow_unpriced=True)" in message
+    assert llm.calls == []  # refused before it was sent
+
+
+async def test_an_unpriced_model_goes_through_when_allowed_or_priced() -> None:
+    allowed = CostManager(max_budget="5", allow_unpriced=True)
+    config = LLMConfig(api_type=LLMType.FAKE, model="my-private-model")
+    assert await FakeLLM(["ok"], config=config, cost_manager=allowed).aask("q") == "ok"
+    assert allowed.get_costs().unpriced_requests == 1
+
+    priced = LLMConfig(
+        api_type=LLMType.FAKE, model="my-private-model", price={"input": "1", "output": "1"}
+    )
+    manager = CostManager(max_budget="5")
+    assert await FakeLLM(["ok"], config=priced, cost_manager=manager).aask("q") == "ok"
+    assert manager.spent > 0
+
+
+def test_without_a_budget_an_unpriced_model_is_not_refused() -> None:
+    assert CostManager().reserve("my-private-model", 10, 10) is None
+
+
+@pytest.mark.parametrize(
+    ("price", "limit", "spent_text", "limit_text"),
+    [
+        ("0.44", "0.0000005", "$0.00000044 spent", "limit of $0.0000005"),
+        ("440", "0.0005", "$0.00044 spent", "limit of $0.0005"),
+    ],
+)
+def test_the_refusal_shows_what_was_spent_with_enough_precision(
+    price: str, limit: str, spent_text: str, limit_text: str
+) -> None:
+    rate = ModelPrice(input=Decimal(price), output=Decimal(price))
+    manager = CostManager(max_budget=limit, prices=PriceTable({"tiny": rate}))
+    manager.update(Usage(prompt_tokens=1), "tiny")
+    with pytest.raises(NoMoneyException) as info:
+        manager.reserve("tiny", 1, 0)
+    message = str(info.value)
+    assert spent_text in message and limit_text in message
+    assert "E-" not in message and "$0 " not in message

@@ -115,9 +115,9 @@ class SSEParser:
         """The events left when the body ends: a last line and event without their blank line
         are still read, marked ``terminated=False``."""
         events = self.feed("")
-        pending, self._pending = self._pending.removesuffix("\r"), ""
-        if pending:
-            event = self._line(pending)
+        pending, self._pending = self._pending, ""
+        if pending:  # a last line, complete when a CR ends it (no LF can follow now)
+            event = self._line(pending.removesuffix("\r"))
             if event is not None:
                 events.append(event)
         if self._data is not None:

@@ -448,3 +448,19 @@ def test_anthropic_sdk_sees_overloaded() -> None:
                 model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "x"}]
             )
     assert raised.value.request_id == "req_fault_1"
+
+
+# -- issue #9 item 15: whether requests may reach the upstream --------------------------------
+
+
+def test_fault_transport_reaches_upstream_follows_its_inner_transport() -> None:
+    class Recording:
+        reaches_upstream = True
+
+    class Replaying:
+        reaches_upstream = False
+
+    assert FaultTransport(Recording()).reaches_upstream is True
+    assert FaultTransport(Replaying()).reaches_upstream is False
+    assert FaultTransport(httpx2.MockTransport(_ok)).reaches_upstream is False  # absent: False
+    assert FaultTransport().reaches_upstream is True  # its default inner is the network

@@ -1,0 +1,90 @@
+"""Issue #9 item 15: a provider whose injected transport will reach the upstream (record,
+rewrite, live: ``reaches_upstream = True``) and has no key raises MissingAPIKeyError before
+anything is sent, instead of sending ``Bearer replay-no-key``. A transport without the
+attribute (a plain MockTransport, a replay) still needs no key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import pytest
+
+from harness import LLMConfig, MissingAPIKeyError, create_llm_instance
+from harness.replay.faults import Faults, FaultTransport
+from tests.providers.answers import MODES, PROVIDERS, Upstream, ask, settings
+
+KEY_VARS = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "azure": "AZURE_OPENAI_API_KEY",
+}
+
+
+class UpstreamBound(httpx2.AsyncBaseTransport):
+    """A transport that says it reaches the upstream (as recording transports do)."""
+
+    reaches_upstream = True
+
+    def __init__(self, provider: str) -> None:
+        self.upstream = Upstream(provider)
+        self.inner = self.upstream.transport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self.inner.handle_async_request(request)
+
+
+def keyless(provider: str, transport: Any, environ: dict[str, str] | None = None) -> Any:
+    config = settings(provider, api_key=None)
+    return create_llm_instance(LLMConfig(**config), transport=transport, environ=environ or {})
+
+
+def sent_key(request: httpx2.Request) -> str | None:
+    return (
+        request.headers.get("x-api-key")
+        or request.headers.get("api-key")
+        or (request.headers.get("authorization", "").removeprefix("Bearer ") or None)
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("mode", MODES)
+async def test_no_key_with_a_transport_that_reaches_the_upstream_raises_missing_api_key(
+    provider: str, mode: str
+) -> None:
+    transport = UpstreamBound(provider)
+    with pytest.raises(MissingAPIKeyError) as info:
+        await ask(keyless(provider, transport), mode)
+    assert info.value.env_var == KEY_VARS[provider]
+    assert KEY_VARS[provider] in str(info.value)
+    assert transport.upstream.requests == []  # nothing left with a placeholder key
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_fault_transport_over_an_upstream_bound_one_also_needs_the_key(
+    provider: str,
+) -> None:
+    transport = FaultTransport(UpstreamBound(provider), Faults().timeout("read"))
+    assert transport.reaches_upstream is True
+    with pytest.raises(MissingAPIKeyError):
+        await ask(keyless(provider, transport), "aask")
+    assert transport.history == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_the_key_from_the_environment_is_sent_to_an_upstream_bound_transport(
+    provider: str,
+) -> None:
+    transport = UpstreamBound(provider)
+    llm = keyless(provider, transport, environ={KEY_VARS[provider]: "sk-from-env"})
+    assert await ask(llm, "aask") == "all good"
+    assert sent_key(transport.upstream.requests[0]) == "sk-from-env"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_transport_without_reaches_upstream_still_needs_no_key(provider: str) -> None:
+    upstream = Upstream(provider)
+    for transport in (upstream.transport(), FaultTransport(upstream.transport())):
+        assert getattr(transport, "reaches_upstream", False) is False
+        assert await ask(keyless(provider, transport), "aask") == "all good"
+    assert {sent_key(r) for r in upstream.requests} == {"replay-no-key"}
