@@ -316,13 +316,13 @@ def test_version_1_cassette_with_a_count_key_is_rejected(tmp_path: Path) -> None
 
 COMMITTED = sorted(
     p
-    for folder in (Path("cassettes"), Path("tests"))
+    for folder in (CORPUS.parent.parent / "cassettes", CORPUS.parent)
     for p in folder.rglob("*.yaml")
     if "format: harness" in p.read_text(encoding="utf-8", errors="replace")[:200]
 )
 
 
-@pytest.mark.parametrize("path", COMMITTED, ids=str)
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
 def test_committed_harness_cassettes_still_load(path: Path) -> None:
     assert isinstance(load_interactions(path), list)
 
