@@ -344,7 +344,7 @@ class Redactor:
             redact = self._redact_sse_event if kind == "sse" else self._redact_json_text
             redacted = [redact(p, f"{kind}[{i}]", found) for i, p in enumerate(pieces)]
             return (separator.join(redacted).encode("utf-8") if found else body), found
-        kind = "json" if "json" in media_type or not media_type else "text"
+        kind = "json" if "json" in media_type else "text"  # the body's key in the YAML form
         redacted_text = self._redact_json_text(text, kind, found)
         return (redacted_text.encode("utf-8") if found else body), found
 

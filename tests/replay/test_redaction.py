@@ -378,6 +378,13 @@ def test_json_sent_as_text_plain_is_redacted_field_by_field() -> None:
     }
 
 
+def test_secret_fields_are_named_by_the_body_key_of_the_yaml_form() -> None:
+    body = b'{"password": "opaque-1234"}'
+    assert Redactor().secret_fields(_JSON, body) == [("json.password", "opaque-1234")]
+    assert Redactor().secret_fields([], body) == [("text.password", "opaque-1234")]
+    assert Redactor().redact_body([], body) == b'{"password": "REDACTED"}'
+
+
 def test_a_bare_token_field_stays_readable() -> None:
     body = b'{"usage": {"token": 5}, "logprobs": [{"token": "Hello", "bytes": [72]}]}'
     assert Redactor().redact_body(_JSON, body) == body
