@@ -108,14 +108,18 @@ def _in_stream_status(code: str | None) -> int | None:
 
 
 def transport_error(exc: BaseException, *, provider: str, model: str | None) -> Exception | None:
-    """The harness error for an HTTP library failure (httpx2, or httpx), else None.
+    """The harness error for an HTTP library or socket failure (httpx2, httpx, OSError),
+    else None.
 
     Timeouts (connect, read, write, pool) become APITimeoutError; every other request
     failure (refused, reset, a peer that closed mid-body, a protocol error...) becomes
     APIConnectionError. Both are retried by the one policy.
     """
-    timeouts: list[type[BaseException]] = [httpx2.TimeoutException]
-    failures: list[type[BaseException]] = [httpx2.RequestError]
+    if isinstance(exc, HarnessError):  # a replay miss, a blocked connection: not the network's
+        return None
+    # A custom transport may raise the socket layer's own errors (OSError, TimeoutError).
+    timeouts: list[type[BaseException]] = [httpx2.TimeoutException, TimeoutError]
+    failures: list[type[BaseException]] = [httpx2.RequestError, OSError]
     legacy = sys.modules.get("httpx")  # a transport serving both libraries may raise its errors
     if legacy is not None:
         timeouts.append(legacy.TimeoutException)

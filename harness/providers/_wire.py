@@ -20,7 +20,14 @@ from typing import Any
 from harness.errors import HarnessError, ResponseFormatError, StreamError
 from harness.providers._sdk import transport_error
 
-__all__ = ["EXCERPT_CHARS", "SSEEvent", "SSEParser", "SSEStream", "json_answer"]
+__all__ = [
+    "EXCERPT_CHARS",
+    "SSEEvent",
+    "SSEParser",
+    "SSEStream",
+    "format_error",
+    "json_answer",
+]
 
 EXCERPT_CHARS = 200  # of a body, quoted in a ResponseFormatError
 _KEEP_BYTES = 4 * EXCERPT_CHARS  # enough bytes for 200 characters of UTF-8

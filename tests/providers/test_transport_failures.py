@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -236,3 +236,39 @@ def test_the_slow_server_really_sends_its_first_event_at_once() -> None:
         ):
             first = next(response.iter_lines())
     assert json.loads(first.removeprefix("data: "))["choices"][0]["delta"]["content"] == "slow "
+
+
+class _BreaksAfterFirstEvent(httpx2.AsyncByteStream):
+    """A body whose socket fails after the first event, as a custom transport may report it."""
+
+    def __init__(self, first: str, error: OSError) -> None:
+        self.first = first
+        self.error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.first.encode()
+        raise self.error
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [(ConnectionResetError(104, "reset"), APIConnectionError), (TimeoutError(), APITimeoutError)],
+    ids=["reset", "timeout"],
+)
+async def test_a_socket_error_from_a_custom_transport_mid_stream_is_retried_then_mapped(
+    provider: str, error: OSError, expected: type[Exception]
+) -> None:
+    first = stream_events(provider, "never finished")[0]
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        stream = _BreaksAfterFirstEvent(first, error)
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=stream)
+
+    upstream = Upstream(provider, answer=answer)
+    waits = Waits()
+    llm = make_llm(provider, upstream.transport(), waits=waits, max_retries=1)
+    with pytest.raises(expected) as info:
+        await llm.aask("hello", stream=True)
+    assert info.value.__cause__ is error
+    assert len(upstream.requests) == 2 and waits.calls == [1.0]
