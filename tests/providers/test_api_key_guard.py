@@ -5,12 +5,14 @@ attribute (a plain MockTransport, a replay) still needs no key."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
 from harness import LLMConfig, MissingAPIKeyError, create_llm_instance
+from harness.replay import ReplayTransport
 from harness.replay.faults import Faults, FaultTransport
 from tests.providers.answers import MODES, PROVIDERS, Upstream, ask, settings
 
@@ -88,3 +90,27 @@ async def test_a_transport_without_reaches_upstream_still_needs_no_key(provider:
         assert getattr(transport, "reaches_upstream", False) is False
         assert await ask(keyless(provider, transport), "aask") == "all good"
     assert {sent_key(r) for r in upstream.requests} == {"replay-no-key"}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("mode", ["record", "rewrite", "live"])
+async def test_a_recording_replay_transport_without_a_key_raises_missing_api_key(
+    tmp_path: Path, provider: str, mode: str
+) -> None:
+    upstream = Upstream(provider)
+    cassette = tmp_path / "c.yaml"
+    transport = ReplayTransport(cassette, mode, upstream=upstream.transport())
+    with pytest.raises(MissingAPIKeyError):
+        await ask(keyless(provider, transport), "aask")
+    assert upstream.requests == []
+    assert not cassette.exists()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_replaying_replay_transport_needs_no_key(tmp_path: Path, provider: str) -> None:
+    cassette = tmp_path / "c.yaml"
+    recorder = ReplayTransport(cassette, "record", upstream=Upstream(provider).transport())
+    await ask(keyless(provider, recorder, environ={KEY_VARS[provider]: "sk-live"}), "aask")
+    await recorder.aclose()
+    player = ReplayTransport(cassette, "replay")
+    assert await ask(keyless(provider, player), "aask") == "all good"
