@@ -171,11 +171,14 @@ class OpenAILLM(BaseLLM):
             self._raise(exc)
         reader = SSEStream(stream.response, provider=self.provider_name, model=self.model)
         ended = False  # a finish_reason or [DONE] seen: the wire format's end of an answer
+        done = False
         try:
             async for event in reader.events():
-                if event.data.startswith("[DONE]"):
-                    ended = True
-                    break
+                # After [DONE], read on to the body's end (ignoring anything there), so the
+                # connection goes back to the pool instead of being closed.
+                if done or event.data.startswith("[DONE]"):
+                    ended = done = True
+                    continue
                 data = reader.json(event)
                 if data.get("error"):
                     raise in_stream_error(

@@ -151,3 +151,10 @@ async def test_replaying_an_old_recording_of_a_cut_stream_raises_stream_error(
     llm.use_system_prompt = False
     with pytest.raises(StreamError, match="without message_stop"):
         await ask(llm, mode)
+
+
+async def test_the_openai_stream_ends_at_done_even_if_the_body_goes_on() -> None:
+    events = stream_events("openai", "whole answer", finish=False)
+    events += stream_events("openai", "ignored trailer", finish=False, done=False)
+    upstream = streaming(events)
+    assert await ask(make_llm("openai", upstream.transport()), "aask_stream") == "whole answer"
