@@ -314,6 +314,7 @@ def _check(placement: Placement, secret: Secret) -> None:
                     route(path, exchange)
                 assert f"interactions[0].{placement.refused_at}: " in str(info.value)
                 assert secret.core not in str(info.value)
+                assert not path.exists() or load_interactions(path) == []
             assert secret.core.encode() not in _on_disk(Path(directory)), (
                 route.__name__,
                 placement.name,
@@ -321,6 +322,21 @@ def _check(placement: Placement, secret: Secret) -> None:
 
 
 # A few examples per placement (each recorded twice): about 300 recordings in all.
+def test_after_a_refused_write_the_transport_records_clean_requests_and_no_secret() -> None:
+    refused = REFUSED_PLACEMENTS[0].build("sk-proj-" + "Zq8" * 10)
+    with tempfile.TemporaryDirectory(dir=_SCRATCH) as directory:
+        path = Path(directory) / "c.yaml"
+        transport = ReplayTransport(path, "record", upstream=_upstream(Exchange()))
+        with httpx2.Client(transport=transport) as client:
+            with pytest.raises(SecretLeakError):
+                _send(client, refused)
+            _send(client, Exchange(content=b'{"model": "m", "n": 2}'))
+        assert [json.loads(i.request.body) for i in load_interactions(path)] == [
+            {"model": "m", "n": 2}
+        ]
+        assert b"Zq8Zq8" not in _on_disk(Path(directory))
+
+
 _SETTINGS = settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
