@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import ipaddress
+import json
 import os
 import socket
 import subprocess
@@ -50,6 +51,11 @@ CHILD_PROXY_VARIABLES: tuple[str, ...] = (
 """Proxy variables a guarded session points at a closed loopback port for child processes."""
 
 _NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
+# Set for children with the proxy they were given and what the variables were before, so a
+# child that installs a guard of its own (an xdist worker, a nested pytest) undoes them in its
+# os.environ: its own clients then meet its socket guard, or the network while it is lifted.
+_INHERITED_MARK = "HARNESS_NETWORK_GUARD_PROXY"
+_CHILD_VARIABLES = (*CHILD_PROXY_VARIABLES, *_NO_PROXY_VARIABLES, _INHERITED_MARK)
 _LOOPBACK_NO_PROXY = ("localhost", "127.0.0.1", "::1")
 _ENV_POSITION = 9  # env's position in subprocess.Popen(args, bufsize, ..., cwd, env, ...)
 
@@ -88,6 +94,7 @@ class NetworkGuard:
         self._resolved: set[str] = set()
         self._saved: list[tuple[Any, str, Any]] = []
         self._closed_port: socket.socket | None = None
+        self._inherited: dict[str, str | None] = {}  # os.environ before undoing a parent's
         self.child_env: dict[str, str] = {}  # what child processes get while installed
         self.blocked: list[str] = []  # every refused host, for reports
 
@@ -209,6 +216,7 @@ class NetworkGuard:
         self._replace(socket, "gethostbyaddr", gethostbyaddr)
         self._replace(socket, "getnameinfo", getnameinfo)
         self._replace(subprocess.Popen, "__init__", popen_init)
+        self._undo_inherited_env()
         self._start_child_env()
 
     def uninstall(self) -> None:
@@ -241,6 +249,9 @@ class NetworkGuard:
             **dict.fromkeys(CHILD_PROXY_VARIABLES, proxy),
             **dict.fromkeys(_NO_PROXY_VARIABLES, no_proxy),
         }
+        before = {name: os.environ.get(name) for name in self.child_env}
+        mark = {"proxy": proxy, "no_proxy": no_proxy, "before": before}
+        self.child_env[_INHERITED_MARK] = json.dumps(mark, sort_keys=True)
         with NetworkGuard._lock:
             NetworkGuard._child_guards.append(self)
             if not NetworkGuard._suspended:
@@ -254,6 +265,26 @@ class NetworkGuard:
         if self._closed_port is not None:
             self._closed_port.close()
             self._closed_port = None
+        for name, value in self._inherited.items():
+            _set_environ(name, value)
+        self._inherited = {}
+
+    def _undo_inherited_env(self) -> None:
+        """Give back os.environ the proxy settings a guarded parent process replaced."""
+        try:
+            mark = json.loads(os.environ.get(_INHERITED_MARK, ""))
+            before: dict[str, str | None] = mark["before"]
+            ours = {
+                **dict.fromkeys(CHILD_PROXY_VARIABLES, mark["proxy"]),
+                **dict.fromkeys(_NO_PROXY_VARIABLES, mark["no_proxy"]),
+            }
+        except (ValueError, KeyError, TypeError):
+            return
+        undo = [name for name, value in ours.items() if os.environ.get(name) == value]
+        self._inherited = {name: os.environ.get(name) for name in [*undo, _INHERITED_MARK]}
+        for name in undo:
+            _set_environ(name, before.get(name))
+        _set_environ(_INHERITED_MARK, None)
 
     def _env_for_child(self, env: Any) -> Any:
         """The ``env`` a new subprocess gets: the caller's, with the guard's proxy settings
@@ -305,9 +336,16 @@ def _current_child_env() -> dict[str, str]:
 def _put_child_env(values: Mapping[str, str]) -> None:
     """Set the environment children inherit (not ``os.environ``): ``values`` for the proxy
     variables, and for the others what ``os.environ`` says."""
-    for name in (*CHILD_PROXY_VARIABLES, *_NO_PROXY_VARIABLES):
+    for name in _CHILD_VARIABLES:
         value = values.get(name, os.environ.get(name))
         if value is None:
             os.unsetenv(name)
         else:
             os.putenv(name, value)
+
+
+def _set_environ(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value

@@ -214,3 +214,45 @@ def test_suspension_lifts_the_child_proxy_and_uninstall_restores_what_was_there(
 def test_the_reserved_port_refuses_connections(guard: NetworkGuard) -> None:
     with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
         sock.connect(("127.0.0.1", _proxy_port(guard)))
+
+
+_NESTED = f"""
+import json, os
+from harness._plugin_network import NetworkGuard
+names = {_NAMES!r}
+seen = {{"inherited": {{n: os.environ.get(n) for n in names}}}}
+guard = NetworkGuard()
+guard.install()
+seen["installed"] = {{n: os.environ.get(n) for n in names}}
+seen["own"] = guard.child_env["HTTPS_PROXY"]
+guard.uninstall()
+seen["uninstalled"] = {{n: os.environ.get(n) for n in names}}
+print(json.dumps(seen))
+"""
+
+
+def test_a_child_that_installs_its_own_guard_gives_its_environment_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an xdist worker or a nested pytest: its own clients must not be sent to the parent's
+    # closed port (a test it lifts the guard for could not reach its upstream)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    parent = NetworkGuard()
+    parent.install()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _NESTED],
+            capture_output=True,
+            text=True,
+            timeout=_CHILD_TIMEOUT,
+            check=True,
+        )
+    finally:
+        parent.uninstall()
+    seen = json.loads(done.stdout)
+    assert seen["inherited"]["HTTP_PROXY"] == parent.child_env["HTTP_PROXY"]
+    assert seen["installed"]["HTTPS_PROXY"] == "http://proxy.corp.example:3128"
+    assert seen["installed"]["HTTP_PROXY"] is None
+    assert seen["own"] != parent.child_env["HTTPS_PROXY"]
+    assert seen["uninstalled"] == seen["inherited"]
