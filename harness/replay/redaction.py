@@ -176,7 +176,6 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
 # Values shorter than this are too likely to occur by chance to be replaced everywhere.
 _MIN_SECRET_LENGTH = 8
 _LINE_BREAK = re.compile(r"(\r\n|\n|\r)")
-_NOT_FOUND = object()
 
 
 @dataclass(frozen=True)
