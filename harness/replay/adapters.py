@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import ssl
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -135,8 +138,32 @@ class Library:
         )
 
     def default_upstream(self, is_async: bool) -> Any:
-        """The library's own network transport."""
-        return self.module.AsyncHTTPTransport() if is_async else self.module.HTTPTransport()
+        """The library's own network transport, on the process's shared TLS context."""
+        transport = self.module.AsyncHTTPTransport if is_async else self.module.HTTPTransport
+        return transport(verify=shared_ssl_context(self.module))
+
+
+_SSL_LOCK = threading.Lock()
+_SSL_CONTEXTS: dict[tuple[str, str | None, str | None], ssl.SSLContext] = {}
+
+
+def shared_ssl_context(module: ModuleType) -> ssl.SSLContext:
+    """``module.create_ssl_context()`` (httpx or httpx2's default), built once per process.
+
+    Loading the CA bundle takes tens of milliseconds: without sharing, the first request of
+    every transport paid it. An SSLContext is safe to share between threads and connections
+    (and survives a fork); a new one is made when SSL_CERT_FILE or SSL_CERT_DIR change.
+    """
+    # the variables the library reads when it builds its context (trust_env)
+    key = (module.__name__, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    context = _SSL_CONTEXTS.get(key)
+    if context is None:
+        with _SSL_LOCK:
+            context = _SSL_CONTEXTS.get(key)
+            if context is None:
+                context = module.create_ssl_context()
+                _SSL_CONTEXTS[key] = context
+    return context
 
 
 @functools.cache

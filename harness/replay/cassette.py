@@ -46,6 +46,7 @@ from harness.replay.reading import (
     READABLE_VERSIONS,
     load_interactions,
     parse_cassette_text,
+    read_cassette_bytes,
     read_cassette_text,
 )
 from harness.replay.redaction import Redactor, find_secrets
@@ -62,19 +63,25 @@ __all__ = [
     "read_cassette_text",
 ]
 
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """Multi-line strings as literal blocks, so stored bodies diff line by line."""
-
-
 def _represent_str(dumper: Any, value: str) -> Any:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_Dumper.add_representer(str, _represent_str)
+def _dumper(base: Any) -> Any:
+    """A safe dumper on ``base`` writing multi-line strings as literal blocks (line diffs)."""
+    dumper: Any = type("_Dumper", (base,), {})
+    dumper.add_representer(str, _represent_str)
+    return dumper
+
+
+def _dumper_base(module: Any) -> Any:
+    """libyaml's safe dumper where PyYAML was built with it, else the pure-Python one."""
+    return getattr(module, "CSafeDumper", None) or module.SafeDumper
+
+
+# the pure-Python emitter writes the same bytes as libyaml's (tests check it)
+_Dumper = _dumper(_dumper_base(yaml))
 
 
 def _headers_node(headers: list[tuple[str, str]]) -> dict[str, Any]:
@@ -192,19 +199,20 @@ class Cassette:
         self.path = Path(path)
         self.interactions: list[Interaction] = list(interactions or [])
         self._pending: list[_Item] = []
+        self._pending_bytes = 0
         self._lock = threading.Lock()
-        # The text this object last wrote (or read), and the items it was made of.
-        self._written: tuple[str | None, list[_Item]] = (None, [])
+        # The bytes this object last wrote (or read), and the items they were made of.
+        self._written: tuple[bytes | None, list[_Item]] = (None, [])
         self._swept = False  # stale temp files of killed writers removed once per object
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Cassette:
         """The cassette at ``path``; an absent file is an empty cassette."""
         try:
-            text = read_cassette_text(path)
+            raw = read_cassette_bytes(path)
         except FileNotFoundError:
             return cls(path)
-        return cls(path, parse_cassette_text(text, path))
+        return cls(path, parse_cassette_text(raw, path))
 
     @classmethod
     def load_for_recording(cls, path: str | os.PathLike[str], redactor: Redactor) -> Cassette:
@@ -215,10 +223,10 @@ class Cassette:
         refuse, after the upstream answer was paid for.
         """
         try:
-            text = read_cassette_text(path)
+            raw = read_cassette_bytes(path)
         except FileNotFoundError:
             return cls(path)
-        interactions = parse_cassette_text(text, path)
+        interactions = parse_cassette_text(raw, path)
         cassette = cls(path, interactions)
         items = [_Item.of(_redacted(i, redactor)) for i in interactions]
         try:
@@ -230,13 +238,18 @@ class Cassette:
                 hint="it is already in the file on disk, and recording would have to write it "
                 "back: remove it (or make the Redactor redact it), or re-record with mode rewrite",
             ) from None
-        cassette._written = (text, items)
+        cassette._written = (raw, items)
         return cassette
 
     @property
     def pending(self) -> int:
         """How many recorded interactions the next ``save`` will write."""
         return len(self._pending)
+
+    @property
+    def pending_bytes(self) -> int:
+        """The size of their YAML text (characters), for deciding when to save."""
+        return self._pending_bytes
 
     @property
     def lock_path(self) -> Path:
@@ -256,6 +269,7 @@ class Cassette:
                 item.scanned = True
             self.interactions.append(interaction)
             self._pending.append(item)
+            self._pending_bytes += len(item.text)
 
     def _drop_refused(self) -> list[str]:
         """Scan the pending interactions; drop those holding a key-like string, say why."""
@@ -276,6 +290,7 @@ class Cassette:
         if refused:
             dropped = {id(item) for item in refused}
             self._pending = [item for item in self._pending if id(item) not in dropped]
+            self._pending_bytes = sum(len(item.text) for item in self._pending)
             gone = {id(item.interaction) for item in refused}
             self.interactions = [i for i in self.interactions if id(i) not in gone]
         return findings
@@ -322,10 +337,11 @@ class Cassette:
 
                 on_disk = self._read_back(redactor, keep, replace_unreadable)
                 items = [*on_disk, *pending]
-                text = _document(items)
-                atomic_write(self.path, text)
-                self._written = (text, items)
+                data = _document(items).encode("utf-8")
+                atomic_write(self.path, data)
+                self._written = (data, items)
             del self._pending[: len(pending)]
+            self._pending_bytes = sum(len(item.text) for item in self._pending)
             if refused:
                 raise SecretLeakError(path=str(self.path), findings=refused)
 
@@ -338,7 +354,7 @@ class Cassette:
         """What is on disk now: our last write if nobody wrote since, else the file re-read."""
         written, items = self._written
         try:
-            current = read_cassette_text(self.path)
+            current = read_cassette_bytes(self.path)
             if current != written:  # comparing text is far cheaper than parsing YAML
                 interactions = parse_cassette_text(current, self.path)
         except FileNotFoundError:

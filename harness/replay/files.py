@@ -52,14 +52,15 @@ def lock_path(cassette: str | os.PathLike[str]) -> Path:
     return _lock_dir() / f"{readable}-{digest}.lock"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` all at once: a crash leaves the old file or the new one."""
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Replace ``path`` with ``text`` (as UTF-8) at once: a crash leaves the old or the new file."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     handle, temp = tempfile.mkstemp(
         prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
     )
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)

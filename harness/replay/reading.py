@@ -8,13 +8,29 @@ A path that is a directory or not UTF-8 text is a CassetteFormatError naming it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+from yaml.nodes import ScalarNode
 
 from harness.replay.bodies import body_from_yaml, decode_content
 from harness.replay.errors import CassetteFormatError, CassetteVersionError
@@ -25,8 +41,11 @@ __all__ = [
     "FORMAT_VERSION",
     "FRAMING_HEADERS",
     "READABLE_VERSIONS",
+    "gc_paused",
     "load_interactions",
+    "load_yaml",
     "parse_cassette_text",
+    "read_cassette_bytes",
     "read_cassette_text",
 ]
 
@@ -35,7 +54,14 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 """The harness-format versions this harness reads (it writes ``FORMAT_VERSION``)."""
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _loader_class(module: Any) -> Any:
+    """libyaml's safe loader where PyYAML was built with it, else the pure-Python one."""
+    return getattr(module, "CSafeLoader", None) or module.SafeLoader
+
+
+_Loader: Any = _loader_class(yaml)
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 """Response headers that describe the wire framing, not the stored (decoded) body."""
 
@@ -216,7 +242,27 @@ def _parse(data: Any) -> list[Interaction]:
         raise _Invalid("interactions", "expected a list")
     if kind == FORMAT and version != 1:
         _check_count(data, len(interactions))
-    return [read(node, f"interactions[{i}]") for i, node in enumerate(interactions)]
+    return [
+        node if type(node) is Interaction else read(node, f"interactions[{i}]")
+        for i, node in enumerate(interactions)
+    ]
+
+
+def _read_early(top: dict[Any, Any], index: int, item: Any) -> Any:
+    """An ``interactions`` item read as soon as it is built (its YAML form is dropped then).
+
+    Only when the header before the list says harness format in a readable version; an item
+    that does not read is left as it is, for ``_parse`` to raise about in order.
+    """
+    version = top.get("version")
+    if top.get("format") != FORMAT or isinstance(version, bool):
+        return item
+    if version not in READABLE_VERSIONS:
+        return item
+    try:
+        return _harness_interaction(item, f"interactions[{index}]")
+    except _Invalid:
+        return item
 
 
 def _check_count(data: dict[str, Any], found: int) -> None:
@@ -238,8 +284,180 @@ def _check_count(data: dict[str, Any], found: int) -> None:
         )
 
 
-def read_cassette_text(path: str | os.PathLike[str]) -> str:
-    """The text of a cassette file; CassetteFormatError names a path that is not UTF-8 text.
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAGS = frozenset({None, "!", "tag:yaml.org,2002:map"})
+_SEQ_TAGS = frozenset({None, "!", "tag:yaml.org,2002:seq"})
+_COLLECTION_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "omap", "pairs", "set")
+)
+_CACHED_PLAIN = 64  # plain scalars up to this length are resolved once per load (keys, enums)
+
+OnItem = Callable[[dict[Any, Any], int, Any], Any]
+"""Called with (top-level mapping so far, index, item) for each ``interactions`` item built."""
+
+
+class _Unusual(Exception):
+    """YAML the fast builder leaves to PyYAML's constructor (merge keys, set/omap, bad aliases)."""
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage collection while a cassette is built (each pass would rescan all of it).
+
+    Nested and concurrent uses are counted: the collector's state before the first is
+    restored when the last ends, on an error too.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def _build(loader: Any, on_item: OnItem | None) -> Any:
+    """The document ``loader`` parses, built from its events without a node graph.
+
+    Gives what ``SafeConstructor`` gives for the YAML cassettes use (mappings, sequences,
+    standard scalar tags, anchors and aliases); raises _Unusual for anything else. The items
+    of a top-level ``interactions`` sequence go through ``on_item`` as soon as each is built,
+    so their YAML form need not be kept all at once.
+    """
+    get = loader.get_event
+    resolve = loader.resolve
+    constructors = loader.yaml_constructors
+    anchors: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+
+    def tagged(tag: str, event: Any) -> Any:
+        if tag in _COLLECTION_TAGS or tag not in constructors:
+            raise _Unusual(tag)  # e.g. a merge key: PyYAML's constructor knows what to do
+        node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        return constructors[tag](loader, node)
+
+    def build(event: Any, top: bool = False) -> Any:
+        kind = type(event)
+        name = event.anchor
+        if kind is ScalarEvent:
+            tag = event.tag
+            value = event.value
+            if tag is None or tag == "!":
+                if event.implicit[0]:  # plain: its tag depends on what it looks like
+                    try:
+                        value = plain[value]
+                    except KeyError:
+                        text = value
+                        tag = resolve(ScalarNode, text, event.implicit)
+                        if tag != _STR_TAG:
+                            value = tagged(tag, event)
+                        if len(text) <= _CACHED_PLAIN:
+                            plain[text] = value  # str, int, float, bool, None or a date
+            elif tag != _STR_TAG:
+                value = tagged(tag, event)
+        elif kind is AliasEvent:
+            if name not in anchors:
+                raise _Unusual(name)
+            return anchors[name]
+        elif kind is MappingStartEvent:
+            if event.tag not in _MAP_TAGS:
+                raise _Unusual(event.tag)
+            value = {}
+            if name is not None:
+                if name in anchors:
+                    raise _Unusual(name)
+                anchors[name] = value
+            while True:
+                event = get()
+                if type(event) is MappingEndEvent:
+                    return value
+                key = build(event)
+                event = get()
+                if (
+                    top
+                    and on_item is not None
+                    and key == "interactions"
+                    and type(event) is SequenceStartEvent
+                    and event.anchor is None
+                    and event.tag in _SEQ_TAGS
+                ):
+                    items: list[Any] = []
+                    value[key] = items
+                    while type(event := get()) is not SequenceEndEvent:
+                        items.append(on_item(value, len(items), build(event)))
+                    continue
+                try:
+                    value[key] = build(event)
+                except TypeError as exc:  # an unhashable key
+                    raise _Unusual(repr(key)) from exc
+        elif kind is SequenceStartEvent:
+            if event.tag not in _SEQ_TAGS:
+                raise _Unusual(event.tag)
+            value = []
+            if name is not None:
+                if name in anchors:
+                    raise _Unusual(name)
+                anchors[name] = value
+            append = value.append
+            while type(event := get()) is not SequenceEndEvent:
+                append(build(event))
+            return value
+        else:  # pragma: no cover - the parser yields nodes only here
+            raise _Unusual(kind.__name__)
+        if name is not None:
+            if name in anchors:
+                raise _Unusual(name)
+            anchors[name] = value
+        return value
+
+    if type(get()) is not StreamStartEvent:  # pragma: no cover - always first
+        raise _Unusual("stream")
+    event = get()
+    if type(event) is StreamEndEvent:
+        return None
+    if type(event) is not DocumentStartEvent:  # pragma: no cover - the parser's order
+        raise _Unusual("document")
+    try:
+        data = build(get(), top=True)
+    except RecursionError as exc:
+        raise _Unusual("depth") from exc
+    if type(get()) is not DocumentEndEvent or type(get()) is not StreamEndEvent:
+        raise _Unusual("several documents")  # PyYAML's composer says which
+    return data
+
+
+def load_yaml(text: str | bytes, on_item: OnItem | None = None) -> Any:
+    """``yaml.safe_load(text)`` with libyaml's parser where available, faster and leaner.
+
+    The document is built straight from the parser's events (no node graph) with garbage
+    collection paused; YAML beyond what cassettes use (merge keys, ``!!set``, a second
+    document, ...) is handed to PyYAML's own safe constructor, so the result and errors are
+    the same. ``on_item`` sees each item of a top-level ``interactions`` list (see OnItem).
+    """
+    with gc_paused():
+        loader = _Loader(text)
+        try:
+            return _build(loader, on_item)
+        except _Unusual:
+            pass
+        finally:
+            loader.dispose()
+        return yaml.load(text, Loader=_Loader)  # a safe loader
+
+
+def read_cassette_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a cassette file, checked to be UTF-8 text (CassetteFormatError names it).
 
     A missing file raises FileNotFoundError as usual.
     """
@@ -254,25 +472,34 @@ def read_cassette_text(path: str | os.PathLike[str]) -> str:
     except OSError as exc:
         raise CassetteFormatError(f"cannot be read: {exc.strerror or exc}", path=name) from exc
     try:
-        return raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CassetteFormatError(
             f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): a cassette "
             "is a UTF-8 YAML file; is this a binary or latin-1 file?",
             path=name,
         ) from None
+    return raw
+
+
+def read_cassette_text(path: str | os.PathLike[str]) -> str:
+    """The text of a cassette file; CassetteFormatError names a path that is not UTF-8 text.
+
+    A missing file raises FileNotFoundError as usual.
+    """
+    return read_cassette_bytes(path).decode("utf-8")
 
 
 def load_interactions(path: str | os.PathLike[str]) -> list[Interaction]:
     """The interactions of a cassette file in any supported format."""
-    return parse_cassette_text(read_cassette_text(path), path)
+    return parse_cassette_text(read_cassette_bytes(path), path)
 
 
-def parse_cassette_text(text: str, path: str | os.PathLike[str]) -> list[Interaction]:
-    """The interactions in ``text``, the content of the cassette file ``path``."""
+def parse_cassette_text(text: str | bytes, path: str | os.PathLike[str]) -> list[Interaction]:
+    """The interactions in ``text`` (str, or UTF-8 bytes), the content of the file ``path``."""
     name = os.fspath(path)
     try:
-        data = yaml.load(text, Loader=_Loader)  # a safe loader
+        data = load_yaml(text, _read_early)
     except yaml.YAMLError as exc:
         raise CassetteFormatError(f"not valid YAML: {exc}", path=name) from exc
     try:

@@ -39,6 +39,10 @@ NOT_RECORDED_STATUSES = frozenset({401, 403, 407})
 """Answers that say the credentials were refused: passed on, never recorded."""
 NOTE_EXTENSION = "harness.note"
 """Response extension holding a hint for whoever turns the response into an error."""
+BUFFER_BYTES = 8 * 1024 * 1024
+"""Record mode writes its buffered interactions once their YAML reaches this size (default)."""
+BUFFER_SECONDS = 30.0
+"""... or once the oldest of them has waited this long (default; checked at each recording)."""
 
 
 def resolve_mode(mode: str, cassette_path: str | os.PathLike[str]) -> Mode:
@@ -57,13 +61,18 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _warn_unwritten(cassette: Cassette) -> None:
-    """A rewrite transport dropped without ``close``: what it recorded was never written."""
+def _warn_unwritten(cassette: Cassette, mode: str) -> None:
+    """A transport dropped without ``close``: what it recorded since its last write is lost."""
     if cassette.pending:
+        why = (
+            "rewrite replaces the cassette at close"
+            if mode == "rewrite"
+            else "record mode buffers what it records and writes it at close or flush()"
+        )
         warnings.warn(
-            f"a rewrite-mode ReplayTransport for {cassette.path} was never closed: "
+            f"a {mode}-mode ReplayTransport for {cassette.path} was never closed: "
             f"{cassette.pending} recorded interaction(s) were not written; close the client "
-            "or the transport (rewrite replaces the cassette at close)",
+            f"or the transport ({why})",
             ReplayWarning,
             stacklevel=2,
         )
@@ -74,11 +83,15 @@ class ReplayTransport:
 
     ``replay``: answer from the cassette; a miss raises CassetteMiss and nothing leaves the
     machine. ``record``: answer what matches, send the rest to ``upstream`` and record it
-    (each new interaction is merged into the file as soon as its body has been read).
-    ``rewrite``: send everything; at ``close`` the cassette is replaced by what was recorded,
-    if anything was. ``live``: pass everything through. The file is read and checked when the
-    transport is made, before any request: in record mode a corrupt file (or one holding a
-    secret that redaction cannot remove) raises; in rewrite mode it is replaced, with a warning.
+    (once its body has been read); new interactions are buffered and merged into the file
+    (under a lock, keeping what other writers saved meanwhile) at ``flush``/``close``, and
+    before that once their YAML reaches ``buffer_bytes`` or the oldest has waited
+    ``buffer_seconds`` (checked as each interaction is recorded; ``buffer_bytes=0`` writes
+    each one at once). ``rewrite``: send everything; at ``close`` the cassette is replaced by
+    what was recorded, if anything was. ``live``: pass everything through. The file is read
+    and checked when the transport is made, before any request: in record mode a corrupt file
+    (or one holding a secret that redaction cannot remove) raises; in rewrite mode it is
+    replaced, with a warning.
 
     Not recorded, and the cassette left as it is: a 401/403/407 answer (the credentials were
     refused; the response still reaches the caller, with a ReplayWarning and a hint in the
@@ -90,7 +103,8 @@ class ReplayTransport:
     (a recorded one once its body has been read), e.g. to meter tokens; it must not raise.
     ``run_started_at``: in ``rewrite`` mode, interactions recorded before it are dropped
     (default: when this transport was made); give several transports of one run the same
-    start so a cassette they share keeps what each of them recorded.
+    start so a cassette they share keeps what each of them recorded. A record or rewrite
+    transport garbage-collected with unwritten interactions warns (ReplayWarning).
     """
 
     def __init__(
@@ -105,8 +119,18 @@ class ReplayTransport:
         now: Callable[[], datetime] = _utc_now,
         on_interaction: Callable[[Any, Interaction, bool], None] | None = None,
         run_started_at: datetime | None = None,
+        buffer_bytes: int = BUFFER_BYTES,
+        buffer_seconds: float = BUFFER_SECONDS,
     ) -> None:
+        if buffer_bytes < 0 or buffer_seconds < 0:
+            raise ValueError(
+                f"buffer_bytes and buffer_seconds must be >= 0, got {buffer_bytes} and "
+                f"{buffer_seconds}"
+            )
         self.path = Path(cassette_path)
+        self.buffer_bytes = buffer_bytes
+        self.buffer_seconds = buffer_seconds
+        self._buffered_since: float | None = None  # clock() at the oldest unwritten recording
         self.mode: Mode = resolve_mode(mode, self.path)
         self.matcher = matcher or Matcher()
         self.redactor = redactor if redactor is not None else Redactor.from_env()
@@ -131,8 +155,8 @@ class ReplayTransport:
             if self.mode == "rewrite" and existed:
                 self._check_replaceable()
         self._index = InteractionIndex(self.cassette.interactions, self.matcher)
-        if self.mode == "rewrite":
-            weakref.finalize(self, _warn_unwritten, self.cassette)
+        if self.mode in ("record", "rewrite"):
+            weakref.finalize(self, _warn_unwritten, self.cassette, self.mode)
 
     @property
     def reaches_upstream(self) -> bool:
@@ -190,11 +214,17 @@ class ReplayTransport:
         return library.teed_response(answer, request, store, is_async=True)
 
     def flush(self) -> None:
-        """Rewrite mode: replace the cassette with what was recorded (if anything); else no-op.
+        """Write what was recorded and not yet written (if anything); ``close`` calls it.
 
-        ``close`` and ``aclose`` call it. Interactions recorded before the run started (see
-        ``run_started_at``) are dropped; those other transports of the run wrote are kept.
+        Record mode merges the buffered interactions into the file. Rewrite mode replaces the
+        cassette: interactions recorded before the run started (see ``run_started_at``) are
+        dropped; those other transports of the run wrote are kept. Replay and live: no-op.
         """
+        if self.mode == "record":
+            with self._lock:
+                self._buffered_since = None
+            self.cassette.save(redactor=self.redactor)
+            return
         if self.mode != "rewrite" or not self.cassette.pending:
             return
         self.cassette.save(
@@ -203,6 +233,19 @@ class ReplayTransport:
             replace_unreadable=self._replace_unreadable,
         )
         self._replace_unreadable = False
+
+    def _buffered(self) -> None:
+        """Record mode, after an interaction was added: write the buffer if it is full or old."""
+        now = self._clock()
+        with self._lock:
+            if self._buffered_since is None:
+                self._buffered_since = now
+            due = (
+                self.cassette.pending_bytes >= self.buffer_bytes
+                or now - self._buffered_since >= self.buffer_seconds
+            )
+        if due:
+            self.flush()
 
     def close(self) -> None:
         """Write what rewrite mode recorded, then close the upstream transport(s)."""
@@ -380,7 +423,7 @@ class ReplayTransport:
             # SecretLeakError here drops this interaction for good (its call raises)
             self.cassette.add(interaction, check=True)
             if self.mode == "record":  # rewrite replaces the file at close
-                self.cassette.save(redactor=self.redactor)
+                self._buffered()
             if self._on_interaction is not None:
                 self._on_interaction(request, interaction, False)
 
