@@ -24,6 +24,7 @@ Bodies are stored decoded (no content-encoding) as ``json`` (parsed), ``sse`` / 
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -34,6 +35,9 @@ from typing import Any
 
 import yaml
 from filelock import FileLock
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.representer import SafeRepresenter
+from yaml.resolver import Resolver
 
 from harness.replay.bodies import body_to_yaml
 from harness.replay.errors import CassetteFormatError, SecretLeakError
@@ -49,7 +53,7 @@ from harness.replay.reading import (
     read_cassette_bytes,
     read_cassette_text,
 )
-from harness.replay.redaction import Redactor, find_secrets
+from harness.replay.redaction import SECRET_PATTERNS, Redactor, find_secrets, secret_matches
 
 __all__ = [
     "FORMAT",
@@ -63,14 +67,38 @@ __all__ = [
     "read_cassette_text",
 ]
 
+
 def _represent_str(dumper: Any, value: str) -> Any:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _no_aliases(dumper: Any, data: Any) -> bool:
+    return True  # a node is built afresh per interaction: nothing in it is shared
+
+
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+_BASE_RESOLVE: Any = Resolver.resolve
+_RESOLVED_MAX = 20_000  # short scalars (keys, header values, enums) recur in every item
+
+
+def _resolve(dumper: Any, kind: Any, value: Any, implicit: Any) -> Any:
+    """``Resolver.resolve``, remembered for short scalars: the emitter asks twice per scalar."""
+    if kind is not ScalarNode or len(value) > 64:
+        return _BASE_RESOLVE(dumper, kind, value, implicit)
+    key = (value, implicit)
+    tag = _RESOLVED.get(key)
+    if tag is None:
+        if len(_RESOLVED) >= _RESOLVED_MAX:
+            _RESOLVED.clear()
+        tag = _RESOLVED[key] = _BASE_RESOLVE(dumper, kind, value, implicit)
+    return tag
+
+
 def _dumper(base: Any) -> Any:
     """A safe dumper on ``base`` writing multi-line strings as literal blocks (line diffs)."""
-    dumper: Any = type("_Dumper", (base,), {})
+    methods = {"ignore_aliases": _no_aliases, "resolve": _resolve}
+    dumper: Any = type("_Dumper", (base,), methods)
     dumper.add_representer(str, _represent_str)
     return dumper
 
@@ -134,10 +162,62 @@ class _Item:
     @classmethod
     def of(cls, interaction: Interaction) -> _Item:
         node = _interaction_node(interaction)
-        text = yaml.dump([node], **_DUMP_OPTIONS)
+        text = _dump_item(node)
         # A last scalar kept with its trailing newlines (``|+``) makes PyYAML end the document
         # with ``...``; items are joined into one document, where that marker would end it.
         return cls(interaction, node, text.removesuffix("...\n"))
+
+
+_TAG = "tag:yaml.org,2002:"
+_FLOATS = SafeRepresenter()  # its float spelling (.nan, .inf, 1.0e+20) is the one to match
+
+
+class _Unlisted(Exception):
+    """A value the direct node builder leaves to PyYAML's representer."""
+
+
+def _yaml_node(value: Any) -> Node:
+    """The YAML node PyYAML's safe representer (with ``_represent_str``) makes of ``value``.
+
+    Built directly: a fraction of the representer's cost per value. JSON-shaped values only
+    (str, int, float, bool, None, dict, list); anything else raises _Unlisted.
+    """
+    kind = type(value)
+    if kind is str:
+        return ScalarNode(_TAG + "str", value, style="|" if "\n" in value else None)
+    if kind is dict:
+        pairs = [(_yaml_node(k), _yaml_node(v)) for k, v in value.items()]
+        return MappingNode(_TAG + "map", pairs, flow_style=False)
+    if kind is list:
+        return SequenceNode(_TAG + "seq", [_yaml_node(v) for v in value], flow_style=False)
+    if kind is int:
+        return ScalarNode(_TAG + "int", str(value))
+    if kind is bool:
+        return ScalarNode(_TAG + "bool", "true" if value else "false")
+    if value is None:
+        return ScalarNode(_TAG + "null", "null")
+    if kind is float:
+        node: Node = _FLOATS.represent_float(value)
+        return node
+    raise _Unlisted(kind.__name__)
+
+
+def _dump_item(node: dict[str, Any]) -> str:
+    """``yaml.dump([node], **_DUMP_OPTIONS)``, the same text, with the nodes built directly."""
+    try:
+        root = SequenceNode(_TAG + "seq", [_yaml_node(node)], flow_style=False)
+    except _Unlisted:
+        return str(yaml.dump([node], **_DUMP_OPTIONS))
+    stream = io.StringIO()
+    options = {k: v for k, v in _DUMP_OPTIONS.items() if k != "Dumper"}
+    dumper = _DUMP_OPTIONS["Dumper"](stream, default_flow_style=False, **options)
+    try:
+        dumper.open()
+        dumper.serialize(root)
+        dumper.close()
+    finally:
+        dumper.dispose()
+    return stream.getvalue()
 
 
 def _document(items: list[_Item]) -> str:
@@ -159,7 +239,58 @@ def dump_interactions(interactions: Iterable[Interaction]) -> tuple[dict[str, An
     return data, _document(items)
 
 
+def _strings(node: Any, into: list[str]) -> None:
+    if isinstance(node, str):
+        into.append(node)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _strings(key, into)
+            _strings(value, into)
+    elif isinstance(node, list):
+        for value in node:
+            _strings(value, into)
+
+
+# Text each key pattern cannot match without (checked by the pattern's exact source, so a
+# changed or added pattern makes every interaction take the full scan).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}": ("sk-",),
+    r"AIza[0-9A-Za-z_-]{35}": ("AIza",),
+    r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])": ("AKIA", "ASIA"),
+    r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*": (),  # looked for case-blind below
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}": ("eyJ",),
+    r"(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}": ("ya29.",),
+}
+_BEARER = r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"
+
+
+def _may_hold_secret(item: _Item) -> bool:
+    """Whether the detailed scan of ``item`` can find anything (cheap; no false negatives).
+
+    Every string of the node, the YAML text and the raw bodies, joined by line breaks: a key
+    in any one of them matches in the whole (the patterns stop at a line break). Without an
+    escape or a percent sign (which ``secret_matches`` also decodes) a match needs its fixed
+    text, and looking for that is far cheaper than running the patterns.
+    """
+    parts: list[str] = []
+    _strings(item.node, parts)
+    parts.append(item.text)
+    for body in (item.interaction.request.body, item.interaction.response.body):
+        if body:
+            parts.append(body.decode("latin-1"))
+    joined = "\n".join(parts)
+    sources = [pattern.pattern for pattern in SECRET_PATTERNS.values()]
+    if "\\" in joined or "%" in joined or any(source not in _NEEDS for source in sources):
+        return bool(secret_matches(joined))
+    # "+" decodes to a space, which no fixed text below contains
+    if _BEARER in sources and "bearer" in joined.lower():
+        return True
+    return any(text in joined for source in sources for text in _NEEDS[source])
+
+
 def _scan_item(i: int, item: _Item) -> list[str]:
+    if not _may_hold_secret(item):
+        return []
     where = f"interactions[{i}]"
     findings = find_secrets(item.node, item.text, path=where)
     # The YAML holds binary bodies as base64, which hides a key from the scan above: also

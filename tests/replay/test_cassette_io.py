@@ -18,6 +18,8 @@ import httpx
 import httpx2
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.replay import (
     Cassette,
@@ -248,6 +250,97 @@ def test_an_item_that_does_not_read_is_reported_after_the_count_check(tmp_path: 
     path.write_text(cut + "interactions_count: 3\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"interactions\[2\]\.response"):
         load_interactions(path)
+
+
+def _plain_dump(node: Any) -> str:
+    """What PyYAML's own representer writes for one item (the reference for the fast path)."""
+
+    class Plain(cassette_module._dumper_base(yaml)):  # type: ignore[misc]
+        pass
+
+    Plain.add_representer(str, cassette_module._represent_str)
+    return str(yaml.dump([node], **{**cassette_module._DUMP_OPTIONS, "Dumper": Plain}))
+
+
+@pytest.mark.parametrize("path", [*COMMITTED, *sorted(CORPUS.glob("*/*.yaml"))], ids=str)
+def test_items_are_written_as_the_representer_would_write_them(path: Path) -> None:
+    for interaction in load_interactions(path):
+        node = cassette_module._interaction_node(interaction)
+        assert cassette_module._dump_item(node) == _plain_dump(node)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(st.characters(blacklist_categories=("Cs",))),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values)
+def test_any_json_value_is_written_as_the_representer_would(value: Any) -> None:
+    node = {"request": {"method": "POST", "body": {"json": value}}}
+    assert cassette_module._dump_item(node) == _plain_dump(node)
+
+
+LEAK = "sk-proj-" + "a1B2" * 10
+HIDDEN = {
+    "plain": LEAK,
+    "json escape": "\\u0073k-proj-" + "a1B2" * 10,
+    "percent": "key%3D" + LEAK.replace("-", "%2D"),
+    "plus": "q=" + LEAK,
+    "bearer mixed case": "BeArEr " + "abcdefgh" * 3,
+    "aws": "AKIA" + "ABCDEFGHIJKLMNOP",
+    "jwt": "eyJ" + "a" * 10 + ".eyJ" + "b" * 10 + "." + "c" * 10,
+    "google": "AIza" + "x" * 35,
+    "oauth": "ya29." + "y" * 25,
+}
+
+
+@pytest.mark.parametrize("secret", HIDDEN.values(), ids=HIDDEN.keys())
+@pytest.mark.parametrize("where", ["body", "header", "uri", "json key"])
+def test_the_quick_secret_check_never_misses_what_the_full_scan_finds(
+    secret: str, where: str
+) -> None:
+    headers = [("content-type", "application/json")]
+    body = json.dumps({"text": "hello"}).encode()
+    uri = URL
+    if where == "body":
+        body = json.dumps({"text": f"see {secret} here"}).encode()
+    elif where == "header":
+        headers.append(("x-note", secret))
+    elif where == "uri":
+        uri = f"{URL}?note={secret}"
+    else:
+        body = json.dumps({secret: 1}).encode()
+    interaction = Interaction(
+        RecordedRequest("POST", uri, headers, body), RecordedResponse(200, headers, b"{}")
+    )
+    item = cassette_module._Item.of(interaction)
+    full = cassette_module.find_secrets(item.node, item.text)
+    assert full, "the example must hold a key the full scan finds"
+    assert cassette_module._may_hold_secret(item)
+    assert cassette_module._scan_item(0, item)
+
+
+def test_a_changed_key_pattern_turns_the_quick_check_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from harness.replay import redaction
+
+    patterns = {**redaction.SECRET_PATTERNS, "new kind": re.compile(r"zz-[0-9]{8}")}
+    monkeypatch.setattr(cassette_module, "SECRET_PATTERNS", patterns)
+    monkeypatch.setattr(redaction, "SECRET_PATTERNS", patterns)
+    interaction = Interaction(
+        RecordedRequest("POST", URL, [], b'{"a": "zz-12345678"}'), RecordedResponse(200, [], b"")
+    )
+    assert cassette_module._may_hold_secret(cassette_module._Item.of(interaction))
 
 
 # -- item 2: buffered recording -----------------------------------------------------------------
