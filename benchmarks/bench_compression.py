@@ -1,20 +1,25 @@
 """Compression must be linear: each message is tokenized once.
 
-Measures, for each strategy:
-- how much longer compressing 10,000 messages takes than 1,000 (linear: about 10x);
-- the whole compression call against tokenizing the same messages once (target: <= 1.5x).
+For each strategy, in one run and in alternating blocks (so a noisy moment on a shared
+machine hits both sides of a ratio alike):
 
-Run: python benchmarks/bench_compression.py [--repeat N]
-Times are the best of N runs (the least disturbed by the machine), with the tokenizer warm.
+- growth: compressing 10,000 messages against compressing 1,000 (linear: about 10x);
+- cost: the whole compression call against tokenizing the same 10,000 messages once
+  (target: <= 1.5x).
+
+Each block gives one ratio; the report is the median ratio with its spread (interquartile
+range and min-max). The tokenizer is warm before the first block.
+
+Run: python benchmarks/bench_compression.py [--blocks N] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import time
-from collections.abc import Callable
 from typing import Any
+
+from _common import alternate, clock, ratio
 
 from harness.compression import compress
 from harness.config import CompressType
@@ -39,48 +44,35 @@ def make_messages(count: int, seed: int = 0) -> list[dict[str, Any]]:
     return messages
 
 
-def best_of(repeat: int, call: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    """Time each strategy in alternating blocks and print the median ratios."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=9, help="alternating blocks (9)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes")
     args = parser.parse_args()
+    small_n, large_n, blocks = (20, 200, 2) if args.quick else (1_000, 10_000, args.blocks)
 
     tokenizer = tokenizer_for_model("gpt-4o")
     tokenizer.count("warm up")  # load the BPE data outside the timings
-    print(f"{'strategy':<18} {'1k (ms)':>9} {'10k (ms)':>9} {'10k/1k':>7} {'call/tokenize':>14}")
+    small, large = make_messages(small_n), make_messages(large_n)
+    budgets = {id(m): tokenizer.prompt_tokens(m) // 2 for m in (small, large)}  # half must go
+
+    print(f"{large_n} vs {small_n} messages, {blocks} alternating blocks; median (spread)")
+    growth_title = f"growth ({large_n // small_n}x the messages)"
+    print(f"{'strategy':<18} {growth_title:<48} call / tokenize once")
     for strategy in CompressType:
         if strategy is CompressType.NO_COMPRESS:
             continue
-        row = []
-        for count in (1_000, 10_000):
-            messages = make_messages(count)
-            total = tokenizer.prompt_tokens(messages)
-            budget = total // 2  # half the conversation has to go
 
-            def run(
-                messages: list[dict[str, Any]] = messages,
-                budget: int = budget,
-                strategy: CompressType = strategy,
-            ) -> object:
-                return compress(messages, strategy, budget, tokenizer)
+        def run(messages: list[dict[str, Any]], strategy: CompressType = strategy) -> float:
+            return clock(lambda: compress(messages, strategy, budgets[id(messages)], tokenizer))
 
-            def tokenize_once(messages: list[dict[str, Any]] = messages) -> object:
-                return [tokenizer.message_tokens(m) for m in messages]
+        def tokenize_once(messages: list[dict[str, Any]]) -> float:
+            return clock(lambda: [tokenizer.message_tokens(m) for m in messages])
 
-            row.append((best_of(args.repeat, run), best_of(args.repeat, tokenize_once)))
-        (small, _), (large, large_tokenize) = row
-        print(
-            f"{strategy.value:<18} {small * 1e3:9.1f} {large * 1e3:9.1f} "
-            f"{large / small:7.2f} {large / large_tokenize:14.2f}"
-        )
+        growth = ratio(*alternate(blocks, lambda _: run(large), lambda _: run(small)))
+        cost = ratio(*alternate(blocks, lambda _: run(large), lambda _: tokenize_once(large)))
+        print(f"{strategy.value:<18} {growth!s:<48} {cost}")
 
 
 if __name__ == "__main__":

@@ -1,141 +1,55 @@
-"""Replay speed: 2,000 distinct chat completions through the openai SDK, three ways, one run.
+"""Replay speed per request: the openai SDK on harness's ReplayTransport, MockTransport, vcrpy.
 
-- harness: ``httpx2.Client(transport=ReplayTransport(cassette))`` (an index lookup per request);
-- vcrpy: ``vcr.use_cassette(..., match_on=[method, scheme, host, port, path, query, body])``
-  with the same interactions in vcrpy format (written by ``harness cassettes convert``). vcrpy
-  cannot patch httpx2, which openai 3 uses, so the client is given a legacy ``httpx.Client``
-  (openai 3 accepts one); vcrpy scans the cassette for each request, so only a sample of
-  requests, spread evenly over the full cassette, is timed and the total is extrapolated;
-- mock: ``httpx2.MockTransport`` answering from an in-memory dict (the floor: SDK cost only).
+For each N (100, 1k, 2k, 10k distinct chat completions), in one run:
 
-Every client is ``openai.OpenAI(max_retries=0)``, sync. Targets: harness >= 50x faster than
-vcrpy per request; harness <= 1.3x the mock per request. Cassette loading is timed apart.
+- harness / MockTransport: ``httpx2.Client(transport=ReplayTransport(cassette))`` against
+  ``httpx2.MockTransport`` answering from an in-memory dict (the floor: the SDK's own cost),
+  in alternating blocks of requests (each request replayed once per round, in shuffled
+  order); each block gives one ratio, reported as the median with its spread. Loading the
+  cassette happens between blocks, untimed (``bench_load.py`` times it).
+- vcrpy / harness: ``vcr.use_cassette(..., match_on=[method, scheme, host, port, path, query,
+  body])`` on the same interactions in vcrpy format (written by ``harness cassettes convert``),
+  with the same ``openai.OpenAI()`` on httpx2 (vcrpy 9.4 patches httpx2's transports). vcrpy
+  scans the cassette for each request, so each block times a small sample of requests spread
+  over the cassette, next to a harness block of the same requests.
 
-Run: python benchmarks/bench_replay.py [--n 2000] [--vcr-sample 100] [--repeat 3]
+Every client is ``openai.OpenAI(max_retries=0)``, sync. Targets: harness <= 1.3x the mock per
+request; harness >= 50x faster than vcrpy per request.
+
+Run: python benchmarks/bench_replay.py [--sizes 100,1000,2000,10000] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import io
 import json
 import random
-import statistics
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import httpx
 import httpx2
 import openai
 import vcr
-
-from harness.cli import main as harness_cli
-from harness.replay import (
-    Interaction,
-    RecordedRequest,
-    RecordedResponse,
-    ReplayTransport,
-    dump_interactions,
+from _common import (
+    RESPONSE_HEADERS,
+    Ratio,
+    alternate,
+    ask,
+    completion,
+    prompt,
+    ratio,
+    workdir,
+    write_cassettes,
 )
 
-URL = "https://api.openai.com/v1/chat/completions"
-MODEL = "gpt-4o-mini"
-TOPICS = ["invoices", "weather", "rust lifetimes", "tax law", "sourdough", "orbital mechanics"]
+from harness.replay import ReplayTransport
+
 VCR_MATCH_ON = ["method", "scheme", "host", "port", "path", "query", "body"]
 
 
-def prompt(i: int) -> str:
-    """The i-th distinct prompt."""
-    return f"Question {i}: explain {TOPICS[i % len(TOPICS)]} in {i % 7 + 2} sentences."
-
-
-def completion(i: int) -> dict[str, Any]:
-    """A well-formed chat.completion body answering prompt ``i``."""
-    text = f"Answer {i}: " + " ".join(["It depends on the details."] * (i % 5 + 3))
-    return {
-        "id": f"chatcmpl-bench{i:06d}",
-        "object": "chat.completion",
-        "created": 1_750_000_000 + i,
-        "model": "gpt-4o-mini-2024-07-18",
-        "system_fingerprint": "fp_bench",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 20 + i % 9, "completion_tokens": 40, "total_tokens": 60 + i % 9},
-    }
-
-
-def request_body(i: int) -> dict[str, Any]:
-    """What ``client.chat.completions.create(model=MODEL, messages=...)`` sends for prompt i."""
-    return {"messages": [{"role": "user", "content": prompt(i)}], "model": MODEL}
-
-
-RESPONSE_HEADERS = [("content-type", "application/json"), ("openai-processing-ms", "321")]
-
-
-def write_cassettes(directory: Path, n: int) -> tuple[Path, Path]:
-    """A harness cassette with ``n`` interactions, and the same converted to vcrpy format."""
-    at = datetime(2025, 6, 1, tzinfo=timezone.utc)
-    interactions = [
-        Interaction(
-            request=RecordedRequest(
-                method="POST",
-                uri=URL,
-                headers=[("content-type", "application/json")],
-                body=json.dumps(request_body(i)).encode(),
-            ),
-            response=RecordedResponse(
-                status=200, headers=RESPONSE_HEADERS, body=json.dumps(completion(i)).encode()
-            ),
-            recorded_at=at,
-            duration=0.5,
-        )
-        for i in range(n)
-    ]
-    mine, theirs = directory / "harness.yaml", directory / "vcrpy.yaml"
-    mine.write_text(dump_interactions(interactions)[1], encoding="utf-8")
-    with contextlib.redirect_stdout(io.StringIO()):
-        status = harness_cli(["cassettes", "convert", str(mine), str(theirs), "--to", "vcrpy"])
-    assert status == 0, "convert failed"
-    return mine, theirs
-
-
-def ask(client: openai.OpenAI, i: int) -> None:
-    """One SDK call for prompt ``i``, checked against the recorded answer."""
-    reply = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": prompt(i)}]
-    )
-    assert reply.id == f"chatcmpl-bench{i:06d}", reply.id
-
-
-@dataclass
-class Result:
-    """Timings of one way of answering the SDK."""
-
-    name: str
-    measured: int
-    load_s: float
-    per_request_s: float
-
-    def total_s(self, n: int) -> float:
-        """Load plus ``n`` requests."""
-        return self.load_s + n * self.per_request_s
-
-
 def timed(order: list[int], client: openai.OpenAI) -> float:
-    """Seconds per request for ``order``, garbage collection off while timing."""
+    """Seconds per request for ``order`` (garbage collection off while timing, both sides)."""
     gc.collect()
     gc.disable()
     try:
@@ -147,122 +61,126 @@ def timed(order: list[int], client: openai.OpenAI) -> float:
         gc.enable()
 
 
-def run_harness(path: Path, order: list[int]) -> tuple[float, float]:
-    """(load seconds, seconds per request) replaying ``order`` through ReplayTransport."""
-    start = time.perf_counter()
-    transport = ReplayTransport(path, mode="replay")
-    load = time.perf_counter() - start
-    with httpx2.Client(transport=transport) as http:
-        client = openai.OpenAI(api_key="test", max_retries=0, http_client=http)
-        per_request = timed(order, client)
-    assert not transport.unplayed()
-    return load, per_request
-
-
-def run_mock(n: int, order: list[int]) -> tuple[float, float]:
-    """(build seconds, seconds per request) with MockTransport answering from a dict."""
-    start = time.perf_counter()
+def mock_client(n: int) -> openai.OpenAI:
+    """The SDK on MockTransport answering from a dict of the ``n`` completions."""
     answers = {prompt(i): json.dumps(completion(i)).encode() for i in range(n)}
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         body = json.loads(request.content)
-        return httpx2.Response(
-            200, headers=RESPONSE_HEADERS, content=answers[body["messages"][-1]["content"]]
-        )
+        content = answers[body["messages"][-1]["content"]]
+        return httpx2.Response(200, headers=RESPONSE_HEADERS, content=content)
 
-    load = time.perf_counter() - start
-    with httpx2.Client(transport=httpx2.MockTransport(handler)) as http:
-        client = openai.OpenAI(api_key="test", max_retries=0, http_client=http)
-        return load, timed(order, client)
+    http = httpx2.Client(transport=httpx2.MockTransport(handler))
+    return openai.OpenAI(api_key="test", max_retries=0, http_client=http)
 
 
-def run_vcrpy(path: Path, sample: list[int]) -> tuple[float, float]:
-    """(load seconds, seconds per request) replaying ``sample`` with vcrpy."""
-    start = time.perf_counter()
-    cassette = vcr.use_cassette(str(path), record_mode="none", match_on=VCR_MATCH_ON)
-    with cassette as loaded:
-        load = time.perf_counter() - start
-        with httpx.Client() as http:  # vcrpy patches httpx, not httpx2
-            client = openai.OpenAI(api_key="test", max_retries=0, http_client=http)
-            per_request = timed(sample, client)
-        assert loaded.play_count == len(sample)
-    return load, per_request
+def harness_client(path: Path) -> tuple[openai.OpenAI, ReplayTransport]:
+    """The SDK on a freshly loaded ReplayTransport."""
+    transport = ReplayTransport(path, mode="replay")
+    http = httpx2.Client(transport=transport)
+    return openai.OpenAI(api_key="test", max_retries=0, http_client=http), transport
 
 
-def best(runs: list[tuple[float, float]]) -> tuple[float, float]:
-    """The best load and the best per-request time of several runs (the least disturbed)."""
-    return min(r[0] for r in runs), min(r[1] for r in runs)
+def versus_mock(path: Path, n: int, rounds: int, blocks: int) -> tuple[Ratio, float, float]:
+    """harness/mock per-block ratios; median seconds per request of each side."""
+    mock = mock_client(n)
+    harness_times: list[float] = []
+    mock_times: list[float] = []
+    for round_ in range(rounds):
+        order = list(range(n))
+        random.Random(round_).shuffle(order)  # not the recorded order
+        client, transport = harness_client(path)  # every request replayed once per round
+        size = max(1, n // blocks)
+        slices = [order[k * size : (k + 1) * size] for k in range(blocks)]
+
+        def run_harness(k: int, c: openai.OpenAI = client, s: list[list[int]] = slices) -> float:
+            return timed(s[k], c)
+
+        def run_mock(k: int, s: list[list[int]] = slices) -> float:
+            return timed(s[k], mock)
+
+        a, b = alternate(blocks, run_harness, run_mock)
+        harness_times += a
+        mock_times += b
+        assert len(transport.unplayed()) == n - size * blocks
+    return ratio(harness_times, mock_times), _median(harness_times), _median(mock_times)
 
 
-@contextlib.contextmanager
-def workdir() -> Iterator[Path]:
-    """A temporary directory for the generated cassettes."""
-    with tempfile.TemporaryDirectory(prefix="bench-replay-") as name:
-        yield Path(name)
+def versus_vcrpy(
+    mine: Path, theirs: Path, n: int, blocks: int, sample: int
+) -> tuple[Ratio, float, float]:
+    """vcrpy/harness per-block ratios over samples spread over the cassette; medians."""
+    step = max(1, n // sample)
+    picks = [list(range(block % step, n, step))[:sample] for block in range(blocks)]
+
+    def run_vcrpy(block: int) -> float:
+        cassette = vcr.use_cassette(str(theirs), record_mode="none", match_on=VCR_MATCH_ON)
+        with cassette as loaded, httpx2.Client() as http:  # vcrpy patches httpx2's transport
+            sdk = openai.OpenAI(api_key="test", max_retries=0, http_client=http)
+            seconds = timed(picks[block], sdk)
+            assert loaded.play_count == len(picks[block])
+        return seconds
+
+    def run_harness(block: int) -> float:
+        client, _ = harness_client(mine)  # loaded untimed, like vcrpy's cassette above
+        return timed(picks[block], client)
+
+    vcr_times, harness_times = alternate(blocks, run_vcrpy, run_harness)
+    return ratio(vcr_times, harness_times), _median(vcr_times), _median(harness_times)
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def plan(n: int, quick: bool) -> tuple[int, int, int, int]:
+    """(rounds, blocks, vcrpy blocks, vcrpy sample) for ``n`` interactions."""
+    if quick:
+        return 1, 2, 2, 3
+    if n <= 100:
+        return 15, 2, 10, 20  # blocks of 50 requests
+    if n <= 2000:
+        return max(1, 3000 // n), 10, 10, 20
+    return 1, 10, 3, 10  # 10k: vcrpy loads 10k interactions per block and scans them per request
 
 
 def warm_up() -> None:
     """Import and initialise the SDK's lazy parts outside the timings."""
-    run_mock(3, [0, 1, 2])
-    with workdir() as directory:
+    with workdir("bench-replay-warm-") as directory:
         mine, theirs = write_cassettes(directory, 3)
-        run_harness(mine, [0, 1, 2])
-        run_vcrpy(theirs, [0, 1, 2])
+        versus_mock(mine, 3, 1, 1)
+        versus_vcrpy(mine, theirs, 3, 1, 3)
 
 
 def main() -> None:
-    """Generate the cassettes, time the three ways, print a table and the ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="distinct interactions (2000)")
-    parser.add_argument("--vcr-sample", type=int, default=100, help="vcrpy requests timed")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N for harness and mock")
+    """Generate the cassettes per N, time the sides in alternating blocks, print a table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,2000,10000", help="Ns, comma-separated")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny N, few blocks")
     args = parser.parse_args()
-    n = args.n
-    order = list(range(n))
-    random.Random(0).shuffle(order)  # not the recorded order: a lookup must not rely on it
-    step = max(1, n // max(1, min(args.vcr_sample, n)))
-    sample = order[::step][: args.vcr_sample]  # spread over the whole cassette
-
+    sizes = [5, 20] if args.quick else [int(s) for s in args.sizes.split(",")]
     warm_up()
-    with workdir() as directory:
-        start = time.perf_counter()
-        mine, theirs = write_cassettes(directory, n)
-        mb = [p.stat().st_size / 1e6 for p in (mine, theirs)]
-        sizes = f"harness {mb[0]:.1f} MB, vcrpy {mb[1]:.1f} MB"
-        print(f"generated {n} interactions in {time.perf_counter() - start:.2f} s ({sizes})")
-        # alternate the two fast ways, so a noisy moment on the machine hits both alike
-        runs = [(run_harness(mine, order), run_mock(n, order)) for _ in range(args.repeat)]
-        results = [
-            Result("harness ReplayTransport", n, *best([r[0] for r in runs])),
-            Result("httpx2.MockTransport (dict)", n, *best([r[1] for r in runs])),
-            Result("vcrpy use_cassette", len(sample), *run_vcrpy(theirs, sample)),
-        ]
-        sample_mean = statistics.mean(sample)
-
-    print(f"\nopenai SDK, sync client, {n} distinct chat completions, max_retries=0")
-    print(f"{'way':<28} {'timed reqs':>10} {'load (s)':>9} {'per req (us)':>13} {'total (s)':>10}")
-    for result in results:
+    rows = []
+    for n in sizes:
+        rounds, blocks, vcr_blocks, sample = plan(n, args.quick)
+        with workdir("bench-replay-") as directory:
+            mine, theirs = write_cassettes(directory, n)
+            mock_ratio, harness_s, mock_s = versus_mock(mine, n, rounds, blocks)
+            vcr_ratio, vcr_s, _ = versus_vcrpy(mine, theirs, n, vcr_blocks, sample)
+        rows.append((n, harness_s, mock_s, vcr_s, mock_ratio, vcr_ratio))
         print(
-            f"{result.name:<28} {result.measured:>10} {result.load_s:>9.3f} "
-            f"{result.per_request_s * 1e6:>13.1f} {result.total_s(n):>10.2f}"
+            f"N={n}: harness {harness_s * 1e6:.0f} us/req, mock {mock_s * 1e6:.0f} us/req, "
+            f"vcrpy {vcr_s * 1e6:.0f} us/req",
+            flush=True,
         )
-    harness, mock, vcrpy = results
-    faster = vcrpy.per_request_s / harness.per_request_s
-    overhead = harness.per_request_s / mock.per_request_s
-    total_faster = vcrpy.total_s(n) / harness.total_s(n)
-    print(
-        f"\nvcrpy: {len(sample)} requests timed, mean recorded position {sample_mean:.0f} of {n};"
-        " its total is extrapolated from the per-request time"
-    )
-    print(
-        f"harness vs vcrpy, per request : {faster:8.1f}x faster  (target >= 50x: "
-        f"{'met' if faster >= 50 else 'MISSED'})"
-    )
-    print(f"harness vs vcrpy, load + {n} : {total_faster:8.1f}x faster")
-    print(
-        f"harness / MockTransport      : {overhead:8.2f}x        (target <= 1.3x: "
-        f"{'met' if overhead <= 1.3 else 'MISSED'})"
-    )
+    print("\nopenai SDK, sync, max_retries=0; per request, median of per-block ratios")
+    print(f"{'N':>6}  {'harness / MockTransport':<52}  vcrpy / harness (x faster)")
+    for n, *_, mock_ratio, vcr_ratio in rows:
+        print(f"{n:>6}  {mock_ratio!s:<52}  {vcr_ratio}")
+    worst = max(r[4].median for r in rows)
+    slowest = min(r[5].median for r in rows)
+    print(f"\nharness / mock, worst median: {worst:.2f}x (target <= 1.3x)")
+    print(f"vcrpy / harness, lowest median: {slowest:.0f}x (target >= 50x)")
 
 
 if __name__ == "__main__":
