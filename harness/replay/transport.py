@@ -24,6 +24,7 @@ from harness.replay.matching import (
     request_fingerprint,
 )
 from harness.replay.models import Interaction, RecordedRequest, RecordedResponse
+from harness.replay.reading import gc_paused
 from harness.replay.redaction import Redactor
 from harness.replay.stream_ends import stream_end
 
@@ -154,7 +155,8 @@ class ReplayTransport:
             self.cassette = Cassette(self.path)
             if self.mode == "rewrite" and existed:
                 self._check_replaceable()
-        self._index = InteractionIndex(self.cassette.interactions, self.matcher)
+        with gc_paused():  # one key per interaction: no collector passes over the lot meanwhile
+            self._index = InteractionIndex(self.cassette.interactions, self.matcher)
         if self.mode in ("record", "rewrite"):
             weakref.finalize(self, _warn_unwritten, self.cassette, self.mode)
 
@@ -248,7 +250,7 @@ class ReplayTransport:
             self.flush()
 
     def close(self) -> None:
-        """Write what rewrite mode recorded, then close the upstream transport(s)."""
+        """Write what was recorded and not yet written, then close the upstream transport(s)."""
         try:
             self.flush()
         finally:
@@ -258,7 +260,7 @@ class ReplayTransport:
                     close()
 
     async def aclose(self) -> None:
-        """Write what rewrite mode recorded, then close the upstream transport(s)."""
+        """Write what was recorded and not yet written, then close the upstream transport(s)."""
         try:
             self.flush()
         finally:
