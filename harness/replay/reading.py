@@ -9,6 +9,7 @@ A path that is a directory or not UTF-8 text is a CassetteFormatError naming it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -55,7 +56,6 @@ READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 """The harness-format versions this harness reads (it writes ``FORMAT_VERSION``)."""
 
 
-
 def _loader_class(module: Any) -> Any:
     """libyaml's safe loader where PyYAML was built with it, else the pure-Python one."""
     return getattr(module, "CSafeLoader", None) or module.SafeLoader
@@ -97,6 +97,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# header names recur in every interaction: one lowered string each, not one per interaction
+_lower = functools.lru_cache(maxsize=1024)(str.lower)
+
+
 def _read_headers(node: Any, where: str) -> list[tuple[str, str]]:
     if node is None:
         return []
@@ -108,7 +112,7 @@ def _read_headers(node: Any, where: str) -> list[tuple[str, str]]:
         for value in items:
             if value is None or isinstance(value, (dict, list)):
                 raise _Invalid(f"{where}.{name}", "expected a string or a list of strings")
-            headers.append((str(name).lower(), _text(value)))
+            headers.append((_lower(str(name)), _text(value)))
     return headers
 
 
