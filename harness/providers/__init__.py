@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from harness.providers.anthropic import AnthropicLLM
 from harness.providers.azure import AzureOpenAILLM
-from harness.providers.base import BaseLLM, ChatResponse, Reply, StreamChunk, ToolCall
+from harness.providers.base import (
+    BaseLLM,
+    ChatResponse,
+    Embeddings,
+    Reply,
+    StreamChunk,
+    ToolCall,
+)
 from harness.providers.fake import FakeLLM
 from harness.providers.openai import OpenAILLM
 from harness.providers.registry import LLM_REGISTRY, create_llm_instance, register_provider
@@ -18,6 +25,7 @@ __all__ = [
     "AzureOpenAILLM",
     "BaseLLM",
     "ChatResponse",
+    "Embeddings",
     "FakeLLM",
     "OpenAILLM",
     "Reply",

@@ -1,8 +1,9 @@
 """BaseLLM: the one async interface every provider implements.
 
 A provider implements two methods, ``_achat_completion`` (one request, one ``ChatResponse``)
-and ``_achat_completion_stream`` (an async iterator of ``StreamChunk``); everything else
-(message building, compression, retries, cost accounting, batching) lives here once.
+and ``_achat_completion_stream`` (an async iterator of ``StreamChunk``), and ``_aembed`` when
+its API has embeddings; everything else (message building, compression, retries, cost
+accounting, batching) lives here once.
 """
 
 from __future__ import annotations
@@ -25,15 +26,23 @@ from harness.costs import CostManager, Costs, ModelPrice, Reservation, Usage
 from harness.errors import (
     APIConnectionError,
     BatchError,
+    NotSupportedError,
     RateLimitError,
+    ResponseFormatError,
     ServerError,
 )
-from harness.tokens import context_window, count_message_tokens, count_output_tokens
+from harness.tokens import (
+    context_window,
+    count_message_tokens,
+    count_output_tokens,
+    count_text_tokens,
+)
 
 __all__ = [
     "USE_CONFIG_TIMEOUT",
     "BaseLLM",
     "ChatResponse",
+    "Embeddings",
     "Reply",
     "StreamChunk",
     "ToolCall",
@@ -83,6 +92,24 @@ class StreamChunk:
     model: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)  # complete calls, at the end
     raw: Any = None
+
+
+@dataclass
+class Embeddings:
+    """The answer of :meth:`BaseLLM.aembed`: one vector per input text, in input order."""
+
+    vectors: list[list[float]]
+    model: str | None = None
+    usage: Usage | None = None  # prompt tokens only; estimated when the provider said none
+    raw: Any = field(default=None, repr=False)  # the provider's decoded body (or bodies)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def dimensions(self) -> int | None:
+        """The length of the vectors (None when there are none)."""
+        return len(self.vectors[0]) if self.vectors else None
 
 
 class Reply(str):
@@ -459,6 +486,60 @@ class BaseLLM(ABC):
             else:
                 self.cost_manager.release(reservation)
 
+    async def aembed(
+        self, texts: str | Sequence[str], timeout: float = USE_CONFIG_TIMEOUT
+    ) -> Embeddings:
+        """Embedding vectors of ``texts`` (one string, or many in one request) with the
+        config's ``model``, under the same retries, budget and cost accounting as chat.
+
+        Providers whose API has no embeddings raise NotSupportedError (before any request).
+        Usage counts prompt tokens only; when the provider reports none it is counted locally
+        (flagged estimated).
+        """
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        if not batch:
+            raise ValueError("aembed needs at least one text")
+        for index, text in enumerate(batch):
+            if not isinstance(text, str):
+                raise TypeError(f"aembed: text {index} is a {type(text).__name__}, not a str")
+        effective_timeout = self.get_timeout(timeout)
+        price = (
+            ModelPrice.from_mapping(self.config.price.model_dump()) if self.config.price else None
+        )
+        reservation = None
+        if self.cost_manager.max_budget is not None and self.config.calc_usage:
+            prompt = sum(count_text_tokens(t, self.model) for t in batch)
+            reservation = self.cost_manager.reserve(
+                self.pricing_plan or self.model or "unknown", prompt, 0, price=price
+            )
+
+        async def attempt() -> Embeddings:
+            return await self._aembed(batch, effective_timeout)
+
+        try:
+            result = await self._with_retries(attempt)
+        except BaseException:
+            self.cost_manager.release(reservation)
+            raise
+        if len(result.vectors) != len(batch):
+            self.cost_manager.release(reservation)
+            raise ResponseFormatError(
+                f"asked for {len(batch)} embeddings, got {len(result.vectors)}",
+                provider=self.provider_name,
+                model=self.model,
+            )
+        if result.usage is None:
+            tokens = [count_text_tokens(t, result.model or self.model) for t in batch]
+            result.usage = Usage(
+                prompt_tokens=sum(tokens), estimated=any(t.estimated for t in tokens)
+            )
+        if not self.config.calc_usage:
+            self.cost_manager.release(reservation)
+        else:
+            model = self.pricing_plan or result.model or self.model or "unknown"
+            self.cost_manager.update(result.usage, model, price=price, reservation=reservation)
+        return result
+
     def get_costs(self) -> Costs:
         """Totals of every request made through this instance's cost manager."""
         return self.cost_manager.get_costs()
@@ -476,6 +557,15 @@ class BaseLLM(ABC):
         self, messages: list[dict[str, Any]], timeout: float
     ) -> AsyncIterator[StreamChunk]:
         """Send one streaming request; yield its increments as they arrive."""
+
+    async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
+        """Send one embeddings request for ``texts`` (non-empty); providers with an
+        embeddings API override this."""
+        raise NotSupportedError(
+            f"{type(self).__name__} ({self.config.api_type.value}) has no embeddings API",
+            provider=self.provider_name,
+            model=self.model,
+        )
 
     # -- internals ----------------------------------------------------------------------------
 
