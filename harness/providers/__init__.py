@@ -10,6 +10,7 @@ from harness.providers.azure import AzureOpenAILLM
 from harness.providers.base import (
     BaseLLM,
     ChatResponse,
+    Choice,
     Embeddings,
     Reply,
     StreamChunk,
@@ -25,6 +26,7 @@ __all__ = [
     "AzureOpenAILLM",
     "BaseLLM",
     "ChatResponse",
+    "Choice",
     "Embeddings",
     "FakeLLM",
     "OpenAILLM",

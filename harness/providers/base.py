@@ -42,6 +42,7 @@ __all__ = [
     "USE_CONFIG_TIMEOUT",
     "BaseLLM",
     "ChatResponse",
+    "Choice",
     "Embeddings",
     "Reply",
     "StreamChunk",
@@ -69,8 +70,25 @@ class ToolCall:
 
 
 @dataclass
+class Choice:
+    """One of the answers of a request that asked for several (``n`` > 1)."""
+
+    index: int
+    text: str | None
+    reasoning_content: str | None = None
+    finish_reason: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass
 class ChatResponse:
-    """The facts of one completed chat request, parsed from the provider's answer."""
+    """The facts of one completed chat request, parsed from the provider's answer.
+
+    ``text``, ``reasoning_content``, ``finish_reason`` and ``tool_calls`` are the first
+    answer's; ``choices`` holds every answer, in index order, when the provider returned more
+    than one (``n`` > 1), else it is empty. ``metrics`` are the provider's timings and
+    counters in seconds or units (Ollama's durations, Bedrock's latency...).
+    """
 
     text: str | None
     usage: Usage | None = None
@@ -79,11 +97,13 @@ class ChatResponse:
     model: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     raw: Any = None  # the provider's decoded body (or the list of stream chunks)
+    choices: list[Choice] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class StreamChunk:
-    """One increment of a streamed answer."""
+    """One increment of a streamed answer; ``index`` says which answer when ``n`` > 1."""
 
     text: str = ""
     reasoning: str = ""
@@ -92,6 +112,8 @@ class StreamChunk:
     model: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)  # complete calls, at the end
     raw: Any = None
+    index: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -145,6 +167,18 @@ class Reply(str):
     def model(self) -> str | None:
         """The model that answered, as the provider named it."""
         return self.response.model
+
+    @property
+    def alternatives(self) -> list[str]:
+        """Every answer's text (``n`` > 1), the first being this Reply's; else just this one."""
+        if not self.response.choices:
+            return [str(self)]
+        return [choice.text or "" for choice in self.response.choices]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The provider's timings and counters for this call (may be empty)."""
+        return self.response.metrics
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -663,38 +697,62 @@ class BaseLLM(ABC):
         self.cost_manager.update(response.usage, model, price=price, reservation=reservation)
 
 
+class _ChoiceCollector:
+    """The text, reasoning, finish reason and tool calls of one answer of a stream."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.finish_reason: str | None = None
+        self.tool_calls: list[ToolCall] = []
+
+    def add(self, chunk: StreamChunk) -> None:
+        self.text.append(chunk.text)
+        self.reasoning.append(chunk.reasoning)
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.tool_calls.extend(chunk.tool_calls)
+
+    def choice(self, index: int) -> Choice:
+        return Choice(
+            index=index,
+            text="".join(self.text),
+            reasoning_content="".join(self.reasoning) or None,
+            finish_reason=self.finish_reason,
+            tool_calls=self.tool_calls,
+        )
+
+
 class _StreamCollector:
-    """Folds stream chunks into one ChatResponse."""
+    """Folds stream chunks into one ChatResponse (chunks of several answers by ``index``)."""
 
     def __init__(self) -> None:
         self.chunks = 0
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
+        self.answers: dict[int, _ChoiceCollector] = {}
         self.usage: Usage | None = None
-        self.finish_reason: str | None = None
         self.model: str | None = None
-        self.tool_calls: list[ToolCall] = []
+        self.metrics: dict[str, float] = {}
         self.raw: list[Any] = []
 
     def add(self, chunk: StreamChunk) -> None:
         self.chunks += 1
-        self.text.append(chunk.text)
-        self.reasoning.append(chunk.reasoning)
+        self.answers.setdefault(chunk.index, _ChoiceCollector()).add(chunk)
         self.usage = chunk.usage or self.usage
-        self.finish_reason = chunk.finish_reason or self.finish_reason
         self.model = chunk.model or self.model
-        self.tool_calls.extend(chunk.tool_calls)
+        self.metrics.update(chunk.metrics)
         if chunk.raw is not None:
             self.raw.append(chunk.raw)
 
     def response(self) -> ChatResponse:
-        reasoning = "".join(self.reasoning)
+        choices = [self.answers[i].choice(i) for i in sorted(self.answers)] or [Choice(0, "")]
+        first = choices[0]
         return ChatResponse(
-            text="".join(self.text),
+            text=first.text,
             usage=self.usage,
-            reasoning_content=reasoning or None,
-            finish_reason=self.finish_reason,
+            reasoning_content=first.reasoning_content,
+            finish_reason=first.finish_reason,
             model=self.model,
-            tool_calls=self.tool_calls,
+            tool_calls=first.tool_calls,
             raw=self.raw,
+            choices=choices if len(choices) > 1 else [],
+            metrics=self.metrics,
         )

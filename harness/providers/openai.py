@@ -6,15 +6,16 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.config import LLMType
-from harness.errors import ConfigError
+from harness.errors import ConfigError, NotSupportedError
 from harness.providers._sdk import in_stream_error, raise_mapped
 from harness.providers._wire import SSEStream, format_error, json_answer
-from harness.providers.base import BaseLLM, ChatResponse, StreamChunk
+from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk
 from harness.providers.openai_compat import (
     ToolCallAssembler,
     build_chat_params,
     parse_chat_chunk,
     parse_chat_response,
+    parse_embeddings,
 )
 from harness.providers.registry import register_provider
 
@@ -41,6 +42,12 @@ _STREAM_USAGE_TYPES = frozenset(
         LLMType.METAGPT,
         LLMType.LLAMA_API,
     }
+)
+
+# Vendors whose OpenAI-compatible API has no ``/embeddings`` endpoint: ``aembed`` says so
+# before sending anything.
+_NO_EMBEDDINGS_TYPES = frozenset(
+    {LLMType.DEEPSEEK, LLMType.MOONSHOT, LLMType.YI, LLMType.SPARK, LLMType.LLAMA_API}
 )
 
 
@@ -131,6 +138,48 @@ class OpenAILLM(BaseLLM):
         import openai
 
         raise_mapped(exc, openai, provider=self.provider_name, model=self.model)
+
+    def _embedding_encoding(self) -> str:
+        """``encoding_format`` of embeddings requests: OpenAI's and Azure's APIs take base64
+        (a third of the bytes of JSON floats); compatible vendors are asked for plain floats."""
+        return "base64" if self.config.api_type in (LLMType.OPENAI, LLMType.AZURE) else "float"
+
+    async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
+        if self.config.api_type in _NO_EMBEDDINGS_TYPES:
+            raise NotSupportedError(
+                f"{self.config.api_type.value} has no embeddings API",
+                provider=self.provider_name,
+                model=self.model,
+            )
+        try:
+            raw = await self.client.embeddings.with_raw_response.create(
+                model=self._model_name(),
+                input=texts,
+                encoding_format=self._embedding_encoding(),  # type: ignore[arg-type]
+                timeout=timeout,
+            )
+        except Exception as exc:
+            self._raise(exc)
+        response = raw.http_response
+        data = await json_answer(response, provider=self.provider_name, model=self.model)
+        if not isinstance(data.get("data"), list):
+            raise format_error(
+                "the answer has no 'data' list: not an embeddings answer",
+                response,
+                response.content,
+                provider=self.provider_name,
+                model=self.model,
+            )
+        try:
+            return parse_embeddings(data)
+        except ValueError as exc:
+            raise format_error(
+                f"unreadable embeddings answer: {exc}",
+                response,
+                response.content,
+                provider=self.provider_name,
+                model=self.model,
+            ) from exc
 
     async def _achat_completion(
         self, messages: list[dict[str, Any]], timeout: float

@@ -7,13 +7,16 @@ OpenAI-compatible vendors, whose extras (``reasoning_content``, ``x_groq.usage``
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 from harness.config import LLMConfig
 from harness.costs import Usage
-from harness.providers.base import ChatResponse, StreamChunk, ToolCall
+from harness.providers.base import ChatResponse, Embeddings, StreamChunk, ToolCall
 
 __all__ = [
     "ToolCallAssembler",
@@ -21,6 +24,7 @@ __all__ = [
     "is_reasoning_model",
     "parse_chat_chunk",
     "parse_chat_response",
+    "parse_embeddings",
     "parse_openai_usage",
 ]
 
@@ -188,5 +192,41 @@ def parse_chat_chunk(data: Mapping[str, Any], tools: ToolCallAssembler) -> Strea
         usage=_usage_anywhere(data),
         finish_reason=first.get("finish_reason"),
         model=data.get("model") or None,
+        raw=dict(data),
+    )
+
+
+def _vector(embedding: Any, index: int) -> list[float]:
+    if isinstance(embedding, str):  # encoding_format=base64: little-endian float32
+        try:
+            packed = base64.b64decode(embedding, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"data[{index}].embedding is not valid base64") from exc
+        if len(packed) % 4:
+            raise ValueError(f"data[{index}].embedding is {len(packed)} bytes, not float32s")
+        return [value for (value,) in struct.iter_unpack("<f", packed)]
+    if isinstance(embedding, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in embedding
+    ):
+        return [float(v) for v in embedding]
+    raise ValueError(f"data[{index}].embedding is neither a list of numbers nor base64")
+
+
+def parse_embeddings(data: Mapping[str, Any]) -> Embeddings:
+    """Embeddings from a decoded ``/embeddings`` answer, in input order (by ``index``);
+    base64 vectors (little-endian float32) are decoded. A ValueError names what is wrong."""
+    items = data.get("data") or []
+    ordered: list[tuple[int, list[float]]] = []
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"data[{position}] is not an object")
+        index = item.get("index", position)
+        ordered.append((_int(index), _vector(item.get("embedding"), position)))
+    ordered.sort(key=lambda pair: pair[0])
+    usage = data.get("usage")
+    return Embeddings(
+        vectors=[vector for _, vector in ordered],
+        model=data.get("model") or None,
+        usage=parse_openai_usage(usage) if isinstance(usage, Mapping) else None,
         raw=dict(data),
     )

@@ -191,3 +191,142 @@ async def test_a_provider_without_embeddings_says_so_before_any_request() -> Non
     with pytest.raises(NotSupportedError, match=r"AnthropicLLM \(anthropic\) has no embeddings"):
         await llm.aembed("x")
     assert issubclass(NotSupportedError, ProviderError)
+
+
+# -- OpenAI and OpenAI-compatible vendors: POST {base_url}/embeddings ---------------------------
+
+
+def _b64(values: list[float]) -> str:
+    import base64
+    import struct
+
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+class _Server:
+    """A MockTransport handler answering each request with the next scripted response."""
+
+    def __init__(self, *responses: httpx2.Response) -> None:
+        self.responses = list(responses)
+        self.requests: list[httpx2.Request] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        return self.responses.pop(0)
+
+    def sent(self, index: int = -1) -> dict[str, object]:
+        import json
+
+        body: dict[str, object] = json.loads(self.requests[index].content)
+        return body
+
+
+async def test_openai_aembed_asks_for_base64_and_decodes_float32_in_index_order() -> None:
+    server = _Server(
+        httpx2.Response(
+            200,
+            json={
+                "object": "list",
+                "data": [  # out of order on purpose: index decides
+                    {"object": "embedding", "index": 1, "embedding": _b64([0.5, -1.0])},
+                    {"object": "embedding", "index": 0, "embedding": _b64([0.25, 2.0])},
+                ],
+                "model": "text-embedding-3-small",
+                "usage": {"prompt_tokens": 5, "total_tokens": 5},
+            },
+        )
+    )
+    costs = CostManager()
+    llm = create_llm_instance(
+        LLMConfig(api_type="openai", model="text-embedding-3-small", api_key="sk-test-key-1"),
+        transport=httpx2.MockTransport(server),
+        cost_manager=costs,
+    )
+    result = await llm.aembed(["first text", "second"])
+    assert result.vectors == [[0.25, 2.0], [0.5, -1.0]]
+    assert result.model == "text-embedding-3-small"
+    assert result.usage == Usage(prompt_tokens=5)
+    request = server.requests[0]
+    assert request.method == "POST"
+    assert str(request.url) == "https://api.openai.com/v1/embeddings"
+    assert request.headers["authorization"] == "Bearer sk-test-key-1"
+    assert server.sent() == {
+        "model": "text-embedding-3-small",
+        "input": ["first text", "second"],
+        "encoding_format": "base64",
+    }
+    assert costs.per_model()["text-embedding-3-small"].cost == Decimal("0.02") * 5 / 1_000_000
+
+
+async def test_a_compatible_vendor_is_asked_for_floats_at_its_own_base_url() -> None:
+    server = _Server(
+        httpx2.Response(
+            200,
+            json={
+                "data": [{"index": 0, "embedding": [0.1, 0.2, 0.3]}],
+                "model": "mistral-embed",
+                "usage": {"prompt_tokens": 2, "total_tokens": 2, "completion_tokens": 0},
+            },
+        )
+    )
+    llm = create_llm_instance(
+        LLMConfig(api_type="mistral", model="mistral-embed"),
+        transport=httpx2.MockTransport(server),
+    )
+    result = await llm.aembed("hi there")
+    assert result.vectors == [[0.1, 0.2, 0.3]]
+    assert str(server.requests[0].url) == "https://api.mistral.ai/v1/embeddings"
+    assert server.sent()["encoding_format"] == "float"
+
+
+async def test_openai_embeddings_429_is_retried_then_answers() -> None:
+    server = _Server(
+        httpx2.Response(
+            429,
+            headers={"retry-after": "3"},
+            json={"error": {"message": "Rate limit reached", "type": "requests"}},
+        ),
+        httpx2.Response(200, json={"data": [{"index": 0, "embedding": _b64([1.0])}], "model": "m"}),
+    )
+    waits = Waits()
+    llm = create_llm_instance(
+        LLMConfig(api_type="openai", model="text-embedding-3-small", max_retries=2),
+        transport=httpx2.MockTransport(server),
+        sleep=waits,
+    )
+    result = await llm.aembed("x")
+    assert result.vectors == [[1.0]]
+    assert waits.calls == [3.0]
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"data": [{"index": 0, "embedding": "not base64!"}]}, "not valid base64"),
+        ({"data": [{"index": 0, "embedding": "AAA="}]}, "is 2 bytes, not float32s"),
+        ({"data": [{"index": 0, "embedding": ["a"]}]}, "neither a list of numbers nor base64"),
+        ({"object": "list"}, "no 'data' list"),
+    ],
+)
+async def test_an_unreadable_embeddings_answer_is_a_response_format_error(
+    body: dict[str, object], problem: str
+) -> None:
+    llm = create_llm_instance(
+        LLMConfig(api_type="openai", model="text-embedding-3-small"),
+        transport=httpx2.MockTransport(_Server(httpx2.Response(200, json=body))),
+    )
+    with pytest.raises(ResponseFormatError, match=problem):
+        await llm.aembed("x")
+
+
+@pytest.mark.parametrize("api_type", ["deepseek", "moonshot", "yi", "spark", "llama_api"])
+async def test_compatible_vendors_without_embeddings_raise_not_supported_unsent(
+    api_type: str,
+) -> None:
+    llm = create_llm_instance(
+        LLMConfig(api_type=api_type, model="m", base_url="https://example.invalid/v1"),
+        transport=_refusing_transport(),
+    )
+    with pytest.raises(NotSupportedError, match=f"{api_type} has no embeddings API"):
+        await llm.aembed("x")
