@@ -13,7 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -26,6 +26,7 @@ from harness.costs import CostManager, Costs, ModelPrice, Reservation, Usage
 from harness.errors import (
     APIConnectionError,
     BatchError,
+    ConfigError,
     NotSupportedError,
     RateLimitError,
     ResponseFormatError,
@@ -40,6 +41,7 @@ from harness.tokens import (
 
 __all__ = [
     "USE_CONFIG_TIMEOUT",
+    "VENDOR_FIELDS",
     "BaseLLM",
     "ChatResponse",
     "Choice",
@@ -47,6 +49,7 @@ __all__ = [
     "Reply",
     "StreamChunk",
     "ToolCall",
+    "config_sets",
     "is_retryable",
 ]
 
@@ -54,6 +57,42 @@ logger = logging.getLogger("harness.providers")
 
 USE_CONFIG_TIMEOUT = 0  # a timeout of 0 means "the config's timeout"
 _PROMPT_SHARE = 0.8  # of the context window, at most, for the prompt after compression
+
+VENDOR_FIELDS: tuple[str, ...] = (
+    "access_key",
+    "secret_key",
+    "session_token",
+    "region_name",
+    "app_id",
+    "api_secret",
+    "domain",
+    "top_k",
+    "repetition_penalty",
+    "best_of",
+    "n",
+    "seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+)
+"""LLMConfig fields that only some vendors have: a provider declares the ones it honours
+(``supported_fields``), and a config that sets any other one is refused at construction."""
+
+_FIELD_HINTS = {
+    "best_of": "best_of belongs to the legacy Completions API; use n for several answers",
+    "access_key": "request-signing credentials are used by bedrock only",
+    "secret_key": "request-signing credentials are used by bedrock only",
+    "session_token": "request-signing credentials are used by bedrock only",
+    "region_name": "region_name is used by bedrock only",
+    "app_id": "app_id/api_secret belong to Spark's websocket API; its OpenAI-compatible "
+    "endpoint takes the APIPassword as api_key",
+    "api_secret": "app_id/api_secret belong to Spark's websocket API; its OpenAI-compatible "
+    "endpoint takes the APIPassword as api_key",
+    "domain": "domain names the model of Spark only; use model",
+    "n": "this API returns one answer per request; call it n times",
+}
 
 Sleep = Callable[[float], Awaitable[None]]
 _R = TypeVar("_R")
@@ -181,6 +220,18 @@ class Reply(str):
         return self.response.metrics
 
 
+def config_sets(config: LLMConfig, name: str) -> bool:
+    """Whether ``config`` gives field ``name`` a value that asks for something (not None,
+    not the default, and for ``n`` more than one answer)."""
+    value = getattr(config, name)
+    if value is None or value == [] or value == "":
+        return False
+    if name == "n":
+        return bool(value > 1)
+    default = LLMConfig.model_fields[name].default
+    return bool(value != default)
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Connection errors, timeouts, 429 and 5xx are worth another attempt; nothing else is."""
     return isinstance(exc, (APIConnectionError, RateLimitError, ServerError))
@@ -197,6 +248,8 @@ class BaseLLM(ABC):
     provider_name: str = "base"  # names the provider in errors and logs
     system_prompt: str = "You are a helpful assistant."
     use_system_prompt: bool = True
+    # The VENDOR_FIELDS this provider honours; None: not declared, nothing is checked.
+    supported_fields: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self,
@@ -222,6 +275,31 @@ class BaseLLM(ABC):
         self._allow_missing_key = allow_missing_key
         self._sleep: Sleep = sleep or asyncio.sleep
         self._environ = environ
+        self._check_config_fields()
+
+    # -- config fields --------------------------------------------------------------------
+
+    def _supported_fields(self) -> frozenset[str] | None:
+        """The VENDOR_FIELDS this instance honours (override when it depends on api_type)."""
+        return self.supported_fields
+
+    def _check_config_fields(self) -> None:
+        """A ConfigError for a vendor-specific field the config sets but this provider would
+        silently drop; it names the field and the provider."""
+        supported = self._supported_fields()
+        if supported is None:
+            return
+        for name in VENDOR_FIELDS:
+            if name in supported or not config_sets(self.config, name):
+                continue
+            hint = _FIELD_HINTS.get(name)
+            raise ConfigError(
+                f"{name}={getattr(self.config, name)!r} is not supported by api_type "
+                f"{self.config.api_type.value!r} ({type(self).__name__})"
+                + (f": {hint}" if hint else "; remove it from the config"),
+                source=self.config.source,
+                key=name,
+            )
 
     @property
     def pricing_plan(self) -> str | None:
