@@ -16,7 +16,10 @@ from harness.providers.base import (
     StreamChunk,
     ToolCall,
 )
+from harness.providers.bedrock import BedrockLLM
 from harness.providers.fake import FakeLLM
+from harness.providers.gemini import GeminiLLM
+from harness.providers.ollama import OllamaLLM
 from harness.providers.openai import OpenAILLM
 from harness.providers.registry import LLM_REGISTRY, create_llm_instance, register_provider
 
@@ -25,10 +28,13 @@ __all__ = [
     "AnthropicLLM",
     "AzureOpenAILLM",
     "BaseLLM",
+    "BedrockLLM",
     "ChatResponse",
     "Choice",
     "Embeddings",
     "FakeLLM",
+    "GeminiLLM",
+    "OllamaLLM",
     "OpenAILLM",
     "Reply",
     "StreamChunk",
