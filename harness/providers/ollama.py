@@ -435,9 +435,9 @@ class OllamaLLM(BaseLLM):
                     chunk.finish_reason = data.get("done_reason") or "stop"
                     chunk.usage = self._usage(data, messages, "".join(answer))
                     chunk.metrics = ollama_durations(data)
+                # No break at the done line: the body is read to its end, since a recording
+                # transport keeps only answers that were read whole.
                 yield chunk
-                if done:
-                    break
         finally:
             await response.aclose()
         if not done:

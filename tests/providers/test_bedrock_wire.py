@@ -702,3 +702,27 @@ async def test_embeddings_on_a_chat_model_are_not_supported() -> None:
     with pytest.raises(NotSupportedError, match="Titan"):
         await make_llm(httpx2.MockTransport(recorder)).aembed("x")
     assert recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("seed", 3), ("repetition_penalty", 1.3), ("n", 2), ("presence_penalty", 0.5)],
+)
+def test_vendor_fields_bedrock_would_drop_are_refused(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=rf"{field}=.*'bedrock'") as caught:
+        make_llm(httpx2.MockTransport(Recorder(converse_answer())), **{field: value})
+    assert caught.value.key == field
+
+
+def test_unknown_api_switch_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown Bedrock api 'messages'"):
+        make_llm(httpx2.MockTransport(Recorder(converse_answer())), api="messages")
+
+
+async def test_anthropic_model_ids_go_to_invoke_model_unless_converse_is_asked_for() -> None:
+    recorder = Recorder(converse_answer())
+    transport = httpx2.MockTransport(recorder)
+    assert make_llm(transport, CLAUDE_3).uses_invoke() is True
+    assert make_llm(transport, CLAUDE_3, api="converse").uses_invoke() is False
+    assert make_llm(transport, CLAUDE_4).uses_invoke() is False  # a regional profile id
+    assert make_llm(transport, NOVA, api="invoke").uses_invoke() is True

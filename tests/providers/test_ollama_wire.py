@@ -19,6 +19,7 @@ from harness.costs import Usage
 from harness.errors import (
     APIConnectionError,
     APITimeoutError,
+    ConfigError,
     NotFoundError,
     NotSupportedError,
     ResponseFormatError,
@@ -571,3 +572,32 @@ async def test_embeddings_only_types_refuse_chat_before_any_request(
             pass
     assert recorder.requests == []
     assert llm.get_costs().total_cost == 0
+
+
+@pytest.mark.parametrize(
+    ("api_type", "field", "value"),
+    [
+        ("ollama", "n", 2),
+        ("ollama", "access_key", "AKID"),
+        ("ollama", "logprobs", True),
+        ("ollama.generate", "best_of", 3),
+        ("ollama.embed", "seed", 1),
+        ("ollama.embeddings", "top_k", 5),
+    ],
+)
+def test_vendor_fields_ollama_would_drop_are_refused(api_type: str, field: str, value: Any) -> None:
+    transport = httpx2.MockTransport(Recorder(done_answer()))
+    with pytest.raises(ConfigError, match=rf"{field}=.*{api_type}") as caught:
+        make_llm(transport, api_type, **{field: value})
+    assert caught.value.key == field
+
+
+async def test_penalties_reach_ollamas_options_when_set() -> None:
+    recorder = Recorder(done_answer())
+    llm = make_llm(
+        httpx2.MockTransport(recorder), stream=False, presence_penalty=0.5, frequency_penalty=0.25
+    )
+    await llm.aask("hi")
+    options = recorder.json()["options"]
+    assert options["presence_penalty"] == 0.5
+    assert options["frequency_penalty"] == 0.25
