@@ -21,8 +21,8 @@ from harness.errors import ConfigError
 __all__ = [
     "BEDROCK_EXTRA",
     "AWSCredentials",
+    "CredentialChain",
     "import_botocore",
-    "resolve_credentials",
     "resolve_region",
     "sign_request",
     "utc_now",
@@ -70,37 +70,55 @@ def import_botocore() -> ModuleType:
         ) from exc
 
 
-def resolve_credentials(
-    config: LLMConfig, environ: Mapping[str, str] | None = None
-) -> AWSCredentials | None:
-    """Credentials from the config (``access_key``, ``secret_key``, ``session_token``), else
-    from the standard AWS chain; None when there are none.
+def _config_credentials(config: LLMConfig) -> AWSCredentials | None:
+    if not (config.access_key or config.secret_key):
+        return None
+    missing = "secret_key" if config.access_key else "access_key"
+    if not (config.access_key and config.secret_key):
+        raise ConfigError(
+            f"api_type 'bedrock' needs access_key and secret_key together ({missing} is missing)",
+            source=config.source,
+            key=missing,
+        )
+    return AWSCredentials(config.access_key, config.secret_key, config.session_token)
+
+
+class CredentialChain:
+    """Credentials from the config, else from the standard AWS chain.
 
     With ``environ`` given (a test's environment), the chain is those environment variables
     only; without, it is botocore's whole chain (environment, shared files, SSO, container
-    and instance roles).
+    and instance roles), looked up once and then refreshed by botocore when temporary
+    credentials expire.
     """
-    if config.access_key or config.secret_key:
-        missing = "secret_key" if config.access_key else "access_key"
-        if not (config.access_key and config.secret_key):
-            raise ConfigError(
-                "api_type 'bedrock' needs access_key and secret_key together "
-                f"({missing} is missing)",
-                source=config.source,
-                key=missing,
-            )
-        return AWSCredentials(config.access_key, config.secret_key, config.session_token)
-    botocore = import_botocore()
-    if environ is not None:
-        found = botocore.credentials.EnvProvider(environ=dict(environ)).load()
-    else:
-        found = botocore.session.Session().get_credentials()
-    if found is None:
-        return None
-    frozen = found.get_frozen_credentials()
-    if not frozen.access_key or not frozen.secret_key:
-        return None
-    return AWSCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def __init__(self, config: LLMConfig, environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.environ = environ
+        self._found: Any = None  # botocore's credentials object, once the chain gave one
+
+    def configured(self) -> bool:
+        """Whether the config names credentials (then the chain is never consulted)."""
+        return bool(self.config.access_key or self.config.secret_key)
+
+    def get(self) -> AWSCredentials | None:
+        """The credentials for a request about to be signed; None when there are none."""
+        explicit = _config_credentials(self.config)
+        if explicit is not None:
+            return explicit
+        if self._found is None:
+            botocore = import_botocore()
+            if self.environ is not None:
+                provider = botocore.credentials.EnvProvider(environ=dict(self.environ))
+                self._found = provider.load()
+            else:
+                self._found = botocore.session.Session().get_credentials()
+            if self._found is None:
+                return None  # looked up again next time: the environment may change
+        frozen = self._found.get_frozen_credentials()
+        if not frozen.access_key or not frozen.secret_key:
+            return None
+        return AWSCredentials(frozen.access_key, frozen.secret_key, frozen.token)
 
 
 def resolve_region(

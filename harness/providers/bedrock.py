@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal, NoReturn
 from urllib.parse import quote
@@ -26,7 +26,7 @@ from harness.costs import Usage
 from harness.errors import ConfigError, HarnessError, MissingAPIKeyError, NotSupportedError
 from harness.providers._aws import (
     AWSCredentials,
-    resolve_credentials,
+    CredentialChain,
     resolve_region,
     sign_request,
     utc_now,
@@ -85,6 +85,8 @@ class BedrockLLM(BaseLLM):
             raise ConfigError(f"unknown Bedrock api {api!r}; valid: auto, converse, invoke")
         self.api: BedrockAPI = api
         self._clock = clock or utc_now
+        self._chain = CredentialChain(config, self._environ)
+        self._region_name: str | None = None
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -110,9 +112,9 @@ class BedrockLLM(BaseLLM):
     def _credentials(self) -> AWSCredentials:
         """The request's credentials; in replay (a transport that does not reach AWS)
         placeholder ones when none are configured, without looking at the AWS chain."""
-        if self._replaying() and not (self.config.access_key or self.config.secret_key):
+        if self._replaying() and not self._chain.configured():
             return AWSCredentials("AKIDREPLAYNOKEY", "replay-no-key")
-        found = resolve_credentials(self.config, self._environ)
+        found = self._chain.get()
         if found is None:
             where = f"in {self.config.source}" if self.config.source else "in the LLMConfig"
             raise MissingAPIKeyError(
@@ -124,7 +126,13 @@ class BedrockLLM(BaseLLM):
         return found
 
     def _region(self) -> str:
-        return resolve_region(self.config, self._environ, use_profile=not self._replaying())
+        if self.config.region_name:
+            return self.config.region_name
+        if self._region_name is None:  # the environment's or profile's region, read once
+            self._region_name = resolve_region(
+                self.config, self._environ, use_profile=not self._replaying()
+            )
+        return self._region_name
 
     def _url(self, action: str, region: str) -> str:
         base = self.config.base_url or self.config.endpoint
@@ -267,7 +275,7 @@ class BedrockLLM(BaseLLM):
 
     async def _converse_stream(
         self, messages: list[dict[str, Any]], timeout: float
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> AsyncGenerator[StreamChunk, None]:
         response = await self._post(
             "converse-stream", self._converse_body(messages), timeout, stream=True
         )
@@ -381,7 +389,7 @@ class BedrockLLM(BaseLLM):
 
     async def _anthropic_stream(
         self, messages: list[dict[str, Any]], timeout: float
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> AsyncGenerator[StreamChunk, None]:
         response = await self._post(
             "invoke-with-response-stream", self._anthropic_body(messages), timeout, stream=True
         )
@@ -447,8 +455,8 @@ class BedrockLLM(BaseLLM):
         self, messages: list[dict[str, Any]], timeout: float
     ) -> AsyncIterator[StreamChunk]:
         if self.uses_invoke():
-            return self._anthropic_stream(messages, timeout)
-        return self._converse_stream(messages, timeout)
+            return _content_first(self._anthropic_stream(messages, timeout))
+        return _content_first(self._converse_stream(messages, timeout))
 
     async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
         """Amazon Titan text embeddings over InvokeModel, one request per text."""
@@ -489,3 +497,24 @@ class BedrockLLM(BaseLLM):
             usage=Usage(prompt_tokens=tokens) if counted else None,
             raw=bodies,
         )
+
+
+async def _content_first(chunks: AsyncGenerator[StreamChunk, None]) -> AsyncIterator[StreamChunk]:
+    """``chunks``, those without content (message and block starts, tool-input fragments)
+    held back until the first content: an exception frame before it (throttling, say) then
+    fails the stream before anything was yielded, so the retry policy can still retry it."""
+    held: list[StreamChunk] | None = []
+    try:
+        async for chunk in chunks:
+            if held is not None:
+                if not (chunk.text or chunk.reasoning or chunk.finish_reason):
+                    held.append(chunk)
+                    continue
+                for earlier in held:
+                    yield earlier
+                held = None
+            yield chunk
+        for earlier in held or ():
+            yield earlier
+    finally:
+        await chunks.aclose()

@@ -8,6 +8,7 @@ No test touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -726,3 +727,69 @@ async def test_anthropic_model_ids_go_to_invoke_model_unless_converse_is_asked_f
     assert make_llm(transport, CLAUDE_3, api="converse").uses_invoke() is False
     assert make_llm(transport, CLAUDE_4).uses_invoke() is False  # a regional profile id
     assert make_llm(transport, NOVA, api="invoke").uses_invoke() is True
+
+
+@pytest.mark.parametrize("mode", ["aask_stream", "astream"])
+async def test_exception_frame_after_message_start_but_before_content_is_retried(
+    mode: str,
+) -> None:
+    throttled = stream_answer(
+        frames(("messageStart", {"role": "assistant"}))
+        + frames(("throttlingException", {"message": "slow down"}), kind="exception")
+    )
+    recorder = Recorder(throttled, stream_answer(WHOLE_STREAM))
+    llm = make_llm(httpx2.MockTransport(recorder), max_retries=1)
+    facts = folded(*await ask(llm, mode))
+    assert facts["text"] == "hi"
+    assert facts["finish"] == "end_turn"
+    assert len(recorder.requests) == 2
+
+
+async def test_astream_left_early_closes_the_answer() -> None:
+    closed: list[bool] = []
+
+    class Body(httpx2.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield WHOLE_STREAM
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    answer = httpx2.Response(
+        200, stream=Body(), headers={"content-type": "application/vnd.amazon.eventstream"}
+    )
+    llm = make_llm(httpx2.MockTransport(Recorder(answer)))
+    seen = []
+    async with contextlib.aclosing(llm.astream("hi")) as stream:
+        async for chunk in stream:
+            seen.append(chunk.text)
+            if chunk.text:
+                break
+    assert seen[-1] == "hi"
+    assert closed == [True]
+
+
+async def test_chain_credentials_and_region_come_from_botocores_session(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    config_file = tmp_path / "config"
+    config_file.write_text("[default]\nregion = eu-central-1\n", encoding="utf-8")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSESSION")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    recorder = Recorder(converse_answer())
+    llm = create_llm_instance(
+        LLMConfig(api_type="bedrock", model=NOVA, max_retries=0, stream=False),
+        transport=Upstream(recorder),
+        clock=lambda: FIXED,
+    )
+    await llm.aask("hi")
+    await llm.aask("again")
+    for request in recorder.requests:
+        assert request.url.host == "bedrock-runtime.eu-central-1.amazonaws.com"
+        assert request.headers["authorization"] == expected_authorization(
+            request, access_key="AKIDSESSION", secret_key=SECRET_KEY, region="eu-central-1"
+        )
