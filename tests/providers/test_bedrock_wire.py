@@ -22,6 +22,7 @@ import pytest
 from harness import LLMConfig, create_llm_instance
 from harness.costs import Usage
 from harness.errors import (
+    APIConnectionError,
     AuthenticationError,
     BadRequestError,
     ConfigError,
@@ -793,3 +794,17 @@ async def test_chain_credentials_and_region_come_from_botocores_session(
         assert request.headers["authorization"] == expected_authorization(
             request, access_key="AKIDSESSION", secret_key=SECRET_KEY, region="eu-central-1"
         )
+
+
+async def test_connection_lost_mid_stream_is_a_connection_error() -> None:
+    class Broken(httpx2.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield WHOLE_STREAM[:60]
+            raise httpx2.ReadError("connection reset")
+
+    answer = httpx2.Response(
+        200, stream=Broken(), headers={"content-type": "application/vnd.amazon.eventstream"}
+    )
+    llm = make_llm(httpx2.MockTransport(Recorder(answer)))
+    with pytest.raises(APIConnectionError, match="connection reset"):
+        await llm.aask("hi")

@@ -601,3 +601,29 @@ async def test_penalties_reach_ollamas_options_when_set() -> None:
     options = recorder.json()["options"]
     assert options["presence_penalty"] == 0.5
     assert options["frequency_penalty"] == 0.25
+
+
+class BreaksAfterFirstLine(httpx2.AsyncByteStream):
+    """A body whose connection drops after its first line."""
+
+    async def __aiter__(self) -> Any:
+        yield b'{"message": {"content": "par"}, "done": false}\n'
+        raise httpx2.ReadError("connection reset")
+
+
+async def test_connection_lost_mid_stream_is_a_connection_error_and_retried() -> None:
+    def broken() -> httpx2.Response:
+        return httpx2.Response(
+            200, stream=BreaksAfterFirstLine(), headers={"content-type": "application/x-ndjson"}
+        )
+
+    whole = ndjson(
+        {"message": {"content": "whole"}, "done": False},
+        {"message": {"content": ""}, "done": True, "prompt_eval_count": 1, "eval_count": 1},
+    )
+    recorder = Recorder(broken(), whole)
+    llm = make_llm(httpx2.MockTransport(recorder), max_retries=1)
+    assert await llm.aask("hi") == "whole"
+    assert len(recorder.requests) == 2
+    with pytest.raises(APIConnectionError, match="connection reset"):
+        await make_llm(httpx2.MockTransport(Recorder(broken()))).aask("hi")
