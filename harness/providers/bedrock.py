@@ -204,6 +204,18 @@ class BedrockLLM(BaseLLM):
             headers=response.headers,
         )
 
+    def _thinking(self) -> dict[str, Any]:
+        """The extended-thinking request, which Claude counts within the answer's max tokens."""
+        config = self.config
+        if config.max_token <= config.reasoning_max_token:
+            raise ConfigError(
+                f"max_token ({config.max_token}) must exceed reasoning_max_token "
+                f"({config.reasoning_max_token}): thinking is counted within max_token",
+                source=config.source,
+                key="max_token",
+            )
+        return {"type": "enabled", "budget_tokens": config.reasoning_max_token}
+
     # -- Converse ---------------------------------------------------------------------------
 
     def _converse_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,7 +225,7 @@ class BedrockLLM(BaseLLM):
         inference: dict[str, Any] = {"maxTokens": config.max_token}
         extra: dict[str, Any] = {}
         if config.reasoning:
-            extra["thinking"] = {"type": "enabled", "budget_tokens": config.reasoning_max_token}
+            extra["thinking"] = self._thinking()
         else:  # thinking fixes the sampling settings; some models take only one of them
             if "temperature" in explicit:
                 inference["temperature"] = config.temperature
@@ -336,7 +348,7 @@ class BedrockLLM(BaseLLM):
         if system:
             body["system"] = system
         if config.reasoning:
-            body["thinking"] = {"type": "enabled", "budget_tokens": config.reasoning_max_token}
+            body["thinking"] = self._thinking()
         else:
             for name in ("temperature", "top_p"):
                 if name in explicit:

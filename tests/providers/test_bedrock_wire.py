@@ -808,3 +808,89 @@ async def test_connection_lost_mid_stream_is_a_connection_error() -> None:
     llm = make_llm(httpx2.MockTransport(Recorder(answer)))
     with pytest.raises(APIConnectionError, match="connection reset"):
         await llm.aask("hi")
+
+
+async def test_converse_answer_with_reasoning_and_tool_use_blocks() -> None:
+    answer = httpx2.Response(
+        200,
+        json={
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"reasoningContent": {"reasoningText": {"text": "Need the weather.",
+                                                                "signature": "sig"}}},
+                        {"text": "Let me check."},
+                        {"toolUse": {"toolUseId": "tu1", "name": "get_weather",
+                                     "input": {"city": "Oslo"}}},
+                    ],
+                }
+            },
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": 10, "outputTokens": 5, "cacheReadInputTokens": 4,
+                      "cacheWriteInputTokens": 2},
+            "metrics": {"latencyMs": 120},
+        },
+    )  # fmt: skip
+    reply = await make_llm(httpx2.MockTransport(Recorder(answer)), CLAUDE_4, stream=False).aask(
+        "weather?"
+    )
+    assert reply == "Let me check."
+    assert reply.reasoning_content == "Need the weather."
+    assert reply.response.tool_calls == [
+        ToolCall(id="tu1", name="get_weather", arguments='{"city": "Oslo"}')
+    ]
+    assert reply.finish_reason == "tool_use"
+    assert reply.usage == Usage(
+        prompt_tokens=16, completion_tokens=5, cached_tokens=4, cache_write_tokens=2
+    )
+    assert reply.response.metrics == {"latency": 0.12}
+
+
+async def test_invoke_model_with_thinking_sends_the_budget_and_returns_reasoning() -> None:
+    answer = httpx2.Response(
+        200,
+        json={
+            "type": "message",
+            "model": "claude-3-7-sonnet",
+            "content": [
+                {"type": "thinking", "thinking": "2 and 2 make 4", "signature": "s"},
+                {"type": "text", "text": "4"},
+            ],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 12, "output_tokens": 30},
+        },
+    )
+    recorder = Recorder(answer)
+    llm = make_llm(
+        httpx2.MockTransport(recorder),
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        stream=False,
+        reasoning=True,
+        reasoning_max_token=2000,
+        temperature=0.7,
+    )
+    reply = await llm.aask("2+2?")
+    assert reply == "4"
+    assert reply.reasoning_content == "2 and 2 make 4"
+    assert reply.usage == Usage(prompt_tokens=12, completion_tokens=30)
+    sent = recorder.json()
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    assert "temperature" not in sent  # thinking fixes the sampling settings
+    assert recorder.requests[0].url.path.endswith("/invoke")
+
+
+@pytest.mark.parametrize("model", [CLAUDE_4, CLAUDE_3])
+async def test_thinking_budget_must_fit_in_max_token(model: str) -> None:
+    recorder = Recorder(converse_answer())
+    llm = make_llm(
+        httpx2.MockTransport(recorder),
+        model,
+        reasoning=True,
+        reasoning_max_token=4000,
+        max_token=1000,
+    )
+    with pytest.raises(ConfigError, match="must exceed reasoning_max_token") as caught:
+        await llm.aask("hi")
+    assert caught.value.key == "max_token"
+    assert recorder.requests == []
