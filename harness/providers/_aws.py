@@ -172,14 +172,19 @@ def sign_request(
         service,
         region,
     )
-    request = botocore.awsrequest.AWSRequest(
-        method=method, url=url, data=body, headers=dict(headers)
-    )
-    # SigV4Auth.add_auth reads the wall clock; these are its steps with the given time.
-    request.context["timestamp"] = moment.strftime(_SIGV4_TIMESTAMP)
-    signer._modify_request_before_signing(request)
+    timestamp = moment.strftime(_SIGV4_TIMESTAMP)
+    to_sign = {**headers, "X-Amz-Date": timestamp}
+    if credentials.session_token:
+        to_sign["X-Amz-Security-Token"] = credentials.session_token
+    request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body, headers=to_sign)
+    # SigV4Auth.add_auth reads the wall clock: its public steps, at the given time.
+    request.context["timestamp"] = timestamp
     canonical = signer.canonical_request(request)
     signature = signer.signature(signer.string_to_sign(request, canonical), request)
-    signer._inject_signature_to_request(request, signature)
+    names = signer.signed_headers(signer.headers_to_sign(request))
+    request.headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={signer.scope(request)}, "
+        f"SignedHeaders={names}, Signature={signature}"
+    )
     signed: dict[str, Any] = dict(request.headers.items())
     return {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in signed.items()}

@@ -894,3 +894,40 @@ async def test_thinking_budget_must_fit_in_max_token(model: str) -> None:
         await llm.aask("hi")
     assert caught.value.key == "max_token"
     assert recorder.requests == []
+
+
+@pytest.mark.parametrize("token", [None, "TOKEN123"])
+def test_signature_equals_botocores_own_add_auth_at_the_same_time(
+    monkeypatch: pytest.MonkeyPatch, token: str | None
+) -> None:
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from harness.providers._aws import AWSCredentials, sign_request
+
+    url = (
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.amazon.nova-micro-v1%3A0/converse"
+    )
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    body = b'{"messages": []}'
+    ours = sign_request(
+        method="POST",
+        url=url,
+        headers=headers,
+        body=body,
+        credentials=AWSCredentials(ACCESS_KEY, SECRET_KEY, token),
+        region="us-east-1",
+        now=FIXED,
+    )
+    # botocore's own flow, its clock set to the same instant (in this test only).
+    monkeypatch.setattr(
+        botocore.auth, "get_current_datetime", lambda *a, **k: FIXED.replace(tzinfo=None)
+    )
+    theirs = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    botocore.auth.SigV4Auth(
+        Credentials(ACCESS_KEY, SECRET_KEY, token), "bedrock", "us-east-1"
+    ).add_auth(theirs)
+    assert ours["Authorization"] == theirs.headers["Authorization"]
+    assert ours["X-Amz-Date"] == theirs.headers["X-Amz-Date"] == "20240611T003441Z"
+    assert ours.get("X-Amz-Security-Token") == theirs.headers.get("X-Amz-Security-Token") == token
