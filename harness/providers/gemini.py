@@ -315,7 +315,8 @@ class GeminiLLM(BaseLLM):
                 if state == "start":
                     if buffer[0] != "[":
                         raise format_error(
-                            "a streamGenerateContent answer without alt=sse is not a JSON array",
+                            "a stream=True request got an answer that is not an SSE stream "
+                            "nor a JSON array of GenerateContentResponse objects",
                             response,
                             head,
                             provider=self.provider_name,

@@ -147,7 +147,8 @@ async def test_a_cut_after_content_reaches_the_astream_caller_as_api_connection_
     with pytest.raises(APIConnectionError) as info:
         async for chunk in llm.astream("hello"):
             seen.append(chunk.text)
-    assert "".join(seen) == "back online"
+    # Gemini's last event carries the last words with the finishReason: the cut drops it.
+    assert "".join(seen) == ("back " if provider == "gemini" else "back online")
     assert isinstance(info.value.__cause__, httpx2.RemoteProtocolError)
     assert len(transport.history) == 1
 
