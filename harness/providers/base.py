@@ -59,6 +59,8 @@ USE_CONFIG_TIMEOUT = 0  # a timeout of 0 means "the config's timeout"
 _PROMPT_SHARE = 0.8  # of the context window, at most, for the prompt after compression
 
 VENDOR_FIELDS: tuple[str, ...] = (
+    "endpoint",
+    "api_version",
     "access_key",
     "secret_key",
     "session_token",
@@ -81,6 +83,8 @@ VENDOR_FIELDS: tuple[str, ...] = (
 (``supported_fields``), and a config that sets any other one is refused at construction."""
 
 _FIELD_HINTS = {
+    "endpoint": "endpoint is read by azure and bedrock; use base_url",
+    "api_version": "api_version is read by azure and gemini only",
     "best_of": "best_of belongs to the legacy Completions API; use n for several answers",
     "access_key": "request-signing credentials are used by bedrock only",
     "secret_key": "request-signing credentials are used by bedrock only",

@@ -66,10 +66,11 @@ class BedrockLLM(BaseLLM):
     """
 
     provider_name = "bedrock"
-    # Signing credentials and region; top_k (additionalModelRequestFields, or the Anthropic
-    # body) and stop. Seeds, penalties, n and logprobs are not in Converse and are refused.
+    # Signing credentials, region and endpoint (a VPC endpoint, like base_url); top_k
+    # (additionalModelRequestFields, or the Anthropic body) and stop. Seeds, penalties, n and
+    # logprobs are not in Converse and are refused.
     supported_fields = frozenset(
-        {"access_key", "secret_key", "session_token", "region_name", "top_k", "stop"}
+        {"access_key", "secret_key", "session_token", "region_name", "endpoint", "top_k", "stop"}
     )
 
     def __init__(

@@ -59,9 +59,10 @@ class GeminiLLM(BaseLLM):
 
     provider_name = "gemini"
     # generationConfig has all of these: topK, stopSequences, seed, candidateCount (n),
-    # presencePenalty, frequencyPenalty, responseLogprobs/logprobs.
+    # presencePenalty, frequencyPenalty, responseLogprobs/logprobs; api_version is the URL's.
     supported_fields = frozenset(
         {
+            "api_version",
             "top_k",
             "stop",
             "seed",

@@ -114,6 +114,8 @@ class OpenAILLM(BaseLLM):
         supported = _CHAT_FIELDS | _EXTRA_SAMPLING.get(api_type, frozenset())
         if api_type is LLMType.SPARK:
             supported |= {"domain"}
+        if api_type is LLMType.AZURE:
+            supported |= {"endpoint", "api_version"}
         return supported
 
     def _forget_clients(self) -> None:

@@ -473,6 +473,17 @@ async def test_base_url_overrides_the_regional_endpoint() -> None:
     )
 
 
+async def test_endpoint_overrides_the_regional_endpoint_too() -> None:
+    recorder = Recorder(converse_answer())
+    llm = make_llm(
+        httpx2.MockTransport(recorder), stream=False, endpoint="https://vpce-2.example.com"
+    )
+    await llm.aask("hi")
+    assert str(recorder.requests[0].url) == (
+        "https://vpce-2.example.com/model/us.amazon.nova-micro-v1%3A0/converse"
+    )
+
+
 async def test_the_call_timeout_reaches_the_request() -> None:
     recorder = Recorder(converse_answer())
     llm = make_llm(httpx2.MockTransport(recorder), stream=False, timeout=30.0)

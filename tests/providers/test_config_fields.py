@@ -20,6 +20,8 @@ from harness.providers.base import VENDOR_FIELDS, Choice, config_sets
 from harness.providers.openai import OpenAILLM
 
 SAMPLES: dict[str, Any] = {
+    "endpoint": "https://res.openai.azure.com",
+    "api_version": "2024-10-21",
     "access_key": "AKIDEXAMPLE",
     "secret_key": "secret-example",
     "session_token": "token-example",
@@ -52,6 +54,11 @@ OPENAI_WIRE = {
     "repetition_penalty": ("repetition_penalty", 1.1),
     "domain": ("model", "generalv3.5"),
 }
+# Fields that act on the URL, not the body: checked on the request's URL instead.
+OPENAI_URL = {
+    "endpoint": "https://res.openai.azure.com/openai/deployments/m/chat/completions",
+    "api_version": "api-version=2024-10-21",
+}
 ANTHROPIC_WIRE = {"top_k": ("top_k", 5), "stop": ("stop_sequences", ["END"])}
 
 # What the family accepts beyond OpenAI's schema, per vendor (everything else is refused).
@@ -64,6 +71,7 @@ ACCEPTED_EXTRAS = {
     "siliconflow": {"top_k"},
     "dashscope": {"top_k"},
     "spark": {"domain"},
+    "azure": {"endpoint", "api_version"},
 }
 OPENAI_SCHEMA = {"n", "seed", "stop", "presence_penalty", "frequency_penalty", "logprobs"}
 OPENAI_SCHEMA |= {"top_logprobs"}
@@ -123,9 +131,11 @@ class Recorder:
     def __init__(self, answer: Any) -> None:
         self.answer = answer
         self.bodies: list[dict[str, Any]] = []
+        self.urls: list[httpx2.URL] = []
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.bodies.append(json.loads(request.content))
+        self.urls.append(request.url)
         response: httpx2.Response = self.answer(request)
         return response
 
@@ -140,6 +150,8 @@ def _config(api_type: str, name: str) -> LLMConfig:
     }
     if name == "domain":
         settings["model"] = None  # Spark's domain names the model
+    if name == "endpoint":
+        del settings["base_url"]  # base_url would win over endpoint
     return LLMConfig(**settings)
 
 
@@ -160,6 +172,9 @@ async def test_openai_family_field_reaches_the_body_or_is_refused_by_name(
     llm = create_llm_instance(config, transport=httpx2.MockTransport(recorder))
     assert isinstance(llm, OpenAILLM)
     await llm.aask("hi")
+    if name in OPENAI_URL:
+        assert OPENAI_URL[name] in str(recorder.urls[0])
+        return
     wire_name, wire_value = OPENAI_WIRE[name]
     assert recorder.bodies[0][wire_name] == wire_value
 
@@ -278,3 +293,18 @@ async def test_n_streamed_answers_are_kept_apart_by_index() -> None:
         (1, "jour"),
         (0, "lo"),
     ]
+
+
+@pytest.mark.parametrize("llm_type", sorted(t.value for t in LLM_REGISTRY if t.value != "fake"))
+def test_every_built_in_provider_declares_its_fields_and_refuses_the_rest(llm_type: str) -> None:
+    base = create_llm_instance(LLMConfig(api_type=llm_type, model="m"))
+    supported = base._supported_fields()
+    assert supported is not None, f"{type(base).__name__} declares no supported_fields"
+    assert supported <= set(VENDOR_FIELDS)
+    for name in VENDOR_FIELDS:
+        if name in supported:
+            continue
+        with pytest.raises(ConfigError) as info:
+            create_llm_instance(LLMConfig(api_type=llm_type, model="m", **{name: SAMPLES[name]}))
+        assert info.value.key == name
+        assert repr(llm_type) in str(info.value)
