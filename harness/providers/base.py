@@ -274,6 +274,7 @@ class BaseLLM(ABC):
         self._http_client = http_client
         self._transport = transport
         self._owned_clients: list[httpx2.AsyncClient] = []
+        self._raw_client: httpx2.AsyncClient | None = None  # see _http()
         # None: decided per request from the transport (a client injected for TLS or proxy
         # settings goes live and needs the real key).
         self._allow_missing_key = allow_missing_key
@@ -322,11 +323,21 @@ class BaseLLM(ABC):
         self._owned_clients.append(client)
         return client
 
+    def _http(self) -> httpx2.AsyncClient:
+        """The instance's HTTP client for providers that speak raw HTTP: built once and
+        reused (its connections too) until :meth:`aclose`."""
+        if self._http_client is not None:
+            return self._http_client
+        if self._raw_client is None:
+            self._raw_client = self._build_http_client()
+        return self._raw_client
+
     async def aclose(self) -> None:
         """Close the HTTP connections this instance opened (an injected client is the caller's).
 
         The instance stays usable: a later call opens new connections.
         """
+        self._raw_client = None
         clients, self._owned_clients = self._owned_clients, []
         self._forget_clients()
         for client in clients:

@@ -160,7 +160,7 @@ class BedrockLLM(BaseLLM):
             region=region,
             now=self._clock(),
         )
-        client = self._build_http_client()
+        client = self._http()
         request = client.build_request(
             "POST",
             url,

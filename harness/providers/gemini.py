@@ -144,7 +144,7 @@ class GeminiLLM(BaseLLM):
         self, url: str, body: dict[str, Any], timeout: float, *, stream: bool
     ) -> httpx2.Response:
         """Send one request; an HTTP error status is raised as its harness error."""
-        client = self._build_http_client()
+        client = self._http()
         request = client.build_request(
             "POST",
             url,

@@ -299,7 +299,7 @@ class OllamaLLM(BaseLLM):
         self, endpoint: str, body: dict[str, Any], timeout: float, *, stream: bool
     ) -> httpx2.Response:
         """Send one request; transport failures and HTTP errors become harness errors."""
-        client = self._build_http_client()
+        client = self._http()
         request = client.build_request(
             "POST",
             self._url(endpoint),

@@ -1,8 +1,9 @@
 """Every LLMType makes a working provider through ``create_llm_instance``.
 
-One parametrized test: each type's instance is the registered class and answers one request
-(a chat, or an embedding for the embeddings-only Ollama types) from a MockTransport that
-speaks its wire format, at the URL and with the auth header shape of that format.
+One parametrized test: each type's instance is the registered class and answers two requests
+(chats, or embeddings for the embeddings-only Ollama types, over one reused HTTP client) from
+a MockTransport that speaks its wire format, at the URL and with the auth header shape of that
+format.
 """
 
 from __future__ import annotations
@@ -190,14 +191,17 @@ async def test_every_llm_type_creates_a_working_instance(llm_type: LLMType) -> N
         assert await llm.aask("ping") == "fake reply"
         assert requests == []
         return
-    if expect.embeddings_only:
-        result = await llm.aembed("ping")
-        assert result.vectors == [[0.25, 0.5]]
-    else:
-        reply = await llm.aask("ping")
-        assert reply == ANSWER
-        assert reply.usage is not None and reply.usage.prompt_tokens == 3
-    assert len(requests) == 1
+    for _ in range(2):
+        if expect.embeddings_only:
+            result = await llm.aembed("ping")
+            assert result.vectors == [[0.25, 0.5]]
+        else:
+            reply = await llm.aask("ping")
+            assert reply == ANSWER
+            assert reply.usage is not None and reply.usage.prompt_tokens == 3
+    assert len(requests) == 2
+    assert len(llm._owned_clients) == 1  # one HTTP client, reused by both requests
+    await llm.aclose()
     request = requests[0]
     assert request.method == "POST"
     assert str(request.url) == expect.url

@@ -491,3 +491,16 @@ async def test_an_embedding_answer_without_values_is_a_format_error() -> None:
     server = Server(httpx2.Response(200, json={"embedding": {"values": "nope"}}))
     with pytest.raises(ResponseFormatError, match="'values'"):
         await make(server, model="e").aembed("x")
+
+
+async def test_requests_share_one_http_client_until_aclose() -> None:
+    server = Server(httpx2.Response(200, json=response_json("ok")))
+    llm = make(server)
+    await llm.aask("a")
+    await llm.aask("b")
+    assert len(llm._owned_clients) == 1  # connections are reused, not one client per call
+    first = llm._owned_clients[0]
+    await llm.aclose()
+    assert first.is_closed
+    assert await llm.aask("c") == "ok"  # usable again after aclose, on a new client
+    assert len(llm._owned_clients) == 1 and llm._owned_clients[0] is not first
