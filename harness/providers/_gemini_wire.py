@@ -92,6 +92,9 @@ def _function_calls(message: Mapping[str, Any], index: int) -> list[dict[str, An
         part: dict[str, Any] = {"functionCall": {"name": function.get("name", ""), "args": args}}
         if call.get("id"):
             part["functionCall"]["id"] = call["id"]
+        signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+        if signature:  # Gemini 3 wants the signature of its own calls back
+            part["thoughtSignature"] = signature
         calls.append(part)
     return calls
 
@@ -181,11 +184,13 @@ def _candidate(position: int, candidate: Mapping[str, Any]) -> Choice:
             (thoughts if part.get("thought") else text).append(part["text"])
         call = part.get("functionCall")
         if isinstance(call, Mapping):
+            signature = part.get("thoughtSignature")
             calls.append(
                 ToolCall(
                     id=call.get("id"),
                     name=str(call.get("name", "")),
                     arguments=json.dumps(call.get("args") or {}, ensure_ascii=False),
+                    signature=signature if isinstance(signature, str) else None,
                 )
             )
     return Choice(

@@ -105,11 +105,29 @@ _L = TypeVar("_L", bound="BaseLLM")
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A function call the model asked for; ``arguments`` is the raw JSON string."""
+    """A function call the model asked for; ``arguments`` is the raw JSON string.
+
+    ``signature`` is an opaque token some APIs attach to a call (Gemini's
+    ``thoughtSignature``) and want back with it in the next turn; :meth:`to_message` keeps it.
+    """
 
     id: str | None
     name: str
     arguments: str
+    signature: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The call as an OpenAI-shaped ``tool_calls`` entry of an assistant message (with the
+        signature under ``extra_content.google.thought_signature``, as Google's OpenAI
+        compatibility layer does)."""
+        entry: dict[str, Any] = {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+        if self.signature:
+            entry["extra_content"] = {"google": {"thought_signature": self.signature}}
+        return entry
 
 
 @dataclass

@@ -504,3 +504,21 @@ async def test_requests_share_one_http_client_until_aclose() -> None:
     assert first.is_closed
     assert await llm.aask("c") == "ok"  # usable again after aclose, on a new client
     assert len(llm._owned_clients) == 1 and llm._owned_clients[0] is not first
+
+
+def test_a_tool_call_message_carries_the_signature_only_when_there_is_one() -> None:
+    from harness.providers.base import ToolCall
+
+    plain = ToolCall(id="c1", name="f", arguments="{}").to_message()
+    assert plain == {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    signed = ToolCall(id=None, name="f", arguments='{"a": 1}', signature="sig==").to_message()
+    assert signed["extra_content"] == {"google": {"thought_signature": "sig=="}}
+    _, contents = to_gemini_contents([{"role": "assistant", "tool_calls": [signed]}])
+    assert contents == [
+        {
+            "role": "model",
+            "parts": [
+                {"functionCall": {"name": "f", "args": {"a": 1}}, "thoughtSignature": "sig=="}
+            ],
+        }
+    ]

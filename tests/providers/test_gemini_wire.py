@@ -34,6 +34,9 @@ ARRAY_TOOLS = "gemini/llm-gemini__test_tools_with_gemini_3_thought_signatures.ya
 AUTH_400 = "gemini/mirascope__test_authentication_error__google_gemini_2_5_flash.yaml"
 NOT_FOUND_STREAM = "gemini/mirascope__test_model_not_found_stream__google_gemini_2_5_flash.yaml"
 
+# The thoughtSignature Gemini 3 put on its multiply call (and wants back in the next turn).
+SIGNATURE = load(ARRAY_TOOLS)[1].request_body["contents"][1]["parts"][1]["thoughtSignature"]
+
 ALL_FILES = {SIMPLE, SSE_STREAM, ARRAY_THOUGHTS, ARRAY_TOOLS, AUTH_400, NOT_FOUND_STREAM}
 
 
@@ -203,6 +206,7 @@ async def test_json_array_stream_function_call_becomes_a_tool_call(mode: str) ->
     assert len(out.tool_calls) == 1
     assert out.tool_calls[0].name == "multiply"
     assert json.loads(out.tool_calls[0].arguments) == {"y": 3, "x": 5}
+    assert out.tool_calls[0].signature == SIGNATURE  # the thoughtSignature on the call's part
     assert out.finish_reason == "STOP"
     assert out.usage == Usage(prompt_tokens=60, completion_tokens=48, reasoning_tokens=32)
     assert out.usage.total_tokens == 108
@@ -215,19 +219,12 @@ async def test_json_array_stream_after_a_tool_result_sends_the_whole_conversatio
     llm, transport = gemini(
         load(ARRAY_TOOLS)[1:2], stream_format="json", model="gemini-3-flash-preview"
     )
+    multiply = ToolCall(
+        id="call-1", name="multiply", arguments='{"y": 3, "x": 5}', signature=SIGNATURE
+    )
     conversation = [
         {"role": "user", "content": "What is 5 times 3?"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {
-                    "id": "call-1",
-                    "type": "function",
-                    "function": {"name": "multiply", "arguments": '{"y": 3, "x": 5}'},
-                }
-            ],
-        },
+        {"role": "assistant", "content": "", "tool_calls": [multiply.to_message()]},
         {"role": "tool", "tool_call_id": "call-1", "content": "15"},
     ]
     llm.use_system_prompt = False
@@ -244,7 +241,10 @@ async def test_json_array_stream_after_a_tool_result_sends_the_whole_conversatio
         {
             "role": "model",
             "parts": [
-                {"functionCall": {"name": "multiply", "args": {"y": 3, "x": 5}, "id": "call-1"}}
+                {
+                    "functionCall": {"name": "multiply", "args": {"y": 3, "x": 5}, "id": "call-1"},
+                    "thoughtSignature": SIGNATURE,  # sent back, as the recording did
+                }
             ],
         },
         {
