@@ -522,3 +522,24 @@ def test_a_tool_call_message_carries_the_signature_only_when_there_is_one() -> N
             ],
         }
     ]
+
+
+def test_usage_metadata_counts_cached_tool_use_prompt_and_thought_tokens() -> None:
+    from harness.providers.gemini import parse_gemini_usage
+
+    usage = parse_gemini_usage(
+        {
+            "promptTokenCount": 100,
+            "cachedContentTokenCount": 60,
+            "toolUsePromptTokenCount": 5,
+            "candidatesTokenCount": 7,
+            "thoughtsTokenCount": 20,
+            "totalTokenCount": 132,
+        }
+    )
+    assert usage == Usage(
+        prompt_tokens=105, completion_tokens=27, cached_tokens=60, reasoning_tokens=20
+    )
+    assert usage.total_tokens == 132
+    assert parse_gemini_usage({}) is None
+    assert parse_gemini_usage(None) is None
