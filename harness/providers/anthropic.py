@@ -168,6 +168,10 @@ class AnthropicLLM(BaseLLM):
     # have no Messages API equivalent and are refused.
     supported_fields = frozenset({"top_k", "stop"})
 
+    def _supported_fields(self) -> frozenset[str]:
+        # Extended thinking fixes the sampling: a top_k would be dropped, so it is refused.
+        return frozenset({"stop"}) if self.config.reasoning else self.supported_fields
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._client: anthropic.AsyncAnthropic | None = None

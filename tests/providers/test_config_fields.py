@@ -308,3 +308,10 @@ def test_every_built_in_provider_declares_its_fields_and_refuses_the_rest(llm_ty
             create_llm_instance(LLMConfig(api_type=llm_type, model="m", **{name: SAMPLES[name]}))
         assert info.value.key == name
         assert repr(llm_type) in str(info.value)
+
+
+def test_anthropic_refuses_top_k_with_extended_thinking_which_would_drop_it() -> None:
+    config = LLMConfig(api_type="anthropic", model="c", reasoning=True, max_token=8000, top_k=5)
+    with pytest.raises(ConfigError, match="top_k=5 is not supported") as info:
+        create_llm_instance(config)
+    assert info.value.key == "top_k"
