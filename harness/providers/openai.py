@@ -13,6 +13,7 @@ from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChun
 from harness.providers.openai_compat import (
     ToolCallAssembler,
     build_chat_params,
+    is_reasoning_model,
     parse_chat_chunks,
     parse_chat_response,
     parse_embeddings,
@@ -116,6 +117,12 @@ class OpenAILLM(BaseLLM):
             supported |= {"domain"}
         if api_type is LLMType.AZURE:
             supported |= {"endpoint", "api_version"}
+        config = self.config
+        reasoning = config.reasoning_model
+        if reasoning is None:
+            reasoning = is_reasoning_model(config.model)
+        if reasoning:  # o-series and gpt-5 take no penalties: build_chat_params leaves them out
+            supported -= {"presence_penalty", "frequency_penalty"}
         return supported
 
     def _forget_clients(self) -> None:

@@ -315,3 +315,14 @@ def test_anthropic_refuses_top_k_with_extended_thinking_which_would_drop_it() ->
     with pytest.raises(ConfigError, match="top_k=5 is not supported") as info:
         create_llm_instance(config)
     assert info.value.key == "top_k"
+
+
+@pytest.mark.parametrize("name", ["presence_penalty", "frequency_penalty"])
+def test_openai_reasoning_models_refuse_the_penalties_they_would_drop(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        create_llm_instance(LLMConfig(api_type="openai", model="o3-mini", **{name: 0.5}))
+    assert info.value.key == name
+    deployment = LLMConfig(api_type="azure", model="my-o3", reasoning_model=True, **{name: 0.5})
+    with pytest.raises(ConfigError):
+        create_llm_instance(deployment)
+    create_llm_instance(LLMConfig(api_type="openai", model="gpt-4o-mini", **{name: 0.5}))
