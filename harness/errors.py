@@ -18,6 +18,9 @@
     │   │   └── ServerError             5xx, including Anthropic's 529 "overloaded"
     │   ├── StreamError             an error object inside a 200 stream (e.g. OpenRouter), or a
     │   │                           stream that ended without its wire format's end marker
+    │   ├── ContentFilterError      the provider's safety filter blocked the prompt or the answer
+    │   │                           (``reason``: e.g. SAFETY; ``body``: what it said)
+    │   ├── NotSupportedError       the provider has no such API (embeddings on Anthropic...)
     │   └── ResponseFormatError     a 2xx answer that is not what the wire format says (names
     │                               status, content-type and the body's first 200 characters)
     ├── BatchError                  some prompts of ``aask_batch_parallel`` failed; keeps the rest
@@ -44,11 +47,13 @@ __all__ = [
     "BatchError",
     "BudgetExceeded",
     "ConfigError",
+    "ContentFilterError",
     "HarnessError",
     "MissingAPIKeyError",
     "NetworkBlockedError",
     "NoMoneyException",
     "NotFoundError",
+    "NotSupportedError",
     "PermissionDeniedError",
     "ProviderError",
     "ProviderNotRegisteredError",
@@ -201,6 +206,31 @@ class StreamError(ProviderError):
         self.code = code
         self.body = body
         super().__init__(message, provider=provider, model=model)
+
+
+class ContentFilterError(ProviderError):
+    """The provider's safety filter blocked the prompt or the answer; retrying will not help.
+
+    ``reason`` is the provider's word for it (Gemini's ``blockReason`` or ``finishReason``:
+    ``SAFETY``, ``PROHIBITED_CONTENT``...), ``body`` the decoded answer that said so.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str | None,
+        reason: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.reason = reason
+        self.body = body
+        super().__init__(message, provider=provider, model=model)
+
+
+class NotSupportedError(ProviderError):
+    """The provider (or this wire format) has no such API, e.g. embeddings on Anthropic."""
 
 
 class ResponseFormatError(ProviderError):

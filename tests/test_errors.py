@@ -31,6 +31,10 @@ from harness import errors
             body_excerpt="<html>",
         ),
         errors.ConfigError("bad", key="max_token", errors=[{"loc": ("max_token",), "msg": "x"}]),
+        errors.ContentFilterError(
+            "blocked", provider="gemini", model="m", reason="SAFETY", body={"promptFeedback": {}}
+        ),
+        errors.NotSupportedError("no embeddings", provider="anthropic", model="m"),
     ],
     ids=lambda e: type(e).__name__,
 )

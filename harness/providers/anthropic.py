@@ -164,6 +164,13 @@ class AnthropicLLM(BaseLLM):
     """Claude models over the Messages API, streaming and extended thinking included."""
 
     provider_name = "anthropic"
+    # top_k and stop (stop_sequences) go on the wire; n > 1, seed, penalties and logprobs
+    # have no Messages API equivalent and are refused.
+    supported_fields = frozenset({"top_k", "stop"})
+
+    def _supported_fields(self) -> frozenset[str]:
+        # Extended thinking fixes the sampling: a top_k would be dropped, so it is refused.
+        return frozenset({"stop"}) if self.config.reasoning else self.supported_fields
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,8 +1,9 @@
 """BaseLLM: the one async interface every provider implements.
 
 A provider implements two methods, ``_achat_completion`` (one request, one ``ChatResponse``)
-and ``_achat_completion_stream`` (an async iterator of ``StreamChunk``); everything else
-(message building, compression, retries, cost accounting, batching) lives here once.
+and ``_achat_completion_stream`` (an async iterator of ``StreamChunk``), and ``_aembed`` when
+its API has embeddings; everything else (message building, compression, retries, cost
+accounting, batching) lives here once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -25,18 +25,39 @@ from harness.costs import CostManager, Costs, ModelPrice, Reservation, Usage
 from harness.errors import (
     APIConnectionError,
     BatchError,
+    NotSupportedError,
     RateLimitError,
+    ResponseFormatError,
     ServerError,
 )
-from harness.tokens import context_window, count_message_tokens, count_output_tokens
+from harness.providers.fields import VENDOR_FIELDS, config_sets, refuse_unsupported
+from harness.providers.results import (
+    ChatResponse,
+    Choice,
+    Embeddings,
+    Reply,
+    StreamChunk,
+    StreamCollector,
+    ToolCall,
+)
+from harness.tokens import (
+    context_window,
+    count_message_tokens,
+    count_output_tokens,
+    count_text_tokens,
+)
 
 __all__ = [
     "USE_CONFIG_TIMEOUT",
+    "VENDOR_FIELDS",
     "BaseLLM",
     "ChatResponse",
+    "Choice",
+    "Embeddings",
     "Reply",
     "StreamChunk",
     "ToolCall",
+    "config_sets",
     "is_retryable",
 ]
 
@@ -48,76 +69,6 @@ _PROMPT_SHARE = 0.8  # of the context window, at most, for the prompt after comp
 Sleep = Callable[[float], Awaitable[None]]
 _R = TypeVar("_R")
 _L = TypeVar("_L", bound="BaseLLM")
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A function call the model asked for; ``arguments`` is the raw JSON string."""
-
-    id: str | None
-    name: str
-    arguments: str
-
-
-@dataclass
-class ChatResponse:
-    """The facts of one completed chat request, parsed from the provider's answer."""
-
-    text: str | None
-    usage: Usage | None = None
-    reasoning_content: str | None = None
-    finish_reason: str | None = None
-    model: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    raw: Any = None  # the provider's decoded body (or the list of stream chunks)
-
-
-@dataclass
-class StreamChunk:
-    """One increment of a streamed answer."""
-
-    text: str = ""
-    reasoning: str = ""
-    usage: Usage | None = None  # the latest cumulative usage a chunk carried, if any
-    finish_reason: str | None = None
-    model: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)  # complete calls, at the end
-    raw: Any = None
-
-
-class Reply(str):
-    """The answer of :meth:`BaseLLM.aask`: a ``str`` that also carries the call's facts.
-
-    Each call returns its own Reply, so ``reasoning_content`` and ``usage`` stay correct when
-    many calls run concurrently.
-    """
-
-    response: ChatResponse
-
-    def __new__(cls, response: ChatResponse) -> Reply:
-        reply = super().__new__(cls, response.text or "")
-        reply.response = response
-        return reply
-
-    @property
-    def reasoning_content(self) -> str | None:
-        """The model's reasoning ("thinking") text, when the provider returned it."""
-        return self.response.reasoning_content
-
-    @property
-    def usage(self) -> Usage | None:
-        """Tokens this call consumed."""
-        return self.response.usage
-
-    @property
-    def finish_reason(self) -> str | None:
-        """Why the model stopped (``stop``, ``length``, ``end_turn``, ``content_filter``...)."""
-        return self.response.finish_reason
-
-    @property
-    def model(self) -> str | None:
-        """The model that answered, as the provider named it."""
-        return self.response.model
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -136,6 +87,8 @@ class BaseLLM(ABC):
     provider_name: str = "base"  # names the provider in errors and logs
     system_prompt: str = "You are a helpful assistant."
     use_system_prompt: bool = True
+    # The VENDOR_FIELDS this provider honours; None: not declared, nothing is checked.
+    supported_fields: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self,
@@ -156,11 +109,26 @@ class BaseLLM(ABC):
         self._http_client = http_client
         self._transport = transport
         self._owned_clients: list[httpx2.AsyncClient] = []
+        self._raw_client: httpx2.AsyncClient | None = None  # see _http()
         # None: decided per request from the transport (a client injected for TLS or proxy
         # settings goes live and needs the real key).
         self._allow_missing_key = allow_missing_key
         self._sleep: Sleep = sleep or asyncio.sleep
         self._environ = environ
+        self._check_config_fields()
+
+    # -- config fields --------------------------------------------------------------------
+
+    def _supported_fields(self) -> frozenset[str] | None:
+        """The VENDOR_FIELDS this instance honours (override when it depends on api_type)."""
+        return self.supported_fields
+
+    def _check_config_fields(self) -> None:
+        """A ConfigError for a vendor-specific field the config sets but this provider would
+        silently drop; it names the field and the provider."""
+        supported = self._supported_fields()
+        if supported is not None:
+            refuse_unsupported(self.config, supported, type(self).__name__)
 
     @property
     def pricing_plan(self) -> str | None:
@@ -179,11 +147,21 @@ class BaseLLM(ABC):
         self._owned_clients.append(client)
         return client
 
+    def _http(self) -> httpx2.AsyncClient:
+        """The instance's HTTP client for providers that speak raw HTTP: built once and
+        reused (its connections too) until :meth:`aclose`."""
+        if self._http_client is not None:
+            return self._http_client
+        if self._raw_client is None:
+            self._raw_client = self._build_http_client()
+        return self._raw_client
+
     async def aclose(self) -> None:
         """Close the HTTP connections this instance opened (an injected client is the caller's).
 
         The instance stays usable: a later call opens new connections.
         """
+        self._raw_client = None
         clients, self._owned_clients = self._owned_clients, []
         self._forget_clients()
         for client in clients:
@@ -436,7 +414,7 @@ class BaseLLM(ABC):
             except StopAsyncIteration:
                 return None, iterator
 
-        collected = _StreamCollector()
+        collected = StreamCollector()
         opened: AsyncIterator[StreamChunk] | None = None
         try:
             chunk, iterator = await self._with_retries(first)
@@ -459,6 +437,60 @@ class BaseLLM(ABC):
             else:
                 self.cost_manager.release(reservation)
 
+    async def aembed(
+        self, texts: str | Sequence[str], timeout: float = USE_CONFIG_TIMEOUT
+    ) -> Embeddings:
+        """Embedding vectors of ``texts`` (one string, or many in one request) with the
+        config's ``model``, under the same retries, budget and cost accounting as chat.
+
+        Providers whose API has no embeddings raise NotSupportedError (before any request).
+        Usage counts prompt tokens only; when the provider reports none it is counted locally
+        (flagged estimated).
+        """
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        if not batch:
+            raise ValueError("aembed needs at least one text")
+        for index, text in enumerate(batch):
+            if not isinstance(text, str):
+                raise TypeError(f"aembed: text {index} is a {type(text).__name__}, not a str")
+        effective_timeout = self.get_timeout(timeout)
+        price = (
+            ModelPrice.from_mapping(self.config.price.model_dump()) if self.config.price else None
+        )
+        reservation = None
+        if self.cost_manager.max_budget is not None and self.config.calc_usage:
+            prompt = sum(count_text_tokens(t, self.model) for t in batch)
+            reservation = self.cost_manager.reserve(
+                self.pricing_plan or self.model or "unknown", prompt, 0, price=price
+            )
+
+        async def attempt() -> Embeddings:
+            return await self._aembed(batch, effective_timeout)
+
+        try:
+            result = await self._with_retries(attempt)
+        except BaseException:
+            self.cost_manager.release(reservation)
+            raise
+        if len(result.vectors) != len(batch):
+            self.cost_manager.release(reservation)
+            raise ResponseFormatError(
+                f"asked for {len(batch)} embeddings, got {len(result.vectors)}",
+                provider=self.provider_name,
+                model=self.model,
+            )
+        if result.usage is None:
+            tokens = [count_text_tokens(t, result.model or self.model) for t in batch]
+            result.usage = Usage(
+                prompt_tokens=sum(tokens), estimated=any(t.estimated for t in tokens)
+            )
+        if not self.config.calc_usage:
+            self.cost_manager.release(reservation)
+        else:
+            model = self.pricing_plan or result.model or self.model or "unknown"
+            self.cost_manager.update(result.usage, model, price=price, reservation=reservation)
+        return result
+
     def get_costs(self) -> Costs:
         """Totals of every request made through this instance's cost manager."""
         return self.cost_manager.get_costs()
@@ -477,10 +509,19 @@ class BaseLLM(ABC):
     ) -> AsyncIterator[StreamChunk]:
         """Send one streaming request; yield its increments as they arrive."""
 
+    async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
+        """Send one embeddings request for ``texts`` (non-empty); providers with an
+        embeddings API override this."""
+        raise NotSupportedError(
+            f"{type(self).__name__} ({self.config.api_type.value}) has no embeddings API",
+            provider=self.provider_name,
+            model=self.model,
+        )
+
     # -- internals ----------------------------------------------------------------------------
 
     async def _collect_stream(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
-        collected = _StreamCollector()
+        collected = StreamCollector()
         async for chunk in self._achat_completion_stream(messages, timeout=timeout):
             collected.add(chunk)
         return collected.response()
@@ -571,40 +612,3 @@ class BaseLLM(ABC):
             return
         model = self.pricing_plan or response.model or self.model or "unknown"
         self.cost_manager.update(response.usage, model, price=price, reservation=reservation)
-
-
-class _StreamCollector:
-    """Folds stream chunks into one ChatResponse."""
-
-    def __init__(self) -> None:
-        self.chunks = 0
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.model: str | None = None
-        self.tool_calls: list[ToolCall] = []
-        self.raw: list[Any] = []
-
-    def add(self, chunk: StreamChunk) -> None:
-        self.chunks += 1
-        self.text.append(chunk.text)
-        self.reasoning.append(chunk.reasoning)
-        self.usage = chunk.usage or self.usage
-        self.finish_reason = chunk.finish_reason or self.finish_reason
-        self.model = chunk.model or self.model
-        self.tool_calls.extend(chunk.tool_calls)
-        if chunk.raw is not None:
-            self.raw.append(chunk.raw)
-
-    def response(self) -> ChatResponse:
-        reasoning = "".join(self.reasoning)
-        return ChatResponse(
-            text="".join(self.text),
-            usage=self.usage,
-            reasoning_content=reasoning or None,
-            finish_reason=self.finish_reason,
-            model=self.model,
-            tool_calls=self.tool_calls,
-            raw=self.raw,
-        )

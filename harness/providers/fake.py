@@ -6,12 +6,18 @@ last user message) to a reply. ``errors`` injects harness's real provider errors
 call numbers (counted from 1, retries included), ``latency`` waits before each answer through
 the injectable ``sleep``, and usage is the given one or counted with harness's tokenizers.
 Every request is recorded in ``calls``; ``assert_called_with_prompt``, ``last_call`` and
-``call_count`` help assertions. Selectable in config as ``api_type: fake``.
+``call_count`` help assertions. ``aembed`` returns deterministic unit vectors of
+``embedding_dimensions`` floats derived from a hash of each text (the same text always gets
+the same vector), and records each batch in ``embed_calls``. Selectable in config as
+``api_type: fake``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
+import struct
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,11 +32,11 @@ from harness.errors import (
     status_error_class,
 )
 from harness.messages import content_text
-from harness.providers.base import BaseLLM, ChatResponse, StreamChunk
+from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk
 from harness.providers.registry import register_provider
 from harness.tokens import count_message_tokens, count_output_tokens
 
-__all__ = ["ERROR_KINDS", "FakeCall", "FakeLLM"]
+__all__ = ["ERROR_KINDS", "FakeCall", "FakeLLM", "fake_vector"]
 
 Script = Sequence["str | BaseException"] | Callable[[list[dict[str, Any]]], str] | Mapping[str, str]
 ErrorSpec = str | int | BaseException
@@ -96,6 +102,7 @@ class FakeLLM(BaseLLM):
         chunk_size: int = 4,
         errors: Mapping[int, ErrorSpec] | None = None,
         latency: float | Sequence[float] = 0.0,
+        embedding_dimensions: int = 8,
         **kwargs: Any,
     ) -> None:
         if isinstance(replies, LLMConfig):  # built by create_llm_instance(config)
@@ -111,7 +118,11 @@ class FakeLLM(BaseLLM):
                 known = ", ".join(ERROR_KINDS)
                 raise ValueError(f"unknown error kind {spec!r}; expected one of: {known}")
         self.latency = latency
+        if embedding_dimensions < 1:
+            raise ValueError("embedding_dimensions must be at least 1")
+        self.embedding_dimensions = embedding_dimensions
         self.calls: list[FakeCall] = []
+        self.embed_calls: list[list[str]] = []
         self._served = 0  # list-script entries used (injected errors do not use one)
 
     # -- assertions ----------------------------------------------------------------------------
@@ -257,6 +268,28 @@ class FakeLLM(BaseLLM):
             yield StreamChunk(text=text[start : start + self.chunk_size], model=self.model)
         usage = self._usage_for(messages, text)
         yield StreamChunk(finish_reason="stop", usage=usage, model=self.model)
+
+    async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
+        self.embed_calls.append(list(texts))
+        vectors = [fake_vector(text, self.embedding_dimensions) for text in texts]
+        tokens = [count_output_tokens(text, self.model) for text in texts]
+        usage = Usage(prompt_tokens=sum(tokens), estimated=any(t.estimated for t in tokens))
+        return Embeddings(vectors=vectors, model=self.model, usage=usage)
+
+
+def fake_vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for ``text``: SHA-256 of the text (and a counter) as
+    floats in [-1, 1), normalised. Equal texts give equal vectors; different ones differ."""
+    values: list[float] = []
+    counter = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        for (word,) in struct.iter_unpack(">I", digest):
+            values.append(word / 2**31 - 1.0)
+        counter += 1
+    values = values[:dimensions]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
 
 
 def _nth(values: Sequence[float], number: int) -> float:

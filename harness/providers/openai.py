@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.config import LLMType
-from harness.errors import ConfigError
+from harness.errors import ConfigError, NotSupportedError
 from harness.providers._sdk import in_stream_error, raise_mapped
 from harness.providers._wire import SSEStream, format_error, json_answer
-from harness.providers.base import BaseLLM, ChatResponse, StreamChunk
+from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk
 from harness.providers.openai_compat import (
     ToolCallAssembler,
     build_chat_params,
-    parse_chat_chunk,
+    is_reasoning_model,
+    parse_chat_chunks,
     parse_chat_response,
+    parse_embeddings,
 )
 from harness.providers.registry import register_provider
 
@@ -41,6 +43,28 @@ _STREAM_USAGE_TYPES = frozenset(
         LLMType.METAGPT,
         LLMType.LLAMA_API,
     }
+)
+
+# Fields of the OpenAI Chat Completions schema, sent by every OpenAI-family provider.
+_CHAT_FIELDS = frozenset(
+    {"n", "seed", "stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs"}
+)
+# Sampling fields outside OpenAI's schema that some vendors read from the body (sent as
+# ``extra_body``); the others would drop them, so a config setting them is refused.
+_EXTRA_SAMPLING: dict[LLMType, frozenset[str]] = {
+    LLMType.OPEN_LLM: frozenset({"top_k", "repetition_penalty"}),  # vLLM, llama.cpp server
+    LLMType.OPENROUTER: frozenset({"top_k", "repetition_penalty"}),
+    LLMType.OPEN_ROUTER: frozenset({"top_k", "repetition_penalty"}),
+    LLMType.OPENROUTER_REASONING: frozenset({"top_k", "repetition_penalty"}),
+    LLMType.FIREWORKS: frozenset({"top_k", "repetition_penalty"}),
+    LLMType.SILICONFLOW: frozenset({"top_k"}),
+    LLMType.DASHSCOPE: frozenset({"top_k"}),
+}
+
+# Vendors whose OpenAI-compatible API has no ``/embeddings`` endpoint: ``aembed`` says so
+# before sending anything.
+_NO_EMBEDDINGS_TYPES = frozenset(
+    {LLMType.DEEPSEEK, LLMType.MOONSHOT, LLMType.YI, LLMType.SPARK, LLMType.LLAMA_API}
 )
 
 
@@ -74,6 +98,32 @@ class OpenAILLM(BaseLLM):
         super().__init__(*args, **kwargs)
         self.provider_name = self.config.api_type.value
         self._client: openai.AsyncOpenAI | None = None
+        domain = self.config.domain
+        if domain and self.config.api_type is LLMType.SPARK:
+            # The seed's Spark configs name the model in ``domain`` (e.g. generalv3.5).
+            if self.model and self.model != domain:
+                raise ConfigError(
+                    f"model {self.model!r} and domain {domain!r} disagree: Spark's model is "
+                    "one of them; set model only",
+                    source=self.config.source,
+                    key="domain",
+                )
+            self.model = domain
+
+    def _supported_fields(self) -> frozenset[str]:
+        api_type = self.config.api_type
+        supported = _CHAT_FIELDS | _EXTRA_SAMPLING.get(api_type, frozenset())
+        if api_type is LLMType.SPARK:
+            supported |= {"domain"}
+        if api_type is LLMType.AZURE:
+            supported |= {"endpoint", "api_version"}
+        config = self.config
+        reasoning = config.reasoning_model
+        if reasoning is None:
+            reasoning = is_reasoning_model(config.model)
+        if reasoning:  # o-series and gpt-5 take no penalties: build_chat_params leaves them out
+            supported -= {"presence_penalty", "frequency_penalty"}
+        return supported
 
     def _forget_clients(self) -> None:
         self._client = None
@@ -120,17 +170,67 @@ class OpenAILLM(BaseLLM):
             stream=stream,
             include_usage=self._stream_include_usage(),
         )
+        extra: dict[str, Any] = {}
+        sampling = _EXTRA_SAMPLING.get(self.config.api_type, frozenset())
+        if "top_k" in sampling and self.config.top_k:
+            extra["top_k"] = self.config.top_k
+        if "repetition_penalty" in sampling and self.config.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = self.config.repetition_penalty
         if self.config.api_type is LLMType.OPENROUTER_REASONING or (
             self.config.reasoning
             and self.config.api_type in (LLMType.OPENROUTER, LLMType.OPEN_ROUTER)
         ):
-            params["extra_body"] = {"reasoning": {"max_tokens": self.config.reasoning_max_token}}
+            extra["reasoning"] = {"max_tokens": self.config.reasoning_max_token}
+        if extra:
+            params["extra_body"] = extra
         return params
 
     def _raise(self, exc: Exception) -> NoReturn:
         import openai
 
         raise_mapped(exc, openai, provider=self.provider_name, model=self.model)
+
+    def _embedding_encoding(self) -> str:
+        """``encoding_format`` of embeddings requests: OpenAI's and Azure's APIs take base64
+        (a third of the bytes of JSON floats); compatible vendors are asked for plain floats."""
+        return "base64" if self.config.api_type in (LLMType.OPENAI, LLMType.AZURE) else "float"
+
+    async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
+        if self.config.api_type in _NO_EMBEDDINGS_TYPES:
+            raise NotSupportedError(
+                f"{self.config.api_type.value} has no embeddings API",
+                provider=self.provider_name,
+                model=self.model,
+            )
+        try:
+            raw = await self.client.embeddings.with_raw_response.create(
+                model=self._model_name(),
+                input=texts,
+                encoding_format=self._embedding_encoding(),  # type: ignore[arg-type]
+                timeout=timeout,
+            )
+        except Exception as exc:
+            self._raise(exc)
+        response = raw.http_response
+        data = await json_answer(response, provider=self.provider_name, model=self.model)
+        if not isinstance(data.get("data"), list):
+            raise format_error(
+                "the answer has no 'data' list: not an embeddings answer",
+                response,
+                response.content,
+                provider=self.provider_name,
+                model=self.model,
+            )
+        try:
+            return parse_embeddings(data)
+        except ValueError as exc:
+            raise format_error(
+                f"unreadable embeddings answer: {exc}",
+                response,
+                response.content,
+                provider=self.provider_name,
+                model=self.model,
+            ) from exc
 
     async def _achat_completion(
         self, messages: list[dict[str, Any]], timeout: float
@@ -164,7 +264,7 @@ class OpenAILLM(BaseLLM):
         self, messages: list[dict[str, Any]], timeout: float
     ) -> AsyncIterator[StreamChunk]:
         params = self._params(messages, stream=True)
-        tools = ToolCallAssembler()
+        tools: dict[int, ToolCallAssembler] = {}
         try:
             stream = await self.client.chat.completions.create(**params, timeout=timeout)
         except Exception as exc:
@@ -188,14 +288,16 @@ class OpenAILLM(BaseLLM):
                         headers=stream.response.headers,
                     )
                 ended = ended or _has_finish_reason(data)
-                yield parse_chat_chunk(data, tools)
+                for chunk in parse_chat_chunks(data, tools):
+                    yield chunk
         finally:
             await reader.aclose()
         if not ended:
             raise reader.cut("the stream ended without a finish_reason or [DONE]")
-        calls = tools.calls()
-        if calls:
-            yield StreamChunk(tool_calls=calls)
+        for index, assembler in sorted(tools.items()):
+            calls = assembler.calls()
+            if calls:
+                yield StreamChunk(tool_calls=calls, index=index)
 
 
 def _has_finish_reason(data: dict[str, Any]) -> bool:

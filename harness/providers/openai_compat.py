@@ -7,20 +7,25 @@ OpenAI-compatible vendors, whose extras (``reasoning_content``, ``x_groq.usage``
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 from harness.config import LLMConfig
 from harness.costs import Usage
-from harness.providers.base import ChatResponse, StreamChunk, ToolCall
+from harness.providers.base import ChatResponse, Choice, Embeddings, StreamChunk, ToolCall
 
 __all__ = [
     "ToolCallAssembler",
     "build_chat_params",
     "is_reasoning_model",
     "parse_chat_chunk",
+    "parse_chat_chunks",
     "parse_chat_response",
+    "parse_embeddings",
     "parse_openai_usage",
 ]
 
@@ -126,11 +131,8 @@ def _reasoning_of(message: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def parse_chat_response(data: Mapping[str, Any]) -> ChatResponse:
-    """A ChatResponse from a decoded (non-streaming) chat completion."""
-    choices = data.get("choices") or []
-    first: Mapping[str, Any] = choices[0] if choices else {}
-    message = first.get("message") or {}  # Azure's content filter drops the message entirely
+def _choice(position: int, choice: Mapping[str, Any]) -> Choice:
+    message = choice.get("message") or {}  # Azure's content filter drops the message entirely
     tool_calls = [
         ToolCall(
             id=call.get("id"),
@@ -139,14 +141,30 @@ def parse_chat_response(data: Mapping[str, Any]) -> ChatResponse:
         )
         for call in message.get("tool_calls") or []
     ]
-    return ChatResponse(
+    return Choice(
+        index=_int(choice.get("index", position)),
         text=message.get("content"),
-        usage=_usage_anywhere(data),
         reasoning_content=_reasoning_of(message),
-        finish_reason=first.get("finish_reason"),
-        model=data.get("model") or None,
+        finish_reason=choice.get("finish_reason"),
         tool_calls=tool_calls,
+    )
+
+
+def parse_chat_response(data: Mapping[str, Any]) -> ChatResponse:
+    """A ChatResponse from a decoded (non-streaming) chat completion; with several choices
+    (``n`` > 1) the first is the answer and ``choices`` holds them all, in index order."""
+    raw_choices = [c for c in data.get("choices") or [] if isinstance(c, Mapping)]
+    choices = sorted((_choice(i, c) for i, c in enumerate(raw_choices)), key=lambda c: c.index)
+    first = choices[0] if choices else Choice(index=0, text=None)
+    return ChatResponse(
+        text=first.text,
+        usage=_usage_anywhere(data),
+        reasoning_content=first.reasoning_content,
+        finish_reason=first.finish_reason,
+        model=data.get("model") or None,
+        tool_calls=first.tool_calls,
         raw=dict(data),
+        choices=choices if len(choices) > 1 else [],
     )
 
 
@@ -190,3 +208,64 @@ def parse_chat_chunk(data: Mapping[str, Any], tools: ToolCallAssembler) -> Strea
         model=data.get("model") or None,
         raw=dict(data),
     )
+
+
+def _vector(embedding: Any, index: int) -> list[float]:
+    if isinstance(embedding, str):  # encoding_format=base64: little-endian float32
+        try:
+            packed = base64.b64decode(embedding, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"data[{index}].embedding is not valid base64") from exc
+        if len(packed) % 4:
+            raise ValueError(f"data[{index}].embedding is {len(packed)} bytes, not float32s")
+        return [value for (value,) in struct.iter_unpack("<f", packed)]
+    if isinstance(embedding, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in embedding
+    ):
+        return [float(v) for v in embedding]
+    raise ValueError(f"data[{index}].embedding is neither a list of numbers nor base64")
+
+
+def parse_embeddings(data: Mapping[str, Any]) -> Embeddings:
+    """Embeddings from a decoded ``/embeddings`` answer, in input order (by ``index``);
+    base64 vectors (little-endian float32) are decoded. A ValueError names what is wrong."""
+    items = data.get("data") or []
+    ordered: list[tuple[int, list[float]]] = []
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"data[{position}] is not an object")
+        index = item.get("index", position)
+        ordered.append((_int(index), _vector(item.get("embedding"), position)))
+    ordered.sort(key=lambda pair: pair[0])
+    usage = data.get("usage")
+    return Embeddings(
+        vectors=[vector for _, vector in ordered],
+        model=data.get("model") or None,
+        usage=parse_openai_usage(usage) if isinstance(usage, Mapping) else None,
+        raw=dict(data),
+    )
+
+
+def parse_chat_chunks(
+    data: Mapping[str, Any], tools: dict[int, ToolCallAssembler]
+) -> list[StreamChunk]:
+    """The StreamChunks of one decoded ``chat.completion.chunk``: one per choice it carries
+    (``index`` set; ``n`` > 1 streams interleave the answers), or one without text when it
+    carries none (the usage chunk). Tool-call fragments go to ``tools[index]``."""
+    choices = [c for c in data.get("choices") or [] if isinstance(c, Mapping)]
+    if len(choices) <= 1:
+        index = _int(choices[0].get("index")) if choices else 0
+        assembler = tools.setdefault(index, ToolCallAssembler())
+        chunk = parse_chat_chunk(data, assembler)
+        chunk.index = index
+        return [chunk]
+    chunks = []
+    for choice in choices:
+        index = _int(choice.get("index"))
+        single = {**data, "choices": [choice]}
+        chunk = parse_chat_chunk(single, tools.setdefault(index, ToolCallAssembler()))
+        chunk.index = index
+        chunks.append(chunk)
+    for chunk in chunks[1:]:  # one event's usage is counted once
+        chunk.usage = None
+    return chunks

@@ -1,6 +1,7 @@
 """Provider-shaped answers and a provider factory shared by the hardening tests.
 
-Bodies follow the wire formats (OpenAI Chat Completions, Anthropic Messages, Azure OpenAI);
+Bodies follow the wire formats (OpenAI Chat Completions, Anthropic Messages, Azure OpenAI,
+Gemini generateContent);
 every helper is plain data, so a test states exactly which bytes the provider reads.
 """
 
@@ -15,7 +16,7 @@ import httpx2
 from harness import LLMConfig, create_llm_instance
 from harness.providers.base import BaseLLM
 
-PROVIDERS = ["openai", "anthropic", "azure"]
+PROVIDERS = ["openai", "anthropic", "azure", "gemini"]
 MODES = ["aask", "aask_stream", "astream"]
 STREAM_MODES = ["aask_stream", "astream"]
 
@@ -37,6 +38,8 @@ def settings(provider: str, **config: Any) -> dict[str, Any]:
         base.update(api_type="openai", base_url="http://llm.test/v1")
     elif provider == "anthropic":
         base.update(api_type="anthropic", base_url="http://llm.test")
+    elif provider == "gemini":
+        base.update(api_type="gemini", base_url="http://llm.test")
     else:
         base.update(api_type="azure", base_url="http://llm.test", api_version="2024-10-21")
     base.update(config)
@@ -160,6 +163,31 @@ def anthropic_json(text: str) -> dict[str, Any]:
     }
 
 
+# -- Gemini generateContent ------------------------------------------------------------------------
+
+
+def gemini_json(text: str, finish: str | None = "STOP") -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}}
+    if finish:
+        candidate["finishReason"] = finish
+    return {
+        "candidates": [candidate],
+        "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2},
+        "modelVersion": "m-test",
+    }
+
+
+def gemini_events(text: str, *, finish: bool = True) -> list[str]:
+    """The SSE events (``alt=sse``) of an answer in words; ``finish`` keeps the last
+    chunk's finishReason, the wire format's end of an answer."""
+    words = _words(text)
+    events = []
+    for i, word in enumerate(words):
+        last = i == len(words) - 1
+        events.append(gemini_json(word, "STOP" if last and finish else None))
+    return [f"data: {json.dumps(data)}\r\n\r\n" for data in events]
+
+
 # -- answering ------------------------------------------------------------------------------------
 
 
@@ -167,14 +195,19 @@ def stream_events(provider: str, text: str, **ends: bool) -> list[str]:
     """``text`` as ``provider``'s SSE events (see openai_events / anthropic_events)."""
     if provider == "anthropic":
         return anthropic_events(text, stop=ends.get("stop", True))
+    if provider == "gemini":
+        return gemini_events(text, finish=ends.get("finish", True))
     return openai_events(text, finish=ends.get("finish", True), done=ends.get("done", True))
 
 
 def good_answer(provider: str, request: httpx2.Request, text: str) -> httpx2.Response:
     """What ``provider`` answers to ``request``: a JSON message, or an SSE stream."""
-    if json.loads(request.content).get("stream"):
+    streamed = request.url.path.endswith(":streamGenerateContent")
+    if streamed or json.loads(request.content).get("stream"):
         body = "".join(stream_events(provider, text)).encode()
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    if provider == "gemini":
+        return httpx2.Response(200, json=gemini_json(text))
     payload = anthropic_json(text) if provider == "anthropic" else openai_json(text)
     return httpx2.Response(200, json=payload)
 

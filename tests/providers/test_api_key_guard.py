@@ -20,6 +20,7 @@ KEY_VARS = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
     "azure": "AZURE_OPENAI_API_KEY",
+    "gemini": "GEMINI_API_KEY",
 }
 
 
@@ -44,6 +45,7 @@ def keyless(provider: str, transport: Any, environ: dict[str, str] | None = None
 def sent_key(request: httpx2.Request) -> str | None:
     return (
         request.headers.get("x-api-key")
+        or request.headers.get("x-goog-api-key")
         or request.headers.get("api-key")
         or (request.headers.get("authorization", "").removeprefix("Bearer ") or None)
     )

@@ -8,6 +8,7 @@ re-recordings INDEX.md does not spell out, from decoding the recorded body in th
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import openai
@@ -17,6 +18,7 @@ from harness import (
     AuthenticationError,
     AzureOpenAILLM,
     ConfigError,
+    CostManager,
     LLMConfig,
     NotFoundError,
     create_llm_instance,
@@ -53,6 +55,7 @@ def azure(
     sleeps: Sleeps | None = None,
     strict_path: bool = True,
     environ: dict[str, str] | None = None,
+    cost_manager: CostManager | None = None,
     **config: Any,
 ) -> tuple[BaseLLM, CorpusTransport]:
     transport = CorpusTransport(interactions, strict_path=strict_path)
@@ -62,6 +65,7 @@ def azure(
         transport=transport,
         sleep=sleeps or Sleeps(),
         environ=environ,
+        cost_manager=cost_manager,
     )
     return llm, transport
 
@@ -344,9 +348,43 @@ async def test_azure_404_is_not_retried_even_with_more_recorded_404s() -> None:
 # -- embeddings file: the SDK client harness builds, and the 401 --------------------------------
 
 
+async def test_azure_aembed_targets_the_deployment_and_decodes_the_base64_vector() -> None:
+    costs = CostManager()
+    llm, transport = azure(
+        load(EMBEDDINGS)[0:1],
+        model="test-deployment",
+        base_url="https://test-resource.openai.azure.com",
+        api_version="2023-07-01-preview",
+        api_key=KEY,
+        pricing_plan="text-embedding-3-large",  # a deployment name says nothing of the model
+        cost_manager=costs,
+    )
+    assert isinstance(llm, AzureOpenAILLM)
+
+    result = await llm.aembed("Tell me a joke about opentelemetry")
+
+    assert len(result.vectors) == 1
+    vector = result.vectors[0]
+    assert len(vector) == 3072
+    assert vector[0] == pytest.approx(0.015223807655274868)
+    assert result.model == "text-embedding-3-large"
+    assert result.usage == Usage(prompt_tokens=8)
+    request = transport.requests[0]
+    assert request.url.path == "/openai/deployments/test-deployment/embeddings"
+    assert request.url.params["api-version"] == "2023-07-01-preview"
+    assert request.headers["api-key"] == KEY
+    assert "authorization" not in request.headers
+    sent = transport.sent_json()
+    assert sent["encoding_format"] == "base64"
+    assert sent["input"] == ["Tell me a joke about opentelemetry"]
+    # billed at the pricing plan's row, $0.13 / 1M
+    entry = costs.per_model()["text-embedding-3-large"]
+    assert entry.usage.prompt_tokens == 8
+    assert entry.cost == Decimal("0.13") * 8 / 1_000_000
+
+
 async def test_azure_client_routes_embeddings_to_the_deployment() -> None:
-    # harness has no embeddings API; the Azure client it builds must still target the
-    # deployment with the key and api-version, and the recorded base64 vector must decode.
+    # The SDK client harness builds serves direct SDK calls the same way.
     llm, transport = azure(
         load(EMBEDDINGS)[0:1],
         model="test-deployment",
@@ -363,15 +401,29 @@ async def test_azure_client_routes_embeddings_to_the_deployment() -> None:
     vector = result.data[0].embedding
     assert len(vector) == 3072
     assert vector[0] == pytest.approx(0.015223807655274868)
-    assert result.model == "text-embedding-3-large"
-    assert result.usage.prompt_tokens == 8
-    assert result.usage.total_tokens == 8
-    request = transport.requests[0]
-    assert request.url.path == "/openai/deployments/test-deployment/embeddings"
-    assert request.url.params["api-version"] == "2023-07-01-preview"
-    assert request.headers["api-key"] == KEY
-    assert "authorization" not in request.headers
-    assert transport.sent_json()["encoding_format"] == "base64"
+    assert transport.requests[0].url.path == "/openai/deployments/test-deployment/embeddings"
+
+
+@pytest.mark.parametrize("index", [2, 3])
+async def test_azure_aembed_401_is_an_authentication_error_with_the_vendors_message(
+    index: int,
+) -> None:
+    llm, transport = azure(
+        load(EMBEDDINGS)[index : index + 1],
+        model="test-deployment",
+        base_url="https://test-resource.openai.azure.com",
+        api_version="2023-07-01-preview",
+        api_key="wrong-key",
+        max_retries=2,
+    )
+    with pytest.raises(AuthenticationError) as info:
+        await llm.aembed("Tell me a joke about opentelemetry")
+    assert info.value.status_code == 401
+    assert info.value.error_code == "401"
+    assert info.value.message.startswith(
+        "Access denied due to invalid subscription key or wrong API endpoint."
+    )
+    assert len(transport.requests) == 1  # not retried
 
 
 @pytest.mark.parametrize("index", [2, 3])

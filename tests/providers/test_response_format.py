@@ -18,6 +18,7 @@ from tests.providers.answers import (
     Waits,
     anthropic_json,
     ask,
+    gemini_json,
     make_llm,
     openai_json,
     stream_events,
@@ -93,6 +94,8 @@ async def test_a_json_body_to_a_stream_request_is_a_response_format_error(
 ) -> None:
     # A gateway that ignores stream=True; the SDKs' readers made this a silent ''.
     payload = anthropic_json("hi") if provider == "anthropic" else openai_json("hi")
+    if provider == "gemini":  # Gemini may stream a JSON array, never a single object
+        payload = gemini_json("hi")
     body = json.dumps(payload)
     error = await refused(provider, mode, answering(200, "application/json", body))
     assert_names_the_answer(error, provider, 200, "application/json", body)

@@ -147,7 +147,8 @@ async def test_a_cut_after_content_reaches_the_astream_caller_as_api_connection_
     with pytest.raises(APIConnectionError) as info:
         async for chunk in llm.astream("hello"):
             seen.append(chunk.text)
-    assert "".join(seen) == "back online"
+    # Gemini's last event carries the last words with the finishReason: the cut drops it.
+    assert "".join(seen) == ("back " if provider == "gemini" else "back online")
     assert isinstance(info.value.__cause__, httpx2.RemoteProtocolError)
     assert len(transport.history) == 1
 
@@ -202,14 +203,14 @@ def slow_server(provider: str, gap: float) -> Iterator[tuple[str, list[str]]]:
         thread.join(timeout=5)
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
 @pytest.mark.parametrize("mode", STREAM_MODES)
 async def test_stream_slower_than_the_read_timeout_is_retried_then_api_timeout_error(
     provider: str, mode: str
 ) -> None:
     with slow_server(provider, gap=0.5) as (url, hits):
         waits = Waits()
-        base_url = url if provider == "anthropic" else f"{url}/v1"
+        base_url = url if provider in ("anthropic", "gemini") else f"{url}/v1"
         llm = make_llm(provider, None, waits=waits, base_url=base_url, timeout=0.3, max_retries=1)
         started = time.monotonic()
         with pytest.raises(APITimeoutError) as info:
@@ -217,7 +218,7 @@ async def test_stream_slower_than_the_read_timeout_is_retried_then_api_timeout_e
         elapsed = time.monotonic() - started
         await llm.aclose()
     assert isinstance(info.value.__cause__, httpx2.ReadTimeout)
-    if mode == "astream" and provider == "openai":
+    if mode == "astream" and provider != "anthropic":
         # The first event (with text) reached the caller before the timeout: not retried.
         assert (len(hits), waits.calls) == (1, [])
     else:

@@ -1,0 +1,548 @@
+"""Ollama's native REST API over httpx2: ``/api/chat``, ``/api/generate``, ``/api/embed`` and
+the legacy ``/api/embeddings``.
+
+One class per LLMType: ``ollama`` (chat, the whole history), ``ollama.generate`` (one prompt
+plus ``system``), ``ollama.embed`` and ``ollama.embeddings`` (embeddings only: ``aembed``;
+``aask`` raises NotSupportedError). Streams are NDJSON, one JSON object a line, the last with
+``done: true`` and the counters. ``base_url`` may end with ``/api`` or not.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NoReturn
+
+import httpx2
+
+from harness.config import LLMType
+from harness.costs import Usage
+from harness.errors import (
+    ConfigError,
+    HarnessError,
+    NotSupportedError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    status_error_class,
+)
+from harness.messages import content_text
+from harness.providers._sdk import (
+    error_message,
+    in_stream_error,
+    parse_retry_after,
+    transport_error,
+)
+from harness.providers._wire import EXCERPT_CHARS, format_error, json_answer
+from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk, ToolCall
+from harness.providers.registry import register_provider
+from harness.tokens import count_message_tokens, count_output_tokens
+
+__all__ = [
+    "OllamaEmbedLLM",
+    "OllamaEmbeddingsLLM",
+    "OllamaGenerateLLM",
+    "OllamaLLM",
+    "ollama_api_url",
+    "ollama_durations",
+    "to_ollama_messages",
+]
+
+DEFAULT_BASE_URL = "http://127.0.0.1:11434"
+_NS_PER_SECOND = 1_000_000_000
+_DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+_STREAM_MEDIA = {"application/x-ndjson", "application/json", "application/jsonl", ""}
+
+
+def ollama_api_url(base_url: str | None, endpoint: str) -> str:
+    """``{base}/api/{endpoint}`` for a base URL given with or without its ``/api``."""
+    base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+    base = base.removesuffix("/api")
+    return f"{base}/api/{endpoint}"
+
+
+def ollama_durations(data: Mapping[str, Any]) -> dict[str, float]:
+    """Ollama's durations (nanoseconds) in seconds, under their own names."""
+    return {
+        name: int(data[name]) / _NS_PER_SECOND
+        for name in _DURATIONS
+        if isinstance(data.get(name), (int, float))
+    }
+
+
+def _image_data(url: str, index: int) -> str:
+    """Base64 image data for Ollama, which takes neither URLs nor data-URL prefixes."""
+    if url.startswith("data:"):
+        return url.partition(",")[2]
+    if url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"message {index}: Ollama takes images as base64 data, not URLs ({url[:80]!r}); "
+            "pass the image's bytes base64-encoded"
+        )
+    return url
+
+
+def _tool_calls(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        arguments = function.get("arguments") or {}
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments or "{}")
+            except ValueError as exc:
+                raise ValueError(
+                    f"message {index}: tool call {call.get('id')!r} has arguments that are not "
+                    f"valid JSON ({exc}): {arguments!r}"
+                ) from exc
+        calls.append({"function": {"name": function.get("name", ""), "arguments": arguments}})
+    return calls
+
+
+def to_ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-shaped messages as ``/api/chat`` wants them: every message, in order, text as a
+    string, images as base64 in ``images``, tool calls with their arguments as objects."""
+    converted = []
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        out: dict[str, Any] = {
+            "role": message.get("role", "user"),
+            "content": content_text(content),
+        }
+        if isinstance(content, list):
+            images = [
+                _image_data(str((part.get("image_url") or {}).get("url", "")), index)
+                for part in content
+                if isinstance(part, Mapping) and part.get("type") == "image_url"
+            ]
+            if images:
+                out["images"] = images
+        if message.get("images"):  # already in Ollama's shape
+            out["images"] = list(message["images"])
+        calls = _tool_calls(message, index)
+        if calls:
+            out["tool_calls"] = calls
+        if message.get("role") == "tool" and message.get("name"):
+            out["tool_name"] = message["name"]
+        converted.append(out)
+    return converted
+
+
+def _generate_prompt(messages: list[dict[str, Any]]) -> tuple[str, str | None, list[str]]:
+    """``/api/generate``'s prompt, system and images for a conversation.
+
+    The system messages become ``system``; one remaining message is the prompt as it is; a
+    longer history is written out as a transcript (``User: ...``/``Assistant: ...``) ending
+    with the assistant's turn, so no earlier turn is lost.
+    """
+    chat = to_ollama_messages(messages)
+    system = "\n\n".join(m["content"] for m in chat if m["role"] == "system") or None
+    turns = [m for m in chat if m["role"] != "system"]
+    images = [image for m in turns for image in m.get("images", [])]
+    if len(turns) == 1:
+        return turns[0]["content"], system, images
+    lines = [f"{str(m['role']).capitalize()}: {m['content']}" for m in turns]
+    return "\n\n".join([*lines, "Assistant:"]), system, images
+
+
+class _NDJSONStream:
+    """A streamed 2xx answer read as NDJSON lines; every failure is a harness error."""
+
+    def __init__(self, response: httpx2.Response, *, provider: str, model: str | None) -> None:
+        self.response = response
+        self.provider = provider
+        self.model = model
+        self.count = 0
+        self._head = b""
+
+    def format_error(self, problem: str) -> HarnessError:
+        return format_error(
+            problem, self.response, self._head, provider=self.provider, model=self.model
+        )
+
+    def cut(self, problem: str) -> StreamError:
+        return StreamError(
+            f"{problem}; the answer may be cut short (after {self.count} lines)",
+            provider=self.provider,
+            model=self.model,
+            code="incomplete_stream",
+        )
+
+    async def objects(self) -> AsyncIterator[dict[str, Any]]:
+        """The JSON objects of the answer, as their lines arrive."""
+        media = self.response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in _STREAM_MEDIA:
+            try:
+                self._head = (await self.response.aread())[: 4 * EXCERPT_CHARS]
+            except Exception as exc:
+                raise self._mapped(exc) from exc
+            raise self.format_error(f"a stream=True request got a {media} answer, not NDJSON")
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        chunks = aiter(self.response.aiter_bytes())
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                raise self._mapped(exc) from exc
+            if len(self._head) < 4 * EXCERPT_CHARS:
+                self._head += chunk[: 4 * EXCERPT_CHARS - len(self._head)]
+            *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+            for line in lines:
+                if line.strip():
+                    yield self._parse(line, terminated=True)
+        pending += decoder.decode(b"", final=True)
+        if pending.strip():
+            yield self._parse(pending, terminated=False)
+        if self.count == 0:
+            raise self.format_error("a stream=True request got an answer with no NDJSON line")
+
+    def _parse(self, line: str, *, terminated: bool) -> dict[str, Any]:
+        self.count += 1
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            if not terminated:
+                raise self.cut("the stream ended inside a line") from exc
+            raise self.format_error(
+                f"line {self.count} of the stream is not valid JSON ({exc}): "
+                f"{line[:EXCERPT_CHARS]!r}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise self.format_error(
+                f"line {self.count} of the stream is not a JSON object: {line[:EXCERPT_CHARS]!r}"
+            )
+        return data
+
+    def _mapped(self, exc: Exception) -> Exception:
+        if isinstance(exc, HarnessError):
+            return exc
+        mapped = transport_error(exc, provider=self.provider, model=self.model)
+        if mapped is None:
+            raise exc
+        return mapped
+
+
+@register_provider(LLMType.OLLAMA)
+class OllamaLLM(BaseLLM):
+    """Chat over Ollama's ``/api/chat``: the whole history, system, images, tools, thinking."""
+
+    provider_name = "ollama"
+    endpoint = "chat"
+    # Sent in ``options`` (repeat_penalty for repetition_penalty); n, best_of, logprobs and
+    # the signing credentials have no Ollama equivalent and are refused.
+    supported_fields = frozenset(
+        {"top_k", "seed", "stop", "repetition_penalty", "presence_penalty", "frequency_penalty"}
+    )
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _url(self, endpoint: str) -> str:
+        return ollama_api_url(self.config.resolved_base_url(), endpoint)
+
+    def _headers(self) -> dict[str, str]:
+        # Ollama needs no key; one configured (a server behind an authenticating proxy) is
+        # sent as a bearer token.
+        key = self.config.resolved_api_key(self._environ)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _require_model(self) -> str:
+        if not self.model:
+            raise ConfigError(
+                f"no model configured for api_type {self.config.api_type.value!r}",
+                source=self.config.source,
+                key="model",
+            )
+        return self.model
+
+    def _options(self) -> dict[str, Any]:
+        """The config's sampling settings under Ollama's ``options`` names."""
+        config = self.config
+        explicit = config.model_fields_set
+        options: dict[str, Any] = {
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "num_predict": config.max_token,
+        }
+        if config.top_k:
+            options["top_k"] = config.top_k
+        if config.seed is not None:
+            options["seed"] = config.seed
+        if config.stop:
+            options["stop"] = [config.stop] if isinstance(config.stop, str) else list(config.stop)
+        if config.context_length:
+            options["num_ctx"] = config.context_length
+        # Ollama's own defaults differ from the config's (repeat_penalty 1.1): only when set.
+        if "repetition_penalty" in explicit:
+            options["repeat_penalty"] = config.repetition_penalty
+        if "presence_penalty" in explicit:
+            options["presence_penalty"] = config.presence_penalty
+        if "frequency_penalty" in explicit:
+            options["frequency_penalty"] = config.frequency_penalty
+        return options
+
+    def _body(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._require_model(),
+            "messages": to_ollama_messages(messages),
+            "stream": stream,
+            "options": self._options(),
+        }
+        if self.config.reasoning:
+            body["think"] = True
+        return body
+
+    async def _post(
+        self, endpoint: str, body: dict[str, Any], timeout: float, *, stream: bool
+    ) -> httpx2.Response:
+        """Send one request; transport failures and HTTP errors become harness errors."""
+        client = self._http()
+        request = client.build_request(
+            "POST",
+            self._url(endpoint),
+            json=body,
+            headers=self._headers(),
+            timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+        try:
+            response = await client.send(request, stream=stream)
+        except HarnessError:
+            raise
+        except Exception as exc:
+            mapped = transport_error(exc, provider=self.provider_name, model=self.model)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        if response.status_code >= 400:
+            await self._raise_status(response)
+        return response
+
+    async def _raise_status(self, response: httpx2.Response) -> NoReturn:
+        try:
+            content = await response.aread()
+        except Exception:  # the status says enough
+            content = b""
+        finally:
+            await response.aclose()
+        body: Any
+        try:
+            body = json.loads(content)
+        except ValueError:
+            body = content.decode("utf-8", errors="replace")
+        status = response.status_code
+        cls = status_error_class(status)
+        kwargs: dict[str, Any] = {
+            "provider": self.provider_name,
+            "model": self.model,
+            "status_code": status,
+            "body": body,
+        }
+        if issubclass(cls, (RateLimitError, ServerError)):
+            kwargs["retry_after"] = parse_retry_after(response.headers)
+        raise cls(error_message(body, f"HTTP {status} from {response.request.url}"), **kwargs)
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _usage(
+        self, data: Mapping[str, Any], messages: list[dict[str, Any]], answer: str
+    ) -> Usage | None:
+        """Usage from ``prompt_eval_count``/``eval_count``; a missing one is counted locally
+        (Ollama leaves ``prompt_eval_count`` out when the prompt came from its cache), and
+        the usage is then flagged estimated. None when both are missing."""
+        prompt = data.get("prompt_eval_count")
+        completion = data.get("eval_count")
+        if prompt is None and completion is None:
+            return None
+        model = self.model
+        estimated = prompt is None or completion is None
+        return Usage(
+            prompt_tokens=int(
+                prompt if prompt is not None else count_message_tokens(messages, model)
+            ),
+            completion_tokens=int(
+                completion if completion is not None else count_output_tokens(answer, model)
+            ),
+            estimated=estimated,
+        )
+
+    @staticmethod
+    def _message_parts(data: Mapping[str, Any]) -> tuple[str, str, list[ToolCall]]:
+        """Text, thinking and tool calls of one ``/api/chat`` answer or stream line."""
+        message = data.get("message") or {}
+        calls = []
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            arguments = function.get("arguments")
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments or {}, ensure_ascii=False)
+            calls.append(
+                ToolCall(id=call.get("id"), name=function.get("name", ""), arguments=arguments)
+            )
+        return str(message.get("content") or ""), str(message.get("thinking") or ""), calls
+
+    def _parts(self, data: Mapping[str, Any]) -> tuple[str, str, list[ToolCall]]:
+        return self._message_parts(data)
+
+    def _request(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+        return self._body(messages, stream)
+
+    async def _achat_completion(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> ChatResponse:
+        body = self._request(messages, stream=False)
+        response = await self._post(self.endpoint, body, timeout, stream=False)
+        data = await json_answer(response, provider=self.provider_name, model=self.model)
+        if "error" in data:
+            raise in_stream_error(data, provider=self.provider_name, model=self.model)
+        text, thinking, calls = self._parts(data)
+        return ChatResponse(
+            text=text,
+            usage=self._usage(data, messages, text + thinking),
+            reasoning_content=thinking or None,
+            finish_reason=data.get("done_reason"),
+            model=data.get("model"),
+            tool_calls=calls,
+            raw=data,
+            metrics=ollama_durations(data),
+        )
+
+    async def _achat_completion_stream(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> AsyncIterator[StreamChunk]:
+        body = self._request(messages, stream=True)
+        response = await self._post(self.endpoint, body, timeout, stream=True)
+        reader = _NDJSONStream(response, provider=self.provider_name, model=self.model)
+        answer: list[str] = []
+        done = False
+        try:
+            async for data in reader.objects():
+                if "error" in data:
+                    raise in_stream_error(data, provider=self.provider_name, model=self.model)
+                text, thinking, calls = self._parts(data)
+                answer.append(text + thinking)
+                chunk = StreamChunk(
+                    text=text,
+                    reasoning=thinking,
+                    model=data.get("model"),
+                    tool_calls=calls,
+                    raw=data,
+                )
+                if data.get("done"):
+                    done = True
+                    chunk.finish_reason = data.get("done_reason") or "stop"
+                    chunk.usage = self._usage(data, messages, "".join(answer))
+                    chunk.metrics = ollama_durations(data)
+                # No break at the done line: the body is read to its end, since a recording
+                # transport keeps only answers that were read whole.
+                yield chunk
+        finally:
+            await response.aclose()
+        if not done:
+            raise reader.cut('the stream ended without its "done": true line')
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
+        """All ``texts`` in one ``/api/embed`` request."""
+        body = {"model": self._require_model(), "input": texts}
+        response = await self._post("embed", body, timeout, stream=False)
+        data = await json_answer(response, provider=self.provider_name, model=self.model)
+        vectors = data.get("embeddings")
+        if not isinstance(vectors, list) or not all(isinstance(v, list) for v in vectors):
+            raise format_error(
+                "the answer has no 'embeddings' list of vectors",
+                response,
+                response.content,
+                provider=self.provider_name,
+                model=self.model,
+            )
+        prompt = data.get("prompt_eval_count")
+        return Embeddings(
+            vectors=[[float(x) for x in v] for v in vectors],
+            model=data.get("model") or self.model,
+            usage=Usage(prompt_tokens=int(prompt)) if isinstance(prompt, int) else None,
+            raw=data,
+        )
+
+
+@register_provider(LLMType.OLLAMA_GENERATE)
+class OllamaGenerateLLM(OllamaLLM):
+    """Completion over Ollama's ``/api/generate``: ``prompt``, ``system`` and ``images``."""
+
+    endpoint = "generate"
+
+    def _request(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+        prompt, system, images = _generate_prompt(messages)
+        body: dict[str, Any] = {
+            "model": self._require_model(),
+            "prompt": prompt,
+            "stream": stream,
+            "options": self._options(),
+        }
+        if system:
+            body["system"] = system
+        if images:
+            body["images"] = images
+        if self.config.reasoning:
+            body["think"] = True
+        return body
+
+    def _parts(self, data: Mapping[str, Any]) -> tuple[str, str, list[ToolCall]]:
+        return str(data.get("response") or ""), str(data.get("thinking") or ""), []
+
+
+@register_provider(LLMType.OLLAMA_EMBED)
+class OllamaEmbedLLM(OllamaLLM):
+    """Embeddings over Ollama's ``/api/embed`` (a batch per request); no chat."""
+
+    supported_fields = frozenset()  # no sampling: every vendor field would be dropped
+
+    def _no_chat(self) -> NotSupportedError:
+        return NotSupportedError(
+            f"api_type {self.config.api_type.value!r} serves embeddings only: call aembed(), "
+            "or use api_type 'ollama' (or 'ollama.generate') to chat",
+            provider=self.provider_name,
+            model=self.model,
+        )
+
+    async def _achat_completion(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> ChatResponse:
+        raise self._no_chat()
+
+    async def _achat_completion_stream(
+        self, messages: list[dict[str, Any]], timeout: float
+    ) -> AsyncIterator[StreamChunk]:
+        raise self._no_chat()
+        yield StreamChunk()  # pragma: no cover - makes this an async generator
+
+
+@register_provider(LLMType.OLLAMA_EMBEDDINGS)
+class OllamaEmbeddingsLLM(OllamaEmbedLLM):
+    """Embeddings over Ollama's legacy ``/api/embeddings`` (one prompt per request); no chat."""
+
+    async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
+        """One ``/api/embeddings`` request per text, in order."""
+        model = self._require_model()
+        vectors: list[list[float]] = []
+        bodies: list[dict[str, Any]] = []
+        for text in texts:
+            response = await self._post(
+                "embeddings", {"model": model, "prompt": text}, timeout, stream=False
+            )
+            data = await json_answer(response, provider=self.provider_name, model=self.model)
+            vector = data.get("embedding")
+            if not isinstance(vector, list):
+                raise format_error(
+                    "the answer has no 'embedding' vector",
+                    response,
+                    response.content,
+                    provider=self.provider_name,
+                    model=self.model,
+                )
+            vectors.append([float(x) for x in vector])
+            bodies.append(data)
+        return Embeddings(vectors=vectors, model=model, usage=None, raw=bodies)
