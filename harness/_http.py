@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Protocol, runtime_checkable
 
 import httpx2
@@ -18,8 +19,8 @@ class AsyncTransport(Protocol):
 
     A transport may also have ``reaches_upstream: bool``: True when requests it is given may
     go on to the real provider (recording, rewriting, live), so a provider needs the real API
-    key and raises MissingAPIKeyError without one. Absent means False (a mock or a replay
-    serves the answer, and a placeholder key is sent).
+    key and raises MissingAPIKeyError without one. Without the attribute, see
+    :func:`reaches_upstream`.
     """
 
     async def handle_async_request(self, request: Any) -> Any:
@@ -31,9 +32,28 @@ class AsyncTransport(Protocol):
         ...
 
 
+def _network_transports() -> tuple[type, ...]:
+    """httpx2's and httpx's own network transports (httpx only when something imported it)."""
+    kinds: list[type] = [httpx2.HTTPTransport, httpx2.AsyncHTTPTransport]
+    legacy = sys.modules.get("httpx")
+    if legacy is not None:
+        kinds += [legacy.HTTPTransport, legacy.AsyncHTTPTransport]
+    return tuple(kinds)
+
+
 def reaches_upstream(transport: object) -> bool:
-    """Whether ``transport`` may send requests on to the real provider (``reaches_upstream``)."""
-    return bool(getattr(transport, "reaches_upstream", False))
+    """Whether ``transport`` may send requests on to the real provider.
+
+    An explicit ``reaches_upstream`` attribute wins. Without one, httpx2's and httpx's
+    ``HTTPTransport``/``AsyncHTTPTransport`` (the network) reach it; any other transport
+    (``MockTransport``, a test double, a transport harness does not know) is taken not to,
+    so a placeholder key is sent: a custom transport that forwards to the network should say
+    ``reaches_upstream = True``.
+    """
+    explicit = getattr(transport, "reaches_upstream", None)
+    if explicit is not None:
+        return bool(explicit)
+    return isinstance(transport, _network_transports())
 
 
 # Connections are reused across requests; an idle one is dropped before most servers do.

@@ -12,6 +12,7 @@ import httpx2
 import pytest
 
 from harness import LLMConfig, MissingAPIKeyError, create_llm_instance
+from harness._http import reaches_upstream
 from harness.replay import ReplayTransport
 from harness.replay.faults import Faults, FaultTransport
 from tests.providers.answers import MODES, PROVIDERS, Upstream, ask, settings
@@ -116,3 +117,56 @@ async def test_a_replaying_replay_transport_needs_no_key(tmp_path: Path, provide
     await recorder.aclose()
     player = ReplayTransport(cassette, "replay")
     assert await ask(keyless(provider, player), "aask") == "all good"
+
+
+# A closed loopback port: should a request leave, it fails locally, never on the internet.
+CLOSED = "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_network_transport_without_a_key_raises_missing_api_key(provider: str) -> None:
+    transport = httpx2.AsyncHTTPTransport()
+    config = settings(provider, api_key=None, base_url=CLOSED)
+    llm = create_llm_instance(LLMConfig(**config), transport=transport, environ={})
+    with pytest.raises(MissingAPIKeyError) as info:
+        await ask(llm, "aask")
+    assert info.value.env_var == KEY_VARS[provider]
+    await transport.aclose()
+
+
+async def test_a_network_transport_without_aws_credentials_raises_missing_api_key() -> None:
+    transport = httpx2.AsyncHTTPTransport()
+    config = LLMConfig(
+        api_type="bedrock",
+        model="us.amazon.nova-micro-v1:0",
+        region_name="us-east-1",
+        base_url=CLOSED,
+        max_retries=0,
+    )
+    llm = create_llm_instance(config, transport=transport, environ={})
+    with pytest.raises(MissingAPIKeyError):
+        await ask(llm, "aask")
+    await transport.aclose()
+
+
+def test_network_transports_of_both_http_libraries_reach_the_upstream() -> None:
+    import httpx
+
+    for transport in (
+        httpx2.HTTPTransport(),
+        httpx2.AsyncHTTPTransport(),
+        httpx.HTTPTransport(),
+        httpx.AsyncHTTPTransport(),
+    ):
+        assert reaches_upstream(transport) is True
+    assert reaches_upstream(httpx2.MockTransport(lambda r: httpx2.Response(200))) is False
+    assert reaches_upstream(httpx.MockTransport(lambda r: httpx.Response(200))) is False
+    assert reaches_upstream(object()) is False  # unknown: taken not to
+
+
+def test_an_explicit_reaches_upstream_attribute_wins() -> None:
+    class Offline(httpx2.AsyncHTTPTransport):
+        reaches_upstream = False
+
+    assert reaches_upstream(Offline()) is False
+    assert reaches_upstream(UpstreamBound("openai")) is True
