@@ -22,6 +22,7 @@ from typing import Any
 from harness.config import LLMConfig, ModelsConfig
 from harness.costs import CostManager, Usage
 from harness.errors import ConfigError
+from harness.evals.baseline import Baseline
 from harness.evals.cases import Case, Suite, SuiteFormatError, validate_params
 from harness.evals.graders import GradeContext, Grader, run_grader
 from harness.evals.results import Attempt, ItemResult, SuiteResult
@@ -383,12 +384,16 @@ async def run_suite(
     mode: str = "replay",
     cassette_dir: str | Path = DEFAULT_CASSETTE_DIR,
     concurrency: int = 8,
-    baseline: Any = None,
+    baseline: Baseline | None = None,
+    **options: Any,
 ) -> SuiteResult:
-    """Run one suite on its models; with a ``Baseline``, statuses say what changed."""
+    """Run one suite on its models; with a ``Baseline``, statuses say what changed.
+
+    ``options`` go to :func:`run_items` (``on_result``, ``rerecord``, ``upstream``...).
+    """
     items = plan_items([suite])
     results = await run_items(
-        items, models, mode=mode, cassette_dir=cassette_dir, concurrency=concurrency
+        items, models, mode=mode, cassette_dir=cassette_dir, concurrency=concurrency, **options
     )
     if baseline is not None:
         baseline.apply(results)
