@@ -34,7 +34,9 @@ ITEM (one (suite, case, model), over its ``repeats`` attempts)::
       "attempts": [ATTEMPT, ...],
       "baseline": {"passed": true, "score": 1.0},  # the baseline entry, or null
       "tags": ["geo"],
-      "pass_threshold": 1.0
+      "pass_threshold": 1.0,
+      "system": null,       # the case's system prompt
+      "expected": null      # the case's expected value (as JSON; repr() when JSON cannot hold it)
     }
 
 GRADE: ``{"name": "contains('Paris')", "passed": true, "score": 1.0, "reason": "..."}``.
@@ -61,6 +63,7 @@ Readers must ignore keys they do not know; a change that breaks readers bumps th
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -237,6 +240,8 @@ class ItemResult:
     new: bool = False
     baseline: dict[str, Any] | None = None
     tags: tuple[str, ...] = ()
+    system: str | None = None
+    expected: Any = None
 
     def __post_init__(self) -> None:
         if not self.attempts:
@@ -399,6 +404,8 @@ class ItemResult:
             "baseline": dict(self.baseline) if self.baseline is not None else None,
             "tags": list(self.tags),
             "pass_threshold": self.pass_threshold,
+            "system": self.system,
+            "expected": _jsonable(self.expected),
         }
 
     @classmethod
@@ -417,9 +424,20 @@ class ItemResult:
                 new=bool(data.get("new", False)),
                 baseline=data.get("baseline"),
                 tags=tuple(data.get("tags", ())),
+                system=data.get("system"),
+                expected=data.get("expected"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid result item {data.get('id', '?')!r}: {exc!r}") from exc
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` if JSON can hold it as is, else its ``repr``."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
 
 
 def _utc_stamp() -> str:

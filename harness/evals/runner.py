@@ -368,6 +368,8 @@ async def run_items(
             cassette=str(path),
             pass_threshold=item.suite.pass_threshold,
             tags=item.case.tags,
+            system=item.case.system,
+            expected=item.case.expected,
         )
         results[index] = result
         if on_result is not None:
