@@ -38,6 +38,7 @@ __all__ = [
     "contains",
     "equals",
     "grader",
+    "grader_models",
     "grader_name",
     "json_schema",
     "json_valid",
@@ -107,9 +108,12 @@ _MARK = "__harness_grader__"
 class _Named:
     """A grader with a display name (what reports show, e.g. ``contains('Paris')``)."""
 
-    def __init__(self, name: str, fn: Callable[[GradeContext], Any]) -> None:
+    def __init__(
+        self, name: str, fn: Callable[[GradeContext], Any], *, models: tuple[str, ...] = ()
+    ) -> None:
         self.name = name
         self._fn = fn
+        self.models = models  # names in the models config this grader calls (the judge's)
         setattr(self, _MARK, True)
 
     def __call__(self, ctx: GradeContext) -> Any:
@@ -117,6 +121,12 @@ class _Named:
 
     def __repr__(self) -> str:
         return self.name
+
+
+def grader_models(obj: Any) -> tuple[str, ...]:
+    """The model names (from the models config) a grader calls, e.g. an llm_judge's."""
+    models = getattr(obj, "models", ())
+    return tuple(models) if isinstance(models, (tuple, list)) else ()
 
 
 def grader_name(obj: Any) -> str:
@@ -342,7 +352,7 @@ def not_(inner: Any) -> Grader:
         assert isinstance(grade, Grade)
         return Grade(not grade.passed, 1.0 - grade.score, f"not: {grade.reason}")
 
-    return _Named(f"not({grader_name(wrapped)})", check)
+    return _Named(f"not({grader_name(wrapped)})", check, models=grader_models(wrapped))
 
 
 def length_between(min: int = 0, max: int | None = None) -> Grader:
@@ -634,7 +644,7 @@ def llm_judge(rubric: str, model: str = "judge", votes: int = 1) -> Grader:
 
     shown = _clip(rubric.strip(), 40)
     extra = f", votes={votes}" if votes != 1 else ""
-    return _Named(f"llm_judge({shown!r}, model={model!r}{extra})", check)
+    return _Named(f"llm_judge({shown!r}, model={model!r}{extra})", check, models=(model,))
 
 
 def call(target: str | Callable[..., Any]) -> Grader:

@@ -24,7 +24,7 @@ from harness.costs import CostManager, Usage
 from harness.errors import ConfigError
 from harness.evals.baseline import Baseline
 from harness.evals.cases import Case, Suite, SuiteFormatError, validate_params
-from harness.evals.graders import GradeContext, Grader, run_grader
+from harness.evals.graders import GradeContext, Grader, grader_models, grader_name, run_grader
 from harness.evals.results import Attempt, ItemResult, SuiteResult
 from harness.messages import system_msg, user_msg
 from harness.providers.base import BaseLLM, ChatResponse
@@ -340,6 +340,16 @@ async def run_items(
             raise ValueError(f"{item.suite.name}::{item.id} is planned twice")
         seen.add(item.key)
     configs = [item_config(item, models) for item in items]  # config errors before any call
+    for item in items:
+        for grader in (*item.suite.graders, *item.case.graders):
+            for name in grader_models(grader):
+                try:
+                    _lookup(models, name)
+                except ConfigError as exc:
+                    raise ConfigError(
+                        f"{item.suite.name}::{item.id}: grader {grader_name(grader)} needs "
+                        f"model {name!r}: {exc}"
+                    ) from exc
     run = _Run(models, mode, Path(cassette_dir), clock, rerecord)
     semaphore = asyncio.Semaphore(concurrency)
     results: list[ItemResult | None] = [None] * len(items)

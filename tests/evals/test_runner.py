@@ -440,3 +440,77 @@ async def test_grade_context_carries_usage_cost_latency_and_attempt(tmp_path: Pa
     assert seen[0].usage.prompt_tokens == 10 and seen[0].cost == Decimal("0.00002")
     assert seen[0].model == "m1" and seen[0].judge is not None
     assert result.score_mean == 0.75 and result.passed
+
+
+async def test_a_judge_model_missing_from_the_config_fails_before_any_call(
+    tmp_path: Path,
+) -> None:
+    server = Server(lambda body: "ok")
+    judge = graders.not_(graders.llm_judge("Is polite.", model="critic"))
+    s = suite(Case(id="c", prompt="q", graders=[judge]))
+    with pytest.raises(
+        ConfigError, match=r"s::c\[m1\]: grader not\(llm_judge.*needs model 'critic'"
+    ):
+        await run(s, tmp_path, "live", server)
+    assert server.bodies == []
+
+
+def sse(*texts: str) -> bytes:
+    events = [
+        {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}],
+        }
+        for t in texts
+    ]
+    events.append(
+        {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": 3, "total_tokens": 11},
+        }
+    )
+    lines = [f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"]
+    return "".join(lines).encode()
+
+
+async def test_stream_param_and_images_reach_the_request_and_replay(tmp_path: Path) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        bodies.append(json.loads(request.content))
+        return httpx2.Response(
+            200, content=sse("Pa", "ris"), headers={"content-type": "text/event-stream"}
+        )
+
+    image = "https://example.com/eiffel.png"
+    s = suite(
+        Case(
+            id="c",
+            prompt="Where is this?",
+            images=(image,),
+            params={"stream": True},
+            graders=[graders.equals("Paris")],
+        )
+    )
+    items = plan_items([s])
+    (recorded,) = await run_items(
+        items,
+        models(),
+        mode="record",
+        cassette_dir=tmp_path,
+        upstream=httpx2.MockTransport(handler),
+    )
+    assert bodies[0]["stream"] is True
+    content = bodies[0]["messages"][-1]["content"]
+    assert {"type": "image_url", "image_url": {"url": image}} in content
+    (replayed,) = await run_items(items, models(), cassette_dir=tmp_path)
+    for result in (recorded, replayed):
+        assert result.passed and result.reply == "Paris"
+        assert result.usage.prompt_tokens == 8 and result.usage.completion_tokens == 3
