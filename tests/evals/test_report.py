@@ -41,6 +41,8 @@ def make_item(
     new: bool = False,
     judge: dict[str, Any] | None = None,
     error: str | None = None,
+    turns: list[str] | None = None,
+    system: str | None = None,
 ) -> dict[str, Any]:
     """One result in the "harness.evals/1" shape the library writes."""
     passed = status in ("pass", "improvement") or (
@@ -83,6 +85,7 @@ def make_item(
         "score": sum(scores) / len(scores),
         "prompt": prompt,
         "reply": attempts[-1]["reply"],
+        "turns": turns if turns is not None else [attempts[-1]["reply"]],
         "grades": attempts[-1]["grades"],
         "usage": usage,
         "cost": cost,
@@ -99,6 +102,10 @@ def make_item(
         "flaky": 0 < rate < 1,
         "attempts": attempts,
         "baseline": baseline,
+        "tags": ["geo"] if suite == "factual-qa" else [],
+        "pass_threshold": 1.0 if len(attempts) == 1 else 0.5,
+        "system": system,
+        "expected": None,
     }
 
 
@@ -184,9 +191,11 @@ def results_document() -> dict[str, Any]:
             anth,
             "pass",
             prompt=["Hello", "Name a colour in one word"],
+            turns=["Hi there! How can I help?", "Blue"],
             reply="Blue",
             baseline=ok,
             latency=1.4,
+            system="Be terse.",
         ),
         make_item(
             judged,
@@ -300,7 +309,8 @@ def test_totals_sum_tokens_and_exact_decimal_cost_and_count_unpriced_items() -> 
     assert totals["passed"] == 7  # 5 pass, 1 improvement, the flaky one above its threshold
     assert totals["failed"] == 5
     assert (totals["regressions"], totals["improvements"], totals["known_failures"]) == (2, 1, 2)
-    assert totals["new_known_failures"] == 1
+    assert totals["new"] == 1
+    assert totals["errors"] == 0
     assert totals["flaky"] == 1
     assert totals["prompt_tokens"] == 20 * 9 + 31 + 120 + 80
     assert totals["completion_tokens"] == 3 * 9 + 6 + 90 + 10
@@ -488,6 +498,22 @@ def test_html_cells_open_the_prompt_reply_grades_and_attempts() -> None:
     body = page[start : page.index("</details>", start)]
     assert '<div class="role">system</div><pre>Be terse.</pre>' in body
     assert "word_count_between(1, 1)" in body
+    # a multi-turn case shows each turn's prompt and the replies before the graded one
+    index = next(
+        n for n, i in enumerate(data["items"]) if i["id"] == "one-word[local-smollm2-anthropic]"
+    )
+    start = page.index(f'id="r-{index}"')
+    body = page[start : page.index("</details>", start)]
+    assert re.findall(r'<div class="role">([^<]*)</div><pre>([^<]*)</pre>', body) == [
+        ("system", "Be terse."),
+        ("turn 1 · user", "Hello"),
+        ("turn 1 · reply", "Hi there! How can I help?"),
+        ("turn 2 · user", "Name a colour in one word"),
+    ]
+    assert "<h4>Reply</h4><pre>Blue</pre>" in body
+    assert (
+        '<dd class="mono">cassettes/suites/instruction-following/local-smollm2-anthropic/' in body
+    )
 
 
 def test_html_escapes_model_text_so_a_reply_cannot_run_script() -> None:

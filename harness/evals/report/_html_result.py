@@ -63,23 +63,37 @@ def _content(content: Any) -> Any:
 
 
 def _prompt(item: Mapping[str, Any]) -> str:
+    """What was sent: the system prompt, then the prompt, the turns or the messages.
+
+    For a multi-turn case, each earlier turn's reply is shown after its prompt; the last
+    reply is the one graded, shown under Reply.
+    """
     prompt = item.get("prompt")
-    turns: list[tuple[str, Any]] = []
-    if item.get("system"):
-        turns.append(("system", item["system"]))
+    turns = item.get("turns")
+    replies: list[Any] = turns if isinstance(turns, list) else []
+    shown: list[tuple[str, Any]] = []
+    messages = isinstance(prompt, list) and any(isinstance(t, Mapping) for t in prompt)
+    has_system = messages and any(
+        isinstance(t, Mapping) and t.get("role") == "system" for t in prompt or []
+    )
+    if item.get("system") and not has_system:
+        shown.append(("system", item["system"]))
     if isinstance(prompt, list):
+        several = len(prompt) > 1
         for index, turn in enumerate(prompt, 1):
             if isinstance(turn, Mapping) and "role" in turn:
-                turns.append((str(turn["role"]), _content(turn.get("content"))))
-            else:
-                turns.append((f"turn {index}", turn))
+                shown.append((str(turn["role"]), _content(turn.get("content"))))
+                continue
+            shown.append((f"turn {index} · user" if several else "user", turn))
+            if several and index < len(prompt) and len(replies) == len(prompt):
+                shown.append((f"turn {index} · reply", replies[index - 1]))
     elif prompt is not None:
-        turns.append(("user", prompt))
-    if not turns:
+        shown.append(("user", prompt))
+    if not shown:
         return '<p class="muted">not recorded</p>'
     return "".join(
         f'<div class="turn"><div class="role">{e(role)}</div>{_pre(text)}</div>'
-        for role, text in turns
+        for role, text in shown
     )
 
 
@@ -110,7 +124,9 @@ def _facts(item: Mapping[str, Any]) -> str:
     facts: list[tuple[str, str]] = [("score", score_text(item.get("score")))]
     repeats = item.get("repeats")
     if isinstance(repeats, int) and repeats > 1:
-        facts.append(("attempts", attempts_text(item)))
+        threshold = item.get("pass_threshold")
+        needs = f" (passes at {threshold:.0%})" if isinstance(threshold, int | float) else ""
+        facts.append(("attempts", attempts_text(item) + needs))
         for label, key in (("pass@k", "pass_at_k"), ("pass^k", "pass_hat_k")):
             facts.append((label, score_text(item.get(key))))
         mean, stdev = score_text(item.get("score_mean")), score_text(item.get("score_stdev"))
@@ -129,9 +145,13 @@ def _facts(item: Mapping[str, Any]) -> str:
     judge = item.get("judge")
     if isinstance(judge, Mapping):
         facts.append(("judge", f"{_usage(judge.get('usage'))}, {format_cost(judge.get('cost'))}"))
+    tags = item.get("tags")
+    if isinstance(tags, list) and tags:
+        facts.append(("tags", ", ".join(str(tag) for tag in tags)))
+    html = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
     if item.get("cassette"):
-        facts.append(("cassette", f'<span class="mono">{e(item["cassette"])}</span>'))
-    return "".join(f"<dt>{e(k)}</dt><dd>{v if k == 'cassette' else e(v)}</dd>" for k, v in facts)
+        html += f'<dt>cassette</dt><dd class="mono">{e(item["cassette"])}</dd>'
+    return html
 
 
 def _attempts(item: Mapping[str, Any]) -> str:

@@ -187,9 +187,8 @@ def compute_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "improvements": status_count["improvement"],
         "known_failures": status_count["known_failure"],
         "flaky": sum(1 for item in items if _is_flaky(item)),
-        "new_known_failures": sum(
-            1 for item in items if item.get("status") == "known_failure" and item.get("new")
-        ),
+        "new": sum(1 for item in items if item.get("new")),
+        "errors": sum(1 for item in items if item.get("error")),
         "pass_rate": passed / len(items) if items else None,
         "score_mean": sum(scores) / len(scores) if scores else None,
         "prompt_tokens": prompt_tokens,

@@ -174,7 +174,7 @@ def _cost(cost: Any, unpriced: int = 0) -> str:
 
 def _cards(totals: Mapping[str, Any], items: list[Mapping[str, Any]]) -> str:
     rate = f"{totals['pass_rate']:.0%}" if totals["pass_rate"] is not None else "-"
-    new = f"{totals['new_known_failures']} new" if totals["new_known_failures"] else ""
+    new = f"{totals['new']} new" if totals["new"] else ""
     judge = (
         f"judge {_cost(totals['judge_cost'], totals['judge_unpriced'])}"
         if totals["judged"]
