@@ -48,15 +48,19 @@ ATTEMPT: ``{"reply", "turns", "passed", "score", "grades", "usage", "cost", "lat
 pass@k is the chance that at least one of k attempts passes, pass^k that all k pass, both
 estimated without bias from the n attempts made (k = n = ``repeats`` in the JSON).
 
-TOTALS::
+TOTALS (``harness.evals.report.data.compute_totals``, so files and reports agree)::
 
     {"items": 80, "passed": 70, "failed": 10, "regressions": 0, "improvements": 1,
      "known_failures": 9, "new": 2, "flaky": 0, "errors": 0,
+     "pass_rate": 0.875, "score_mean": 0.9,
      "prompt_tokens": 0, "completion_tokens": 0,
      "cost": "0.0",          # priced items' sum (null when no item is priced)
      "unpriced": 0,          # items whose cost is unknown
-     "judge_cost": "0.0", "judge_prompt_tokens": 0, "judge_completion_tokens": 0,
-     "latency_p50": 0.2, "latency_p95": 0.5}
+     "judged": 0,            # items with judge calls
+     "judge_prompt_tokens": 0, "judge_completion_tokens": 0,
+     "judge_cost": "0.0",    # null when no judged item is priced
+     "judge_unpriced": 0,
+     "latency_p50": 0.2, "latency_p95": 0.5}   # over every attempt
 
 Readers must ignore keys they do not know; a change that breaks readers bumps the version.
 """
@@ -74,6 +78,7 @@ from typing import Any
 
 from harness.costs import Usage
 from harness.evals.graders import Grade
+from harness.evals.report.data import compute_totals
 
 __all__ = [
     "SCHEMA",
@@ -142,7 +147,7 @@ def _usage_from(data: Mapping[str, Any] | None) -> Usage | None:
 
 
 def _cost_json(cost: Decimal | None) -> str | None:
-    return None if cost is None else str(cost)
+    return None if cost is None else f"{cost:f}"  # fixed point: never "1E-7"
 
 
 def _cost_from(value: Any) -> Decimal | None:
@@ -468,43 +473,18 @@ class SuiteResult:
         return [i for i in self.items if i.status == "regression"]
 
     def totals(self) -> dict[str, Any]:
-        """The ``totals`` block of the JSON."""
-        items = self.items
-        status = [i.status for i in items]
-        usages = [i.usage for i in items if i.usage is not None]
-        judge = [i.judge_usage for i in items if i.judge_usage is not None]
-        priced = [i.cost for i in items if i.cost is not None]
-        judge_costs = [i.judge_cost for i in items if i.judge_cost is not None]
-        latencies = [i.latency for i in items if i.latency is not None]
-        return {
-            "items": len(items),
-            "passed": sum(1 for i in items if i.passed),
-            "failed": sum(1 for i in items if not i.passed),
-            "regressions": status.count("regression"),
-            "improvements": status.count("improvement"),
-            "known_failures": status.count("known_failure"),
-            "new": sum(1 for i in items if i.new),
-            "flaky": sum(1 for i in items if i.flaky),
-            "errors": sum(1 for i in items if i.error),
-            "prompt_tokens": sum(u.prompt_tokens for u in usages),
-            "completion_tokens": sum(u.completion_tokens for u in usages),
-            "cost": str(sum(priced, Decimal(0))) if priced else None,
-            "unpriced": sum(1 for i in items if i.cost is None),
-            "judge_cost": str(sum(judge_costs, Decimal(0))) if judge_costs else None,
-            "judge_prompt_tokens": sum(u.prompt_tokens for u in judge),
-            "judge_completion_tokens": sum(u.completion_tokens for u in judge),
-            "latency_p50": percentile(latencies, 50),
-            "latency_p95": percentile(latencies, 95),
-        }
+        """The ``totals`` block of the JSON (computed as the reports compute it)."""
+        return compute_totals(i.to_json() for i in self.items)
 
     def to_json(self) -> dict[str, Any]:
         """The run in schema ``harness.evals/1`` (see the module docstring)."""
+        items = [i.to_json() for i in self.items]
         return {
             "schema": SCHEMA,
             "created": self.created,
             "mode": self.mode,
-            "items": [i.to_json() for i in self.items],
-            "totals": self.totals(),
+            "items": items,
+            "totals": compute_totals(items),
         }
 
     @classmethod

@@ -231,3 +231,9 @@ def test_merge_joins_shards_and_refuses_overlap() -> None:
     assert merged.to_json()["totals"]["items"] == 2
     with pytest.raises(ValueError, match=r"s::a\[m\] is in results 1 and 3"):
         SuiteResult.merge(one, two, one)
+
+
+def test_costs_are_fixed_point_decimal_strings() -> None:
+    tiny = item(attempt(True, cost=Decimal(1) / Decimal(10**7)))
+    assert tiny.to_json()["cost"] == "0.0000001"
+    assert Decimal(SuiteResult(items=[tiny]).to_json()["totals"]["cost"]) == Decimal("1E-7")
