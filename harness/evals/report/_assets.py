@@ -64,6 +64,16 @@ header.top .meta { color: var(--muted); }
 .bar .st-known_failure { background: var(--known_failure-bd); }
 .bar .st-improvement { background: var(--improvement-bd); }
 .bar .st-flaky { background: var(--flaky-bd); }
+nav.contents { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
+  gap: 8px; margin-bottom: 12px; }
+nav.contents a { display: grid; grid-template-columns: 1fr auto; gap: 0 8px; align-items: center;
+  background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 7px 12px;
+  color: var(--ink); text-decoration: none; }
+nav.contents a:hover { border-color: var(--improvement-bd); }
+nav.contents .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+nav.contents .rate { color: var(--muted); font-variant-numeric: tabular-nums; }
+nav.contents .bar { grid-column: 1 / -1; margin-top: 5px; height: 6px; }
 .legend { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center;
   background: var(--panel); border: 1px solid var(--line); border-radius: 8px;
   padding: 8px 14px; margin-bottom: 18px; }
@@ -71,6 +81,8 @@ header.top .meta { color: var(--muted); }
 .swatch { display: inline-block; min-width: 26px; text-align: center; border-radius: 4px;
   border: 1px solid; font-weight: 600; padding: 0 4px; }
 .legend label { margin-left: auto; color: var(--muted); cursor: pointer; }
+.suites { display: grid; grid-template-columns: repeat(auto-fit, minmax(600px, 1fr));
+  gap: 0 18px; align-items: start; }
 section.suite, section.overview { background: var(--panel); border: 1px solid var(--line);
   border-radius: 10px; padding: 14px 18px 16px; margin-bottom: 18px; }
 section h2 { margin: 0 0 10px; font-size: 17px; display: flex; gap: 10px; align-items: baseline;

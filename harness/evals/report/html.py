@@ -132,7 +132,10 @@ def _matrix(by_model: Mapping[str, list[Mapping[str, Any]]], ids: Mapping[int, s
 
 
 def _suite(
-    name: str, by_model: Mapping[str, list[Mapping[str, Any]]], ids: Mapping[int, str]
+    number: int,
+    name: str,
+    by_model: Mapping[str, list[Mapping[str, Any]]],
+    ids: Mapping[int, str],
 ) -> str:
     items = [i for group in by_model.values() for i in group]
     totals = compute_totals(items)
@@ -149,7 +152,7 @@ def _suite(
         f"{format_rate(totals['passed'], totals['items'])} passed"
     )
     return (
-        f'<section class="suite" data-suite="{e(name)}">'
+        f'<section class="suite" id="s-{number}" data-suite="{e(name)}">'
         f"<h2>{e(name)} <small>{summary}</small></h2>{_matrix(by_model, ids)}"
         f'<details class="all-results"><summary>All {len(items)} results of {e(name)}, '
         f"with prompts, replies and grades</summary>{results}</details></section>"
@@ -235,6 +238,19 @@ def _overview(groups: Mapping[str, Mapping[str, list[Mapping[str, Any]]]]) -> st
     )
 
 
+def _contents(groups: Mapping[str, Mapping[str, list[Mapping[str, Any]]]]) -> str:
+    """A link per suite with its pass rate and a status bar."""
+    links = []
+    for number, (name, by_model) in enumerate(groups.items(), 1):
+        items = [i for group in by_model.values() for i in group]
+        totals = compute_totals(items)
+        links.append(
+            f'<a href="#s-{number}"><span class="name">{e(name)}</span>'
+            f'<span class="rate">{totals["passed"]}/{totals["items"]}</span>{_bar(items)}</a>'
+        )
+    return f'<nav class="contents" aria-label="suites">{"".join(links)}</nav>'
+
+
 def _legend() -> str:
     entries = "".join(
         f'<span class="item" data-status="{s}"><span class="swatch st-{s}">{STATUS_ICONS[s]}'
@@ -275,7 +291,10 @@ def render_html(data: Mapping[str, Any]) -> str:
         else '<span class="verdict good">no regressions</span>'
     )
     title = f"harness evals · {totals['passed']}/{totals['items']} passed"
-    suites = "".join(_suite(name, by_model, ids) for name, by_model in groups.items())
+    suites = "".join(
+        _suite(number, name, by_model, ids)
+        for number, (name, by_model) in enumerate(groups.items(), 1)
+    )
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -284,7 +303,9 @@ def render_html(data: Mapping[str, Any]) -> str:
         f"<title>{e(title)}</title><style>{STYLE}</style></head>\n"
         "<body><main>"
         f'<header class="top"><h1>harness evals</h1><span class="meta">{meta}</span>{verdict}'
-        f"</header>{_cards(totals, items)}{_overview(groups)}{_legend()}{suites}"
+        f"</header>{_cards(totals, items)}{_contents(groups)}{_legend()}"
+        f'<div class="suites">{suites}</div>'
+        f"{_overview(groups)}"
         f"<footer>schema {e(data.get('schema', ''))} · written by harness</footer></main>"
         '<dialog id="viewer" aria-label="result"><div class="viewer-bar"><form method="dialog">'
         '<button type="submit" aria-label="close">close ✕</button></form></div>'
