@@ -599,3 +599,31 @@ def test_check_results_names_the_source_and_the_key(mutate: Any, key: str) -> No
         check_results(data, "shard-2.json")
     assert caught.value.source == "shard-2.json"
     assert caught.value.key == key
+
+
+def test_html_links_each_suite_to_its_matrix_and_marks_rows_that_all_pass() -> None:
+    page = render_html(results_document())
+    parsed = _parse(page)
+    links = [
+        a["href"] for tag, a in parsed.links if tag == "a" and a.get("href", "").startswith("#s-")
+    ]
+    sections = [
+        (a["id"], a["data-suite"])
+        for tag, a in parsed.links
+        if tag == "section" and "data-suite" in a
+    ]
+    assert sections == [
+        ("s-1", "factual-qa"),
+        ("s-2", "instruction-following"),
+        ("s-3", "open-answers"),
+    ]
+    assert links == ["#s-1", "#s-2", "#s-3"]
+    rows = re.findall(r'<tr class="([a-z-]+)"><th scope="row">([^<]+)</th>', page)
+    assert rows == [
+        ("all-pass", "capital-of-france"),
+        ("has-problem", "capital-of-japan"),
+        ("has-problem", "largest-planet"),
+        ("has-problem", "one-word"),
+        ("has-problem", "explain-recursion"),
+        ("has-problem", "haiku"),
+    ]
