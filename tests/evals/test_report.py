@@ -627,3 +627,10 @@ def test_html_links_each_suite_to_its_matrix_and_marks_rows_that_all_pass() -> N
         ("has-problem", "explain-recursion"),
         ("has-problem", "haiku"),
     ]
+
+
+def test_tiny_costs_stay_fixed_point_and_are_not_shown_as_free() -> None:
+    items = [make_item("s", "a", "m", "pass", cost="0.0000001")]
+    totals = compute_totals(items)
+    assert totals["cost"] == "0.0000001"  # not "1E-7"
+    assert "<$0.000001" in render_terminal({"schema": "harness.evals/1", "items": items})

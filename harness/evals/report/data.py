@@ -193,12 +193,12 @@ def compute_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "score_mean": sum(scores) / len(scores) if scores else None,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
-        "cost": None if items and unpriced == len(items) else str(cost),
+        "cost": None if items and unpriced == len(items) else format(cost, "f"),
         "unpriced": unpriced,
         "judged": judged,
         "judge_prompt_tokens": judge_prompt,
         "judge_completion_tokens": judge_completion,
-        "judge_cost": None if judged and judge_unpriced == judged else str(judge_cost),
+        "judge_cost": None if judged and judge_unpriced == judged else format(judge_cost, "f"),
         "judge_unpriced": judge_unpriced,
         "latency_p50": None if p50 is None else round(p50, 6),
         "latency_p95": None if p95 is None else round(p95, 6),
@@ -263,7 +263,10 @@ def format_cost(cost: Any, unpriced: int = 0) -> str:
     value = to_decimal(cost)
     if value is None:
         return "n/a"
-    text = f"${value:.6f}" if value < 1 else f"${value:,.2f}"
+    if 0 < value < Decimal("0.0000005"):  # would round to $0.000000: not free, just small
+        text = "<$0.000001"
+    else:
+        text = f"${value:.6f}" if value < 1 else f"${value:,.2f}"
     return f"{text} (+{unpriced} unpriced)" if unpriced else text
 
 
