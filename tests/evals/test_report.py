@@ -634,3 +634,45 @@ def test_tiny_costs_stay_fixed_point_and_are_not_shown_as_free() -> None:
     totals = compute_totals(items)
     assert totals["cost"] == "0.0000001"  # not "1E-7"
     assert "<$0.000001" in render_terminal({"schema": "harness.evals/1", "items": items})
+
+
+def test_html_shows_image_parts_without_their_data_and_odd_values_safely() -> None:
+    data = results_document()
+    data["items"] = [
+        make_item(
+            "vision",
+            "describe",
+            "local-smollm2",
+            "pass",
+            prompt=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is in this picture?"},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "data:image/png;base64," + "A" * 5000},
+                        },
+                        {"type": "image", "source": {"type": "base64", "data": "B" * 5000}},
+                        {"type": "image_url", "image_url": {"url": "file:///pics/cat.png"}},
+                    ],
+                },
+                {"role": "assistant", "content": None},
+            ],
+        )
+    ]
+    data["items"][0].update(usage={"prompt_tokens": None}, expected=0)
+    page = render_html(data)
+    assert "AAAA" not in page and "BBBB" not in page
+    assert page.count("[image: data omitted]") == 2
+    assert "[image: file:///pics/cat.png]" in page  # text, not a link
+    assert "? in / ? out" in page
+    assert "<h4>Expected</h4><pre>0</pre>" in page
+
+
+def test_renderers_refuse_an_unknown_status_naming_it() -> None:
+    data = results_document()
+    data["items"][2]["status"] = "xfail"
+    for render in (render_html, render_markdown, render_terminal):
+        with pytest.raises(ConfigError, match=r"items\[2\]\.status.*'xfail'"):
+            render(data)

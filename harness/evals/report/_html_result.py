@@ -44,18 +44,26 @@ def _pre(value: Any, css: str = "") -> str:
     return f'<pre class="{css}">{e(_text(value))}</pre>' if css else f"<pre>{e(_text(value))}</pre>"
 
 
+def _image(part: Mapping[str, Any]) -> str:
+    source = part.get("image_url") or part.get("source") or {}
+    mapping = isinstance(source, Mapping)
+    url = str(source.get("url", "")) if mapping else str(source)
+    if not url or url.startswith("data:") or (mapping and source.get("type") == "base64"):
+        return "[image: data omitted]"
+    return f"[image: {url}]"
+
+
 def _content(content: Any) -> Any:
-    """A message's content for display: its text, with base64 image data left out."""
+    """A message's content for display: its text, with image data left out."""
+    if content is None:
+        return ""
     if isinstance(content, list):
         parts = []
         for part in content:
             if isinstance(part, Mapping) and part.get("type") == "text":
                 parts.append(str(part.get("text", "")))
-            elif isinstance(part, Mapping) and "image_url" in part:
-                url = str((part.get("image_url") or {}).get("url", ""))
-                parts.append(
-                    "[image: data omitted]" if url.startswith("data:") else f"[image: {url}]"
-                )
+            elif isinstance(part, Mapping) and part.get("type") in ("image_url", "image"):
+                parts.append(_image(part))
             else:
                 parts.append(json.dumps(part, ensure_ascii=False))
         return "\n".join(parts)
@@ -117,7 +125,9 @@ def _grades(grades: Any) -> str:
 def _usage(usage: Any) -> str:
     if not isinstance(usage, Mapping):
         return "-"
-    return f"{usage.get('prompt_tokens', 0):,} in / {usage.get('completion_tokens', 0):,} out"
+    tokens = [usage.get(key) for key in ("prompt_tokens", "completion_tokens")]
+    prompt, completion = (f"{n:,}" if isinstance(n, int) else "?" for n in tokens)
+    return f"{prompt} in / {completion} out"
 
 
 def _facts(item: Mapping[str, Any]) -> str:
@@ -189,7 +199,9 @@ def result_body(item: Mapping[str, Any]) -> str:
     if item.get("flaky") and status != "flaky":
         marks += f" {badge('flaky')}"
     error = f"<h4>Error</h4>{_pre(item['error'], 'error')}" if item.get("error") else ""
-    expected = f"<h4>Expected</h4>{_pre(item['expected'])}" if item.get("expected") else ""
+    expected = (
+        f"<h4>Expected</h4>{_pre(item['expected'])}" if item.get("expected") is not None else ""
+    )
     return (
         '<div class="result-body">'
         f'<div class="result-head">{marks}<strong>{e(case)}</strong>'

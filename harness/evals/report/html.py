@@ -17,6 +17,7 @@ from harness.evals.report._html_result import e, result_body, score_text
 from harness.evals.report.data import (
     STATUS_LABELS,
     STATUSES,
+    check_results,
     compute_totals,
     failure_reason,
     format_cost,
@@ -274,6 +275,7 @@ def _when(created: Any) -> str:
 
 def render_html(data: Mapping[str, Any]) -> str:
     """One self-contained HTML page for a "harness.evals/1" results document."""
+    check_results(data)
     items = list(data.get("items") or [])
     totals = compute_totals(items)
     ids = {id(item): f"r-{index}" for index, item in enumerate(items)}

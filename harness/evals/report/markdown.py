@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.evals.report.data import (
+    check_results,
     compute_totals,
     failure_reason,
     format_cost,
@@ -93,6 +94,7 @@ def _totals_line(totals: Mapping[str, Any]) -> str:
 
 def render_markdown(data: Mapping[str, Any]) -> str:
     """A pull-request comment: pass rates per suite x model, regressions first, then the rest."""
+    check_results(data)
     items = list(data.get("items") or [])
     totals = compute_totals(items)
     verdict = "❌" if totals["regressions"] else "✅"

@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from harness.evals.report.data import (
     attempts_text,
+    check_results,
     compute_totals,
     failure_reason,
     format_cost,
@@ -77,6 +78,7 @@ def closing_line(totals: Mapping[str, Any]) -> str:
 
 def render_terminal(data: Mapping[str, Any]) -> str:
     """The run's summary for a terminal, from a "harness.evals/1" results document."""
+    check_results(data)
     items = list(data.get("items") or [])
     totals = compute_totals(items)
     rows = [
