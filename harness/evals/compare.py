@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ class Comparison:
     old_totals: Mapping[str, Any]
     new_totals: Mapping[str, Any]
     compared: int = 0  # cases present in both runs
-    unchanged: int = field(default=0)
+    unchanged: int = 0  # cases in both runs with no change
 
     def of_kind(self, kind: str) -> list[CaseChange]:
         """The changes of one kind (``regression``, ``improvement``, ``changed``, ...)."""

@@ -676,3 +676,14 @@ def test_renderers_refuse_an_unknown_status_naming_it() -> None:
     for render in (render_html, render_markdown, render_terminal):
         with pytest.raises(ConfigError, match=r"items\[2\]\.status.*'xfail'"):
             render(data)
+
+
+def test_a_regression_that_sometimes_passes_is_tagged_flaky_in_its_cell() -> None:
+    data = results_document()
+    haiku = next(i for i in data["items"] if i["case"] == "haiku")
+    haiku["attempts"][0].update(passed=True, score=1.0)
+    haiku["flaky"] = True  # 1 of 2 passed, under a threshold of 1.0: still a regression
+    page = render_html(data)
+    cell = re.search(r'data-case="haiku"[^>]*><a class="st-regression"[^>]*>(.*?)</a>', page)
+    assert cell is not None
+    assert cell.group(1) == ('<span>▼</span><span>1/2</span> <span class="tag">flaky</span>')

@@ -55,8 +55,10 @@ def _cell_label(item: Mapping[str, Any]) -> str:
         value = f"{sum(1 for a in attempts if a.get('passed'))}/{len(attempts)}"
     else:
         value = score_text(item.get("score"))
-    new = ' <span class="tag">new</span>' if item.get("new") else ""
-    return f"<span>{STATUS_ICONS[status]}</span><span>{e(value)}</span>{new}"
+    tags = ' <span class="tag">new</span>' if item.get("new") else ""
+    if item.get("flaky") and status != "flaky":  # e.g. a regression that sometimes passes
+        tags += ' <span class="tag">flaky</span>'
+    return f"<span>{STATUS_ICONS[status]}</span><span>{e(value)}</span>{tags}"
 
 
 def _plural(count: int, word: str) -> str:
