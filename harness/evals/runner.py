@@ -29,12 +29,14 @@ from harness.evals.results import Attempt, ItemResult, SuiteResult
 from harness.messages import system_msg, user_msg
 from harness.providers.base import BaseLLM, ChatResponse
 from harness.providers.registry import create_llm_instance
-from harness.replay import CassetteMiss, Interaction, ReplayTransport
+from harness.replay import CassetteMiss, Interaction, ReplayTransport, resolve_mode
 
 __all__ = [
     "DEFAULT_CASSETTE_DIR",
     "EvalItem",
+    "LLMFactory",
     "cassette_path",
+    "default_llm",
     "item_config",
     "plan_items",
     "rerecord_command",
@@ -46,6 +48,13 @@ __all__ = [
 DEFAULT_CASSETTE_DIR = "cassettes/suites"
 
 Models = ModelsConfig | Mapping[str, LLMConfig]
+LLMFactory = Callable[[LLMConfig, ReplayTransport, CostManager], BaseLLM]
+"""Builds the provider of one attempt (or judge) on its cassette's transport."""
+
+
+def default_llm(config: LLMConfig, transport: ReplayTransport, costs: CostManager) -> BaseLLM:
+    """The registered provider for ``config``, on ``transport``, billing ``costs``."""
+    return create_llm_instance(config, transport=transport, cost_manager=costs)
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,7 @@ class _Run:
     cassette_dir: Path
     clock: Callable[[], float]
     rerecord: Callable[[EvalItem], str]
+    make_llm: LLMFactory
 
 
 async def _attempt(
@@ -244,7 +254,7 @@ async def _attempt(
     case = item.case
     meter = _Meter()
     _METER.set(meter)  # this task's own context (asyncio tasks copy it)
-    llm = create_llm_instance(config, transport=transport, cost_manager=CostManager())
+    llm = run.make_llm(config, transport, CostManager())
     started = run.clock()
     error: str | None = None
     call: _Call | None = None
@@ -253,11 +263,11 @@ async def _attempt(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        error = _describe_failure(exc, item, path, run.mode, run.rerecord)
+        error = _describe_failure(exc, item, path, transport.mode, run.rerecord)
     finally:
         await llm.aclose()
     wall = run.clock() - started
-    latency = wall if run.mode == "live" else meter.total
+    latency = wall if transport.mode == "live" else meter.total
     usage, cost = _spent(llm.cost_manager)
     if call is None:
         return Attempt(
@@ -269,7 +279,7 @@ async def _attempt(
 
     def judge(name: str) -> BaseLLM:
         judge_config = _lookup(run.models, name).model_copy(update={"temperature": 0.0})
-        llm_ = create_llm_instance(judge_config, transport=transport, cost_manager=judge_costs)
+        llm_ = run.make_llm(judge_config, transport, judge_costs)
         judges.append(llm_)
         return llm_
 
@@ -287,7 +297,7 @@ async def _attempt(
         attempt=repeat,
     )
     graders: list[Grader] = [*item.suite.graders, *case.graders]
-    _METER.set(_Meter())  # the judge's calls are not this attempt's latency
+    # latency was taken above: the judge's calls (same task, same meter) do not count
     try:
         grades = [await run_grader(g, ctx) for g in graders]
     finally:
@@ -322,17 +332,20 @@ async def run_items(
     rerecord: Callable[[EvalItem], str] = rerecord_command,
     clock: Callable[[], float] = time.perf_counter,
     upstream: Any = None,
+    make_llm: LLMFactory = default_llm,
 ) -> list[ItemResult]:
     """Run every (item x repeat) at most ``concurrency`` at a time; results in item order.
 
     A failed model call does not raise: it fails its attempt with the message (for a replay
     miss: that the case changed since it was recorded, and the command to re-record it).
     ``on_result`` is called with each item's result as soon as all its repeats are done.
-    ``upstream`` is the transport record/live modes send to (default: the network).
+    ``upstream`` is the transport record/live modes send to (default: the network);
+    ``make_llm`` builds each attempt's provider (default: the registered one for the config).
     Bad configuration (an unknown model, a bad ``params`` value) raises before any call.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    resolve_mode(mode, Path(cassette_dir))  # an unknown mode fails here, not once per item
     items = list(items)
     seen: set[tuple[str, str, str]] = set()
     for item in items:
@@ -350,7 +363,7 @@ async def run_items(
                         f"{item.suite.name}::{item.id}: grader {grader_name(grader)} needs "
                         f"model {name!r}: {exc}"
                     ) from exc
-    run = _Run(models, mode, Path(cassette_dir), clock, rerecord)
+    run = _Run(models, mode, Path(cassette_dir), clock, rerecord, make_llm)
     semaphore = asyncio.Semaphore(concurrency)
     results: list[ItemResult | None] = [None] * len(items)
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from harness import LLMConfig, ModelsConfig
+from harness import FakeLLM, LLMConfig, ModelsConfig
 from harness.errors import ConfigError
 from harness.evals import Case, EvalItem, Grade, GradeContext, Suite, SuiteFormatError, graders
 from harness.evals.runner import cassette_path, plan_items, run_items, run_suite
@@ -275,8 +275,16 @@ async def test_judge_calls_go_on_the_case_cassette_and_are_billed_apart(tmp_path
     assert len(load_interactions(tmp_path / "s" / "m1" / "c.yaml")) == 4
     data = result.to_json()
     assert data["judge"]["cost"] == str(result.judge_cost)
+    # the judge's recorded durations are not the attempt's latency
+    path = tmp_path / "s" / "m1" / "c.yaml"
+    interactions = load_interactions(path)
+    for interaction in interactions:
+        judged = b"judge-model" in interaction.request.body
+        interaction.duration = 5.0 if judged else 1.25
+    path.write_text(dump_interactions(interactions)[1], encoding="utf-8")
     (replayed,) = await run(s, tmp_path)
     assert replayed.passed and replayed.judge_usage.prompt_tokens == 300
+    assert replayed.latency == 1.25
 
 
 async def test_a_changed_case_fails_with_the_rerecord_command(tmp_path: Path) -> None:
@@ -336,68 +344,101 @@ async def test_on_result_sees_each_item_and_results_keep_plan_order(tmp_path: Pa
 
 
 class Gate:
-    """An async MockTransport handler: counts requests in flight, holds them until released."""
+    """An injected ``sleep`` for FakeLLM: counts calls in flight and holds them until opened."""
 
-    def __init__(self, release_at: int) -> None:
-        self.release_at = release_at
+    def __init__(self) -> None:
         self.in_flight = 0
         self.max_in_flight = 0
         self.started = 0
         self.done = 0
         self.opened = asyncio.Event()
-        self.in_flight_when_opened = 0
+        self.reached = asyncio.Event()
+        self.target = 0
 
-    async def __call__(self, request: httpx2.Request) -> httpx2.Response:
+    async def sleep(self, seconds: float) -> None:
         self.started += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        if self.in_flight >= self.release_at and not self.opened.is_set():
-            self.in_flight_when_opened = self.in_flight
-            self.done_when_opened = self.done
-            self.opened.set()
+        if self.in_flight >= self.target:
+            self.reached.set()
         await self.opened.wait()
         self.in_flight -= 1
         self.done += 1
-        return httpx2.Response(200, json=completion("ok"))
+
+    def make_llm(self, config: LLMConfig, transport: Any, costs: Any) -> FakeLLM:
+        return FakeLLM(lambda messages: "ok", latency=1.0, sleep=self.sleep, cost_manager=costs)
 
 
-@pytest.mark.parametrize("concurrency", [1, 4])
-async def test_concurrency_limits_calls_in_flight(tmp_path: Path, concurrency: int) -> None:
-    gate = Gate(release_at=concurrency)
-    s = suite(*(Case(id=f"c{i}", prompt=str(i)) for i in range(5)), models=("m1", "m2"))
-    items = plan_items([s])
-    results = await asyncio.wait_for(
+async def run_gated(gate: Gate, s: Suite, tmp_path: Path, concurrency: int) -> Any:
+    return asyncio.create_task(
         run_items(
-            items,
+            plan_items([s]),
             models(),
             mode="live",
             cassette_dir=tmp_path,
             concurrency=concurrency,
-            upstream=httpx2.MockTransport(gate),
-        ),
-        timeout=10,
+            make_llm=gate.make_llm,
+        )
     )
-    assert gate.started == 10 and all(r.passed for r in results)
-    assert gate.max_in_flight == concurrency
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_concurrency_limits_calls_in_flight(tmp_path: Path, concurrency: int) -> None:
+    gate = Gate()
+    gate.target = concurrency
+    s = suite(*(Case(id=f"c{i}", prompt=str(i)) for i in range(5)), models=("m1", "m2"))
+    task = await run_gated(gate, s, tmp_path, concurrency)
+    await asyncio.wait_for(gate.reached.wait(), timeout=10)
+    for _ in range(200):  # let every runnable task run (no threads here): none may enter
+        await asyncio.sleep(0)
+    assert gate.in_flight == gate.started == concurrency and gate.done == 0
+    gate.opened.set()
+    results = await asyncio.wait_for(task, timeout=10)
+    assert gate.started == 10 and gate.max_in_flight == concurrency
+    assert [r.reply for r in results] == ["ok"] * 10 and all(r.passed for r in results)
 
 
 async def test_every_call_is_in_flight_before_any_completes(tmp_path: Path) -> None:
-    # 4 cases x 2 models x 2 repeats = 16 calls; the gate opens only once all 16 wait in it
-    gate = Gate(release_at=16)
+    # 4 cases x 2 models x 2 repeats = 16 calls, all held at once under concurrency 16
+    gate = Gate()
+    gate.target = 16
     s = suite(*(Case(id=f"c{i}", prompt=str(i)) for i in range(4)), models=("m1", "m2"), repeats=2)
+    task = await run_gated(gate, s, tmp_path, 16)
+    await asyncio.wait_for(gate.reached.wait(), timeout=10)
+    assert gate.in_flight == 16 and gate.done == 0
+    gate.opened.set()
+    results = await asyncio.wait_for(task, timeout=10)
+    assert [r.repeats for r in results] == [2] * 8
+
+
+async def test_http_calls_run_concurrently_through_the_transport(tmp_path: Path) -> None:
+    # the same through real providers on ReplayTransport(live) -> MockTransport
+    in_flight, seen_max = 0, 0
+    opened = asyncio.Event()
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal in_flight, seen_max
+        in_flight += 1
+        seen_max = max(seen_max, in_flight)
+        if in_flight == 6:
+            opened.set()
+        await opened.wait()
+        in_flight -= 1
+        return httpx2.Response(200, json=completion("ok"))
+
+    s = suite(*(Case(id=f"c{i}", prompt=str(i)) for i in range(3)), models=("m1", "m2"))
     results = await asyncio.wait_for(
         run_items(
             plan_items([s]),
             models(),
             mode="live",
             cassette_dir=tmp_path,
-            concurrency=16,
-            upstream=httpx2.MockTransport(gate),
+            concurrency=8,
+            upstream=httpx2.MockTransport(handler),
         ),
         timeout=10,
     )
-    assert gate.in_flight_when_opened == 16 and gate.done_when_opened == 0
-    assert [r.repeats for r in results] == [2] * 8
+    assert seen_max == 6 and all(r.passed for r in results)
 
 
 async def test_run_suite_applies_the_baseline(tmp_path: Path) -> None:
@@ -514,3 +555,55 @@ async def test_stream_param_and_images_reach_the_request_and_replay(tmp_path: Pa
     for result in (recorded, replayed):
         assert result.passed and result.reply == "Paris"
         assert result.usage.prompt_tokens == 8 and result.usage.completion_tokens == 3
+
+
+async def test_mode_aliases_work_and_an_unknown_mode_fails_first(tmp_path: Path) -> None:
+    server = Server(lambda body: "ok")
+    s = suite(Case(id="c", prompt="old"))
+    await run(s, tmp_path, "new_episodes", server)  # vcrpy's name for record
+    assert len(server.bodies) == 1
+    (changed,) = await run(suite(Case(id="c", prompt="new")), tmp_path, "none")
+    assert "the case changed since it was recorded" in changed.error
+    with pytest.raises(ValueError, match="unknown record/replay mode 'replya'"):
+        await run(s, tmp_path, "replya")
+
+
+def test_the_library_does_not_import_pytest() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harness.evals, harness.evals.runner, harness.evals.report; "
+        "print('pytest' in sys.modules or '_pytest' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_public_names_are_sorted_and_importable() -> None:
+    import harness.evals as evals
+
+    assert evals.__all__ == sorted(evals.__all__, key=lambda n: (not n.isupper(), n))
+    for name in evals.__all__:
+        assert getattr(evals, name) is not None
+    for name in evals.graders.__all__:
+        assert getattr(evals.graders, name) is not None
+    assert set(evals.graders.GRADERS) >= {
+        "equals",
+        "contains",
+        "regex",
+        "starts_with",
+        "not",
+        "json_valid",
+        "json_schema",
+        "pydantic_model",
+        "numeric_close",
+        "length_between",
+        "word_count_between",
+        "max_cost",
+        "max_latency",
+        "max_prompt_tokens",
+        "llm_judge",
+    }
