@@ -128,7 +128,7 @@ td.cell a:hover { filter: brightness(0.95); outline: 2px solid var(--ink); outli
 .tag { font-size: 10px; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em;
   border-radius: 3px; padding: 0 3px; border: 1px solid currentColor; opacity: 0.85; }
 table.matrix tfoot th { text-align: left; color: var(--muted); font-weight: 500;
-  font-size: 12px; }
+  font-size: 12px; vertical-align: top; padding-top: 6px; }
 table.matrix tfoot td { font-size: 12px; color: var(--muted); text-align: center;
   padding-top: 6px; white-space: nowrap; }
 body:has(#only-problems:checked) tr.all-pass { display: none; }
