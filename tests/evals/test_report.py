@@ -687,3 +687,16 @@ def test_a_regression_that_sometimes_passes_is_tagged_flaky_in_its_cell() -> Non
     cell = re.search(r'data-case="haiku"[^>]*><a class="st-regression"[^>]*>(.*?)</a>', page)
     assert cell is not None
     assert cell.group(1) == ('<span>▼</span><span>1/2</span> <span class="tag">flaky</span>')
+
+
+def test_a_huge_run_still_fits_in_one_pull_request_comment() -> None:
+    reason = "x" * 400
+    items = [
+        make_item(f"suite-{n % 7}", f"case-{n}", "local-smollm2", "regression", reply=reason)
+        for n in range(2000)
+    ]
+    text = render_markdown({"schema": "harness.evals/1", "items": items})
+    assert len(text) <= 65_536
+    assert "### Regressions (2000)" in text
+    assert "- … and " in text and "more (see report.html)" in text
+    assert text.rstrip().splitlines()[-1].startswith("**Totals:** 2000 results")

@@ -22,7 +22,9 @@ __all__ = ["escape_markdown", "render_markdown"]
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MAX_REASON = 300
-_MAX_LISTED = 50  # a comment stays readable (GitHub caps comments at 65536 characters)
+# GitHub refuses comments over 65536 characters: list fewer results per section until it fits.
+_MAX_CHARS = 60_000
+_LISTED_STEPS = (50, 20, 5, 0)
 
 
 def escape_markdown(text: str, limit: int | None = None) -> str:
@@ -66,15 +68,15 @@ def _baseline(item: Mapping[str, Any]) -> str:
     return f" (baseline: {before}, score {scores})"
 
 
-def _listed(items: list[Mapping[str, Any]], with_reason: bool) -> list[str]:
+def _listed(items: list[Mapping[str, Any]], with_reason: bool, limit: int) -> list[str]:
     lines = []
-    for item in items[:_MAX_LISTED]:
+    for item in items[:limit]:
         name = f"**{escape_markdown(item_name(item))}**"
         new = " (new)" if item.get("new") else ""
         reason = f": {escape_markdown(failure_reason(item), _MAX_REASON)}" if with_reason else ""
         lines.append(f"- {name}{new}{reason}{_baseline(item)}")
-    if len(items) > _MAX_LISTED:
-        lines.append(f"- … and {len(items) - _MAX_LISTED} more (see report.html)")
+    if len(items) > limit:
+        lines.append(f"- … and {len(items) - limit} more (see report.html)")
     return lines
 
 
@@ -96,6 +98,14 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     """A pull-request comment: pass rates per suite x model, regressions first, then the rest."""
     check_results(data)
     items = list(data.get("items") or [])
+    for limit in _LISTED_STEPS:
+        text = _comment(data, items, limit)
+        if len(text) <= _MAX_CHARS:
+            break
+    return text
+
+
+def _comment(data: Mapping[str, Any], items: list[Mapping[str, Any]], limit: int) -> str:
     totals = compute_totals(items)
     verdict = "❌" if totals["regressions"] else "✅"
     lines = [
@@ -112,15 +122,15 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         status: [item for item in items if item.get("status") == status]
         for status in ("regression", "fail", "improvement", "known_failure")
     }
-    if by_status["regression"]:
-        lines += [f"### Regressions ({len(by_status['regression'])})", ""]
-        lines += [*_listed(by_status["regression"], with_reason=True), ""]
-    if by_status["fail"]:  # failures with no baseline to judge them by
-        lines += [f"### Failures ({len(by_status['fail'])})", ""]
-        lines += [*_listed(by_status["fail"], with_reason=True), ""]
-    if by_status["improvement"]:
-        lines += [f"### Improvements ({len(by_status['improvement'])})", ""]
-        lines += [*_listed(by_status["improvement"], with_reason=False), ""]
+    sections = (
+        ("Regressions", by_status["regression"], True),
+        ("Failures", by_status["fail"], True),  # failures with no baseline to judge them by
+        ("Improvements", by_status["improvement"], False),
+    )
+    for title, chosen, with_reason in sections:
+        if chosen:
+            lines += [f"### {title} ({len(chosen)})", ""]
+            lines += [*_listed(chosen, with_reason, limit), ""]
     flaky = [item for item in items if item.get("status") == "flaky" or item.get("flaky")]
     for title, chosen in (("Known failures", by_status["known_failure"]), ("Flaky", flaky)):
         if not chosen:
@@ -128,6 +138,6 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         new = sum(1 for item in chosen if item.get("new"))
         count = f"{len(chosen)}, {new} new" if new else str(len(chosen))
         lines += [f"<details><summary>{title} ({count})</summary>", ""]
-        lines += [*_listed(chosen, with_reason=True), "", "</details>", ""]
+        lines += [*_listed(chosen, True, limit), "", "</details>", ""]
     lines.append(_totals_line(totals))
     return "\n".join(lines) + "\n"
