@@ -225,6 +225,11 @@ def _describe_failure(
     if isinstance(exc, CassetteMiss) and mode == "replay":
         if exc.reason:  # the cassette file does not exist
             head = f"{item.id} has no recorded cassette ({path})"
+        elif any(c.diff.startswith("(identical request") for c in exc.closest):
+            head = (
+                f"{item.id}: {path} holds fewer answers to this request than the run asks for "
+                "(more repeats or judge votes than when it was recorded)"
+            )
         else:
             head = f"{item.id}: the case changed since it was recorded ({path})"
         return f"{head}; re-record it with: {rerecord(item)}\n{exc}"

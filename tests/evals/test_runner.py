@@ -302,6 +302,10 @@ async def test_a_changed_case_fails_with_the_rerecord_command(tmp_path: Path) ->
     assert f"pytest {tmp_path / 'qa.suite.yaml'} --llm-mode=record -k 'c[m1]'" in changed.error
     assert "closest recorded requests" in changed.error
     assert "d[m1] has no recorded cassette" in missing.error
+    more = Suite(name="s", cases=(Case(id="c", prompt="old"),), models=("m1",), repeats=2)
+    (short,) = await run(more, tmp_path)
+    assert short.attempts[0].passed and not short.attempts[1].passed
+    assert "holds fewer answers to this request than the run asks for" in short.error
     custom = await run(s, tmp_path, rerecord=lambda item: f"harness eval run --record {item.id}")
     assert "harness eval run --record c[m1]" in custom[0].error
 
