@@ -81,7 +81,7 @@ nav.contents .bar { grid-column: 1 / -1; margin-top: 5px; height: 6px; }
 .swatch { display: inline-block; min-width: 26px; text-align: center; border-radius: 4px;
   border: 1px solid; font-weight: 600; padding: 0 4px; }
 .legend label { margin-left: auto; color: var(--muted); cursor: pointer; }
-.suites { display: grid; grid-template-columns: repeat(auto-fit, minmax(600px, 1fr));
+.suites { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(600px, 100%), 1fr));
   gap: 0 18px; align-items: start; }
 section.suite, section.overview { background: var(--panel); border: 1px solid var(--line);
   border-radius: 10px; padding: 14px 18px 16px; margin-bottom: 18px; }
