@@ -700,3 +700,11 @@ def test_a_huge_run_still_fits_in_one_pull_request_comment() -> None:
     assert "### Regressions (2000)" in text
     assert "- … and " in text and "more (see report.html)" in text
     assert text.rstrip().splitlines()[-1].startswith("**Totals:** 2000 results")
+
+
+def test_an_empty_run_renders_everywhere() -> None:
+    data = {"schema": "harness.evals/1", "items": []}
+    page = _parse(render_html(data))
+    assert page.cells == {} and len(page.scripts) == 1
+    assert "no regressions" in " ".join(page.text)
+    assert render_markdown(data).startswith("## ✅ harness evals: no results\n")

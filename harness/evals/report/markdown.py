@@ -108,8 +108,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
 def _comment(data: Mapping[str, Any], items: list[Mapping[str, Any]], limit: int) -> str:
     totals = compute_totals(items)
     verdict = "❌" if totals["regressions"] else "✅"
+    passed = format_rate(totals["passed"], totals["items"]) + " passed" if items else "no results"
     lines = [
-        f"## {verdict} harness evals: {format_rate(totals['passed'], totals['items'])} passed",
+        f"## {verdict} harness evals: {passed}",
         "",
         f"**{closing_line(totals)}**"
         + (f" · {totals['flaky']} flaky" if totals["flaky"] else "")
