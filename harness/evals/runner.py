@@ -21,12 +21,12 @@ from typing import Any
 
 from harness.config import LLMConfig, ModelsConfig
 from harness.costs import CostManager, Usage
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.evals.baseline import Baseline
 from harness.evals.cases import Case, Suite, SuiteFormatError, validate_params
 from harness.evals.graders import GradeContext, Grader, grader_models, grader_name, run_grader
 from harness.evals.results import Attempt, ItemResult, SuiteResult
-from harness.messages import system_msg, user_msg
+from harness.messages import assistant_msg, system_msg, user_msg
 from harness.providers.base import BaseLLM, ChatResponse
 from harness.providers.registry import create_llm_instance
 from harness.replay import CassetteMiss, Interaction, ReplayTransport, resolve_mode
@@ -200,7 +200,7 @@ async def _ask(llm: BaseLLM, case: Case, config: LLMConfig) -> _Call:
             response = await llm.acompletion(list(context), stream=stream)
             text = response.text or ""
             turns.append(text)
-            context.append({"role": "assistant", "content": text})
+            context.append(assistant_msg(text))
         sent = llm.compress_messages(context[:-1])
         return _Call(turns[-1], turns, sent, response)
     messages = [dict(m) for m in case.messages or []]
@@ -375,18 +375,27 @@ async def run_items(
     async def one_item(index: int) -> None:
         item, config = items[index], configs[index]
         path = cassette_path(run.cassette_dir, item)
-        transport = ReplayTransport(
-            path, mode=mode, upstream=upstream, on_interaction=_on_interaction
-        )
-
-        async def one_attempt(repeat: int) -> Attempt:
-            async with semaphore:
-                return await _attempt(run, item, repeat, transport, config, path)
-
         try:
-            attempts = await asyncio.gather(*(one_attempt(r) for r in range(item.suite.repeats)))
-        finally:
-            await transport.aclose()
+            transport = ReplayTransport(
+                path, mode=mode, upstream=upstream, on_interaction=_on_interaction
+            )
+        except HarnessError as exc:  # an unreadable cassette fails its item, not the run
+            error = f"{type(exc).__name__}: {exc}"
+            attempts = [
+                Attempt(reply="", passed=False, score=0.0, error=error)
+            ] * item.suite.repeats
+        else:
+
+            async def one_attempt(repeat: int) -> Attempt:
+                async with semaphore:
+                    return await _attempt(run, item, repeat, transport, config, path)
+
+            try:
+                attempts = await asyncio.gather(
+                    *(one_attempt(r) for r in range(item.suite.repeats))
+                )
+            finally:
+                await transport.aclose()
         result = ItemResult(
             suite=item.suite.name,
             case=item.case.id,
@@ -403,7 +412,15 @@ async def run_items(
         if on_result is not None:
             on_result(result)
 
-    await asyncio.gather(*(one_item(i) for i in range(len(items))))
+    tasks = [asyncio.ensure_future(one_item(i)) for i in range(len(items))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # a bug (or on_result raising) stops the whole run: stop the other items too
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return [r for r in results if r is not None]
 
 

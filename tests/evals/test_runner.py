@@ -355,6 +355,7 @@ class Gate:
         self.max_in_flight = 0
         self.started = 0
         self.done = 0
+        self.cancelled = 0
         self.opened = asyncio.Event()
         self.reached = asyncio.Event()
         self.target = 0
@@ -365,7 +366,11 @@ class Gate:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         if self.in_flight >= self.target:
             self.reached.set()
-        await self.opened.wait()
+        try:
+            await self.opened.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
         self.in_flight -= 1
         self.done += 1
 
@@ -611,3 +616,47 @@ def test_public_names_are_sorted_and_importable() -> None:
         "max_prompt_tokens",
         "llm_judge",
     }
+
+
+async def test_an_unreadable_cassette_fails_its_item_only(tmp_path: Path) -> None:
+    server = Server(lambda body: "ok")
+    s = suite(Case(id="a", prompt="1"), Case(id="b", prompt="2"), repeats=2)
+    await run(s, tmp_path, "record", server)
+    (tmp_path / "s" / "m1" / "a.yaml").write_text("interactions: [oops\n", encoding="utf-8")
+    a, b = await run(s, tmp_path)
+    assert not a.passed and a.repeats == 2 and "CassetteFormatError" in a.error
+    assert str(tmp_path / "s" / "m1" / "a.yaml") in a.error
+    assert b.passed
+
+
+async def test_an_on_result_that_raises_stops_the_run_and_its_other_items(tmp_path: Path) -> None:
+    gate = Gate()
+    gate.target = 1
+
+    def explode(result: Any) -> None:
+        raise RuntimeError("report failed")
+
+    s = suite(Case(id="fast", prompt="1"), Case(id="slow", prompt="2"))
+    fast = FakeLLM(["ok"])
+
+    def make_llm(config: LLMConfig, transport: Any, costs: Any) -> FakeLLM:
+        return gate.make_llm(config, transport, costs) if config.model == "m2" else fast
+
+    items = [
+        plan_items([s])[0],
+        plan_items([suite(Case(id="slow", prompt="2"), models=("m2",))])[0],
+    ]
+    with pytest.raises(RuntimeError, match="report failed"):
+        await asyncio.wait_for(
+            run_items(
+                items,
+                models(),
+                mode="live",
+                cassette_dir=tmp_path,
+                on_result=explode,
+                make_llm=make_llm,
+            ),
+            timeout=10,
+        )
+    assert gate.started == 1 and gate.done == 0
+    assert gate.cancelled == 1  # the held call was cancelled, not left running
