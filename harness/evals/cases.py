@@ -30,7 +30,7 @@ import inspect
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -178,7 +178,8 @@ class Suite:
         for case in self.cases:
             if case.id == case_id:
                 return case
-        raise KeyError(f"suite {self.name!r} has no case {case_id!r}")
+        ids = ", ".join(c.id for c in self.cases)
+        raise KeyError(f"suite {self.name!r} has no case {case_id!r}; its cases: {ids}")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> Suite:
@@ -548,8 +549,3 @@ def validate_params(params: Mapping[str, Any], *, source: str | None, key: str) 
         raise SuiteFormatError(first["msg"], source=source, key=f"{key}.{loc}") from exc
     except ConfigError as exc:
         raise SuiteFormatError(str(exc), source=source, key=key) from exc
-
-
-def with_overrides(suite: Suite, **changes: Any) -> Suite:
-    """A copy of ``suite`` with some settings changed (validated again)."""
-    return replace(suite, **changes)

@@ -220,3 +220,10 @@ def test_parse_grader_forms() -> None:
 
 def _short(text: str) -> bool:
     return len(text) < 5
+
+
+def test_suite_case_lookup_lists_the_ids_on_a_miss(tmp_path: Path) -> None:
+    suite = Suite.from_file(write(tmp_path, "qa.suite.yaml", QA))
+    assert suite.case("chat").prompt == ["Hi", "What did I just say?"]
+    with pytest.raises(KeyError, match="capital-of-france, person-json, chat, explicit"):
+        suite.case("nope")
