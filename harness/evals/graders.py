@@ -331,7 +331,10 @@ def pydantic_model(model: type[Any] | str) -> Grader:
     return _Named(f"pydantic_model({cls.__name__})", check)
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# A sign counts only where it cannot be an operator: "5-3" is 5 and 3, "x = -3" is -3.
+_NUMBER = re.compile(
+    r"(?:(?<![\w)])[-+])?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?"
+)
 
 
 def numeric_close(
