@@ -249,27 +249,44 @@ def _json_text(reply: str) -> str:
     return fenced.group(1) if fenced else reply.strip()
 
 
-def _parse_json(reply: str) -> tuple[Any, str | None]:
+def _parse_json(reply: str, extract: bool = False) -> tuple[Any, str | None]:
+    text = _json_text(reply)
     try:
-        return json.loads(_json_text(reply)), None
+        return json.loads(text), None
     except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        error = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if extract:  # the first JSON object or array in the text, prose around it ignored
+        decoder = json.JSONDecoder()
+        for start, char in enumerate(text):
+            if char in "{[":
+                try:
+                    return decoder.raw_decode(text, start)[0], None
+                except json.JSONDecodeError:
+                    continue
+        error = f"no JSON object or array in {_clip(reply)!r}"
+    return None, error
 
 
-def json_valid() -> Grader:
-    """Passes when the reply is JSON (one Markdown code fence around it is allowed)."""
+def json_valid(extract: bool = False) -> Grader:
+    """Passes when the reply is JSON (one Markdown code fence around it is allowed).
+
+    With ``extract``, the first JSON object or array in the reply counts (prose around it
+    is ignored).
+    """
 
     def check(ctx: GradeContext) -> Grade:
-        _, error = _parse_json(ctx.reply)
+        _, error = _parse_json(ctx.reply, extract)
         return _bool(error is None, error or "valid JSON")
 
-    return _Named("json_valid", check)
+    return _Named("json_valid(extract=True)" if extract else "json_valid", check)
 
 
-def json_schema(schema: Mapping[str, Any]) -> Grader:
-    """Passes when the reply is JSON valid against a JSON Schema (jsonschema library)."""
+def json_schema(schema: Mapping[str, Any], *, extract: bool = False) -> Grader:
+    """Passes when the reply is JSON valid against a JSON Schema (``extract`` as json_valid)."""
     import jsonschema
 
+    if not isinstance(schema, Mapping):
+        raise ValueError(f"a JSON schema is a mapping, got {schema!r}")
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(dict(schema))
@@ -278,10 +295,12 @@ def json_schema(schema: Mapping[str, Any]) -> Grader:
     validator = validator_class(dict(schema))
 
     def check(ctx: GradeContext) -> Grade:
-        data, error = _parse_json(ctx.reply)
+        data, error = _parse_json(ctx.reply, extract)
         if error is not None:
             return _bool(False, error)
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        errors = sorted(
+            validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]
+        )
         if not errors:
             return _bool(True, "valid against the schema")
         first = errors[0]
@@ -289,7 +308,8 @@ def json_schema(schema: Mapping[str, Any]) -> Grader:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return _bool(False, f"at {where}: {first.message}{more}")
 
-    return _Named(f"json_schema({_clip(json.dumps(schema, sort_keys=True), 60)})", check)
+    shown = _clip(json.dumps(schema, sort_keys=True), 60)
+    return _Named(f"json_schema({shown}{', extract=True' if extract else ''})", check)
 
 
 def _import(path: str) -> Any:

@@ -74,6 +74,11 @@ async def test_json_valid_accepts_a_fenced_block() -> None:
     assert (await grade(graders.json_valid(), '```json\n{"a": 1}\n```')).passed
     bad = await grade(graders.json_valid(), "{a: 1}")
     assert not bad.passed and "not valid JSON" in bad.reason
+    prose = 'Sure! Here it is: {"a": [1, 2]} Hope that helps {not json}'
+    assert not (await grade(graders.json_valid(), prose)).passed
+    assert (await grade(graders.json_valid(extract=True), prose)).passed
+    none = await grade(graders.json_valid(extract=True), "no data {here")
+    assert not none.passed and "no JSON object or array" in none.reason
 
 
 async def test_json_schema_names_the_failing_path() -> None:
@@ -85,6 +90,12 @@ async def test_json_schema_names_the_failing_path() -> None:
     assert "'name' is a required property" in (await grade(g, "{}")).reason
     with pytest.raises(ValueError, match="invalid JSON schema"):
         graders.json_schema({"type": "nonsense"})
+    with pytest.raises(ValueError, match="a JSON schema is a mapping"):
+        graders.json_schema("object")  # type: ignore[arg-type]
+    extracted = graders.json_schema(schema, extract=True)
+    assert (await grade(extracted, 'Result: {"name": "Ada"}.')).passed
+    both = await grade(g, '{"born": "x"}')
+    assert both.reason == "at (root): 'name' is a required property (and 1 more)"
 
 
 class Person(BaseModel):
