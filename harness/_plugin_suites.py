@@ -44,27 +44,25 @@ machines and runs, whatever the order).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
-import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness._plugin_batches import Prefetcher
 from harness.config import ModelsConfig
 from harness.errors import ConfigError
 from harness.evals.baseline import Baseline
 from harness.evals.cases import Suite, is_settings_file
 from harness.evals.report import render_terminal, write_reports
 from harness.evals.results import ItemResult, SuiteResult
-from harness.evals.runner import EvalItem, item_config, plan_items, rerecord_command, run_items
+from harness.evals.runner import EvalItem, item_config, plan_items
 
 __all__ = [
     "SuiteCollector",
@@ -297,8 +295,8 @@ class SuiteItem(pytest.Item):
 
     @property
     def group(self) -> str:
-        """The suite and model: the xdist work unit, and a worker's batch."""
-        return f"{self.parent.nodeid if self.parent else ''}::[{self.eval_item.model}]"
+        """The suite and model (a worker's batch; an ``xdist_group`` name, so no brackets)."""
+        return f"{self.parent.nodeid if self.parent else ''}::{self.eval_item.model}"
 
     def runtest(self) -> None:
         """Report this item's result: fail a regression, xfail a known failure."""
@@ -374,137 +372,6 @@ class SuiteItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Where the item comes from: its file and ``suite::case[model]``."""
         return self.path, None, self._where()
-
-
-# -- running batches ahead of the items ---------------------------------------------------------
-
-
-@dataclass
-class _Batch:
-    items: list[EvalItem]
-    models: ModelsConfig
-
-
-@dataclass
-class _Slot:
-    done: threading.Event = field(default_factory=threading.Event)
-    result: ItemResult | None = None
-    error: BaseException | None = None
-
-
-class Prefetcher:
-    """Runs batches of eval items on one background event loop, one batch after the other."""
-
-    def __init__(self, *, mode: str, cassette_dir: Path, concurrency: int) -> None:
-        self.mode = mode
-        self.cassette_dir = cassette_dir
-        self.concurrency = concurrency
-        self._slots: dict[tuple[str, str, str], _Slot] = {}
-        self._commands: dict[tuple[str, str, str], str] = {}
-        self._queue: queue.Queue[_Batch | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._closed = False
-
-    def submit(
-        self,
-        items: Sequence[EvalItem],
-        models: ModelsConfig,
-        commands: Mapping[tuple[str, str, str], str] | None = None,
-    ) -> None:
-        """Queue the items not queued yet (their model calls start as soon as possible).
-
-        ``commands``: the command that re-records each item, by key, for replay misses.
-        """
-        fresh = [item for item in items if item.key not in self._slots]
-        if not fresh:
-            return
-        self._commands.update(commands or {})
-        for item in fresh:
-            self._slots[item.key] = _Slot()
-        self._queue.put(_Batch(fresh, models))
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, name="harness-evals", daemon=True)
-            self._thread.start()
-
-    def submitted(self, item: EvalItem) -> bool:
-        """Whether the item is queued, running or done."""
-        return item.key in self._slots
-
-    def result(self, item: EvalItem) -> ItemResult:
-        """The item's result, once its model calls and grades are done."""
-        slot = self._slots[item.key]
-        slot.done.wait()
-        if slot.error is not None:
-            raise slot.error
-        assert slot.result is not None
-        return slot.result
-
-    def close(self) -> None:
-        """Cancel what has not run (after ``-x``, say) and stop the thread."""
-        self._closed = True
-        self._queue.put(None)
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None:
-            with contextlib.suppress(RuntimeError):  # the loop may just have finished
-                loop.call_soon_threadsafe(task.cancel)
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _serve(self) -> None:
-        while True:
-            batch = self._queue.get()
-            if batch is None or self._closed:
-                self._fail(batch, RuntimeError("the session ended before this item ran"))
-                return
-            try:
-                asyncio.run(self._run(batch))
-            except BaseException as error:  # a bug in a grader or the runner: report, go on
-                self._fail(batch, error)
-
-    async def _run(self, batch: _Batch) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-
-        def store(result: ItemResult) -> None:
-            slot = self._slots.get(_key_of(result))
-            if slot is not None and not slot.done.is_set():
-                slot.result = result
-                slot.done.set()
-
-        try:
-            results = await run_items(
-                batch.items,
-                batch.models,
-                mode=self.mode,
-                cassette_dir=self.cassette_dir,
-                concurrency=self.concurrency,
-                on_result=store,
-                rerecord=self._rerecord,
-            )
-            for result in results:
-                store(result)
-        finally:
-            self._loop = self._task = None
-        self._fail(batch, RuntimeError("the eval runner returned no result for this item"))
-
-    def _rerecord(self, item: EvalItem) -> str:
-        return self._commands.get(item.key) or rerecord_command(item)
-
-    def _fail(self, batch: _Batch | None, error: BaseException) -> None:
-        items = batch.items if batch is not None else []
-        if batch is None:  # closing: everything still waiting
-            slots = [s for s in self._slots.values() if not s.done.is_set()]
-        else:
-            slots = [self._slots[i.key] for i in items if not self._slots[i.key].done.is_set()]
-        for slot in slots:
-            slot.error = error
-            slot.done.set()
-
-
-def _key_of(result: ItemResult) -> tuple[str, str, str]:
-    return (result.suite, result.case, result.model)
 
 
 # -- the session ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import hypothesis  # noqa: F401  imported once here: inline runs would import it again each time
 import pytest
 
 from harness._plugin_suites import parse_shard, shard_of, xdist_scope
@@ -330,6 +331,42 @@ def test_model_calls_run_ahead_concurrently_up_to_the_limit(
     result = project.runpytest("--llm-mode=record", "--llm-concurrency", "2")
     result.assert_outcomes(passed=4, xfailed=2)
     assert handler.most == 2  # two at a time: never one alone, never three
+
+
+def test_flaky_cases_pass_or_xfail_by_their_pass_rate_and_are_listed(
+    project: pytest.Pytester, server: LLMServer
+) -> None:
+    (project.path / "qa.suite.yaml").unlink()
+    project.makepyfile(
+        test_flaky="""
+        from harness.evals import Case, Suite
+
+        def every_other():
+            graded = []
+
+            def grade(reply):  # the first attempt graded passes, the second fails
+                graded.append(reply)
+                return len(graded) % 2 == 1
+
+            return grade
+
+        WOBBLY = Suite("wobbly", (Case("coin", prompt="flip", graders=(every_other(),)),),
+                       models=("echo",), repeats=2)
+        LENIENT = Suite("lenient", (Case("coin", prompt="flip", graders=(every_other(),)),),
+                        models=("echo",), repeats=2, pass_threshold=0.5)
+        """
+    )
+    result = project.runpytest("--llm-mode=record", "-rx")
+    result.assert_outcomes(passed=1, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "flaky (2):",
+            "*lenient::coin?echo?*",
+            "*wobbly::coin?echo?*",
+            "XFAIL test_flaky.py::WOBBLY::coin?echo? - flaky, under the pass threshold*",
+        ]
+    )
+    assert len(_posts(server)) == 4  # 2 suites x 2 repeats, each repeat its own call
 
 
 # -- shards --------------------------------------------------------------------------------------
