@@ -365,8 +365,8 @@ class SuiteItem(pytest.Item):
         style: Any = None,
     ) -> str | Any:
         """A suite failure is its message; anything else, pytest's usual report."""
-        if isinstance(excinfo.value, SuiteItemFailure):
-            return str(excinfo.value)
+        if isinstance(excinfo.value, (SuiteItemFailure, pytest.xfail.Exception)):
+            return str(excinfo.value)  # no traceback: it would only show this module
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
