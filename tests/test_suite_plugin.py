@@ -110,6 +110,9 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+CASES = ("france", "lyon", "italy")
+
+
 def _posts(server: LLMServer) -> list[str]:
     return [path for method, path, _ in server.requests if method == "POST"]
 
@@ -143,6 +146,12 @@ def test_each_case_and_model_is_one_item_and_k_selects_them(project: pytest.Pyte
     assert _collected(chosen) == ["qa.suite.yaml::france[echo]"]
     models = project.runpytest("--collect-only", "-q", "--llm-models", "echo-b", "-k", "italy")
     assert _collected(models) == ["qa.suite.yaml::italy[echo-b]"]
+    (project.path / "alt").mkdir()
+    (project.path / "alt/models.yaml").write_text(MODELS.replace("echo-b:", "solo:"))
+    other = project.runpytest(
+        "--collect-only", "-q", "--llm-config", "alt/models.yaml", "--llm-models", "solo"
+    )
+    assert _collected(other) == [f"qa.suite.yaml::{case}[solo]" for case in CASES]
 
 
 def test_a_bad_suite_file_is_one_collection_error_naming_the_file_and_key(
@@ -323,6 +332,15 @@ def test_report_dir_gets_results_summary_and_html(
     assert "lyon" in (out / "report.html").read_text()
 
 
+def test_junitxml_and_x_work_on_suite_items(project: pytest.Pytester, server: LLMServer) -> None:
+    _baseline(project.path / "baseline.json", {"qa::lyon[echo]": True})
+    result = project.runpytest("--llm-mode=record", "-x", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=2, failed=1)  # france x 2, then the regression stops it
+    xml = (project.path / "junit.xml").read_text()
+    assert 'name="lyon[echo]"' in xml and "regression: qa::lyon[echo]" in xml
+    assert '<property name="llm_status" value="regression"' in xml
+
+
 def test_model_calls_run_ahead_concurrently_up_to_the_limit(
     project: pytest.Pytester, server: LLMServer
 ) -> None:
@@ -415,8 +433,15 @@ def test_xdist_workers_call_each_case_once_and_the_summary_is_merged(
         SUITE.replace("suite: qa", "suite: qb"), encoding="utf-8"
     )
     project.makepyfile(test_plain="def test_plain():\n    assert True\n")
-    result = project.runpytest_subprocess("-n", "2", "-v", "--llm-mode=record", timeout=120)
+    result = project.runpytest_subprocess(
+        "-n", "2", "-v", "--llm-mode=record", "--llm-report=out", "--llm-update-baseline",
+        timeout=120,
+    )  # fmt: skip
     result.assert_outcomes(passed=9, xfailed=4)
+    results = json.loads((project.path / "out/results.json").read_text())
+    assert len(results["items"]) == 12  # both workers' items, in one document
+    baseline = json.loads((project.path / "baseline.json").read_text())["entries"]
+    assert len(baseline) == 12 and baseline["qb::lyon[echo-b]"]["passed"] is False
     assert len(_posts(server)) == 12  # 2 suites x 3 cases x 2 models, each called once
     workers = {}  # which worker ran each suite x model
     for line in result.outlines:
