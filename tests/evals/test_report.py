@@ -708,3 +708,16 @@ def test_an_empty_run_renders_everywhere() -> None:
     assert page.cells == {} and len(page.scripts) == 1
     assert "no regressions" in " ".join(page.text)
     assert render_markdown(data).startswith("## ✅ harness evals: no results\n")
+
+
+def test_a_call_that_failed_with_no_answer_is_neither_unpriced_nor_a_zero_latency() -> None:
+    missed = make_item("s", "missing", "m", "known_failure", cost=None, latency=0.0)
+    missed.update(usage=None, error="no recorded cassette (cassettes/suites/s/m/missing.yaml)")
+    missed["attempts"][0].update(usage=None, error=missed["error"])
+    answered = make_item("s", "ok", "m", "pass", cost="0.000010", latency=0.3)
+    totals = compute_totals([missed, answered])
+    assert (totals["cost"], totals["unpriced"], totals["errors"]) == ("0.000010", 0, 1)
+    assert totals["latency_p50"] == totals["latency_p95"] == 0.3
+    assert compute_totals([missed])["cost"] == "0"
+    unpriced_answer = make_item("s", "local", "m", "pass", cost=None)
+    assert compute_totals([missed, unpriced_answer])["cost"] is None

@@ -115,18 +115,22 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _answered(result: Mapping[str, Any]) -> bool:
+    """False for an item or attempt whose model call failed with no usage (nothing came back)."""
+    return not result.get("error") or isinstance(result.get("usage"), Mapping)
+
+
 def _latencies(item: Mapping[str, Any]) -> list[float]:
-    """Each model call's latency: one per attempt when attempts are listed, else the item's."""
-    attempts = item.get("attempts") or []
-    found = [
-        float(a["latency"])
-        for a in attempts
-        if isinstance(a, Mapping) and isinstance(a.get("latency"), int | float)
-    ]
-    if found:
-        return found
+    """Each answered model call's latency: one per attempt when listed, else the item's."""
+    attempts = [a for a in item.get("attempts") or [] if isinstance(a, Mapping)]
+    if attempts:
+        return [
+            float(a["latency"])
+            for a in attempts
+            if isinstance(a.get("latency"), int | float) and _answered(a)
+        ]
     latency = item.get("latency")
-    return [float(latency)] if isinstance(latency, int | float) else []
+    return [float(latency)] if isinstance(latency, int | float) and _answered(item) else []
 
 
 def _tokens(usage: Any, field: str) -> int:
@@ -142,9 +146,11 @@ def _is_flaky(item: Mapping[str, Any]) -> bool:
 def compute_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The "totals" object of a results document, computed from its items.
 
-    ``cost`` sums the priced items (a decimal string), or is None when items exist and none
-    is priced; ``unpriced`` counts the items without a price, so a partial sum is never
-    mistaken for the whole. Latency percentiles are over model calls (every attempt).
+    ``cost`` sums the priced items (a decimal string), or is None when items were answered and
+    none is priced; ``unpriced`` counts the answered items without a price, so a partial sum is
+    never mistaken for the whole. An item whose model call failed with nothing back (no usage)
+    is neither: it cost nothing. Latency percentiles are over answered model calls (every
+    attempt of a repeated case).
     """
     items = list(items)
     status_count = {status: 0 for status in STATUS_LABELS}
@@ -159,10 +165,10 @@ def compute_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         prompt_tokens += _tokens(usage, "prompt_tokens")
         completion_tokens += _tokens(usage, "completion_tokens")
         value = to_decimal(item.get("cost"))
-        if value is None:
-            unpriced += 1
-        else:
+        if value is not None:
             cost += value
+        elif _answered(item):  # a call that failed before any answer costs nothing
+            unpriced += 1
         judge = item.get("judge")
         if isinstance(judge, Mapping):
             judged += 1
@@ -179,6 +185,7 @@ def compute_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     passed = sum(1 for item in items if item.get("passed"))
     p50 = percentile(latencies, 50)
     p95 = percentile(latencies, 95)
+    billed = sum(1 for item in items if _answered(item) or item.get("cost") is not None)
     return {
         "items": len(items),
         "passed": passed,
@@ -193,7 +200,7 @@ def compute_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "score_mean": sum(scores) / len(scores) if scores else None,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
-        "cost": None if items and unpriced == len(items) else format(cost, "f"),
+        "cost": None if billed and unpriced == billed else format(cost, "f"),
         "unpriced": unpriced,
         "judged": judged,
         "judge_prompt_tokens": judge_prompt,
