@@ -207,7 +207,13 @@ SCRIPT = """
   });
   viewer.addEventListener("close", function () { setHash(""); });
   var target = location.hash && document.getElementById(location.hash.slice(1));
-  if (target && !show(target.id)) {
+  if (target && show(target.id)) {
+    // behind the dialog, show the result's cell rather than the list the link points into
+    var cell = document.querySelector('a[data-result="' + target.id + '"]');
+    window.addEventListener("load", function () {
+      if (cell) { cell.scrollIntoView({block: "center"}); }
+    });
+  } else if (target) {
     for (var node = target; node; node = node.parentElement) {
       if (node.tagName === "DETAILS") { node.open = true; }
     }
