@@ -57,7 +57,7 @@ import pytest
 
 from harness._plugin_batches import Prefetcher
 from harness.config import ModelsConfig
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.evals.baseline import Baseline
 from harness.evals.cases import Suite, is_settings_file
 from harness.evals.report import render_terminal, write_reports
@@ -193,10 +193,6 @@ def xdist_scope(nodeid: str, patterns: Sequence[str]) -> str:
 # -- collection ----------------------------------------------------------------------------------
 
 
-class SuiteCollectError(Exception):
-    """A suite that cannot be collected (the message names the file and key)."""
-
-
 class _SuiteNode(pytest.Collector):
     """What suite files and suite objects share: making one item per (case x model)."""
 
@@ -289,9 +285,7 @@ class SuiteItem(pytest.Item):
         self.result: dict[str, Any] | None = None
         if self.config.pluginmanager.hasplugin("xdist"):  # whole groups for --dist loadgroup
             self.add_marker(pytest.mark.xdist_group(self.group))
-        for tag in eval_item.case.tags:
-            if tag.isidentifier():
-                self.keywords[tag] = True  # -k geography selects by tag too
+        self.extra_keyword_matches.update(eval_item.case.tags)  # -k geography: by tag too
 
     @property
     def group(self) -> str:
@@ -301,7 +295,10 @@ class SuiteItem(pytest.Item):
     def runtest(self) -> None:
         """Report this item's result: fail a regression, xfail a known failure."""
         plugin: SuitePlugin = self.config.stash[PLUGIN_KEY]
-        result = plugin.result_of(self)
+        try:
+            result = plugin.result_of(self)
+        except HarnessError as error:  # the batch could not run (a judge not configured...)
+            raise SuiteItemFailure(f"{self._where()}: {error}") from error
         plugin.baseline(self.baseline_path).apply([result])
         if result.cassette:
             result.cassette = self._shown(Path(result.cassette))

@@ -47,6 +47,7 @@ cases:
   - id: france
     prompt: What is the capital of France?
     expect: [{contains: France}]
+    tags: [europe]
   - id: lyon
     prompt: Name a city.
     expect: [{contains: Lyon}]
@@ -144,6 +145,8 @@ def test_each_case_and_model_is_one_item_and_k_selects_them(project: pytest.Pyte
     ]
     chosen = project.runpytest("--collect-only", "-q", "-k", "france and not echo-b")
     assert _collected(chosen) == ["qa.suite.yaml::france[echo]"]
+    tagged = project.runpytest("--collect-only", "-q", "-k", "europe")  # case tags
+    assert _collected(tagged) == ["qa.suite.yaml::france[echo]", "qa.suite.yaml::france[echo-b]"]
     models = project.runpytest("--collect-only", "-q", "--llm-models", "echo-b", "-k", "italy")
     assert _collected(models) == ["qa.suite.yaml::italy[echo-b]"]
     (project.path / "alt").mkdir()
@@ -198,6 +201,20 @@ def test_module_level_suite_objects_are_collected_and_run(
     assert _collected(collected) == ["test_evals.py::SMALL::hello[echo]"]
     project.runpytest("--llm-mode=record").assert_outcomes(passed=1)
     assert (project.path / "cassettes/suites/small/echo/hello.yaml").is_file()
+
+
+def test_a_batch_that_cannot_run_fails_its_items_with_the_reason(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "qa.suite.yaml").write_text(
+        "suite: judged\nmodels: [echo]\ncases:\n  - id: a\n    prompt: hi\n"
+        "    expect: [{llm_judge: Is it polite}]\n",
+        encoding="utf-8",
+    )
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["judged::a?echo?: *judge*"])
+    assert "Traceback" not in result.stdout.str()
 
 
 # -- record, replay, outcomes --------------------------------------------------------------------
