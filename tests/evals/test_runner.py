@@ -660,3 +660,51 @@ async def test_an_on_result_that_raises_stops_the_run_and_its_other_items(tmp_pa
         )
     assert gate.started == 1 and gate.done == 0
     assert gate.cancelled == 1  # the held call was cancelled, not left running
+
+
+async def test_live_runs_share_one_connection_pool_to_a_real_server(tmp_path: Path) -> None:
+    from tests.replay.conftest import serve_llm
+
+    with serve_llm() as server:
+        config = LLMConfig(
+            api_type="open_llm",
+            base_url=f"{server.base_url}/v1",
+            model="m",
+            stream=False,
+            max_retries=0,
+        )
+        s = suite(
+            *(Case(id=f"c{i}", prompt=f"p{i}") for i in range(4)), models=("local",), repeats=2
+        )
+        results = await asyncio.wait_for(
+            run_items(
+                plan_items([s]),
+                {"local": config},
+                mode="live",
+                cassette_dir=tmp_path,
+                concurrency=3,
+            ),
+            timeout=30,
+        )
+    # every item's cassette closes what it is given: the shared pool must outlive them all
+    assert [r.error for r in results] == [None] * 4
+    assert [r.reply for r in results] == [f"echo: p{i}" for i in range(4)]
+    assert len(server.requests) == 8
+
+
+async def test_an_upstream_given_is_borrowed_never_closed(tmp_path: Path) -> None:
+    closed: list[bool] = []
+
+    class Tracked(httpx2.MockTransport):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    s = suite(Case(id="a", prompt="1"), Case(id="b", prompt="2"))
+    results = await run_items(
+        plan_items([s]),
+        models(),
+        mode="live",
+        cassette_dir=tmp_path,
+        upstream=Tracked(Server(lambda body: "ok")),
+    )
+    assert all(r.passed for r in results) and closed == []
