@@ -447,8 +447,15 @@ _JUDGE_SYSTEM = (
     "REASON: <one sentence>\n"
     "VERDICT: PASS or VERDICT: FAIL"
 )
-_VERDICT = re.compile(r"^\W*verdict\W*[:=\-]?\W*(pass|fail)\b", re.IGNORECASE | re.MULTILINE)
+_VERDICT = re.compile(r"^\W*verdict\W*[:=\-]?\W*(pass|fail)\b(.*)$", re.IGNORECASE | re.MULTILINE)
 _REASON = re.compile(r"^\W*reason\W*[:=\-]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+_BOTH = re.compile(r"\b(pass|fail)\b", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"^\W*(pass|fail)\b", re.IGNORECASE)
+_MEETS = re.compile(r"\b(?:meets|does meet)\s+the\s+rubric\b", re.IGNORECASE)
+_MISSES = re.compile(
+    r"\b(?:does\s+not|doesn't|did\s+not|didn't|fails?\s+to)\s+meet\s+the\s+rubric\b",
+    re.IGNORECASE,
+)
 
 
 def judge_prompt(rubric: str, question: str, reply: str, expected: Any = None) -> str:
@@ -467,14 +474,24 @@ def judge_prompt(rubric: str, question: str, reply: str, expected: Any = None) -
 def parse_verdict(text: str) -> tuple[bool | None, str]:
     """``(passed, reason)`` from a judge's answer; ``passed`` is None when there is no verdict.
 
-    The last ``VERDICT: PASS|FAIL`` line counts; the reason is the last ``REASON:`` line.
+    The last ``VERDICT: PASS|FAIL`` line counts, unless it names both (an echo of the
+    instructions); the reason is the last ``REASON:`` line. With no such line, an answer that
+    starts with PASS or FAIL, or says it does (not) meet the rubric, and only one of them,
+    counts too.
     """
-    verdicts = _VERDICT.findall(text)
+    verdicts = [v for v, rest in _VERDICT.findall(text) if not _BOTH.search(rest)]
     reasons = _REASON.findall(text)
     reason = reasons[-1].strip() if reasons else ""
-    if not verdicts:
-        return None, f"unparseable verdict (no 'VERDICT: PASS|FAIL' line) in {_clip(text)!r}"
-    return verdicts[-1].lower() == "pass", reason or "(no reason given)"
+    if verdicts:
+        return verdicts[-1].lower() == "pass", reason or "(no reason given)"
+    first_line = text.strip().split("\n", 1)[0]
+    first = _FIRST_WORD.match(first_line)
+    if first and len(_BOTH.findall(first_line)) == 1:
+        return first.group(1).lower() == "pass", reason or _clip(first_line.strip())
+    meets, misses = bool(_MEETS.search(text)), bool(_MISSES.search(text))
+    if meets != misses:
+        return meets, reason or _clip(text.strip())
+    return None, f"unparseable verdict (no 'VERDICT: PASS|FAIL' line) in {_clip(text)!r}"
 
 
 def _question(case: Case) -> str:
@@ -494,8 +511,9 @@ def llm_judge(rubric: str, model: str = "judge", votes: int = 1) -> Grader:
 
     The judge sees the rubric, the question (and the case's ``expected`` as a reference) and
     the reply, and must end with ``VERDICT: PASS`` or ``VERDICT: FAIL``; the majority of
-    ``votes`` decides (a tie fails) and the score is the share of PASS votes. An unparseable
-    verdict counts as a FAIL vote. Its calls use the case's cassette and are billed apart.
+    ``votes`` decides (a tie fails) and the score is the share of PASS votes. An answer
+    :func:`parse_verdict` cannot read counts as a FAIL vote, with "unparseable verdict" as
+    the reason. Its calls use the case's cassette and are billed apart.
     """
     if not isinstance(rubric, str) or not rubric.strip():
         raise ValueError("llm_judge needs a non-empty rubric")

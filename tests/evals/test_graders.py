@@ -203,6 +203,25 @@ def test_parse_verdict() -> None:
     assert none is None and "unparseable" in reason
 
 
+def test_parse_verdict_ignores_an_echo_of_the_instructions() -> None:
+    echo = "REASON: <one sentence>\nVERDICT: PASS or VERDICT: FAIL"
+    assert parse_verdict(echo)[0] is None
+    assert parse_verdict(echo + "\nREASON: wrong city\nVERDICT: FAIL") == (False, "wrong city")
+    assert parse_verdict("Verdict: pass - the answer names Paris")[0] is True
+
+
+def test_parse_verdict_reads_a_bare_or_worded_verdict() -> None:
+    assert parse_verdict("PASS. The answer is right.") == (True, "PASS. The answer is right.")
+    assert parse_verdict("**Fail**: it names Lyon")[0] is False
+    assert parse_verdict("PASS or FAIL?")[0] is None  # names both
+    assert parse_verdict("The answer does not meet the rubric.")[0] is False
+    assert parse_verdict("The answer doesn't meet the rubric at all")[0] is False
+    assert parse_verdict("The answer meets the rubric.")[0] is True
+    both = "It meets the rubric in part but does not meet the rubric overall."
+    assert parse_verdict(both)[0] is None
+    assert parse_verdict("The answer is not a valid answer to the question.")[0] is None
+
+
 def _judge_with(replies: list[str]) -> tuple[FakeLLM, Any]:
     fake = FakeLLM(replies)
     names: list[str] = []
