@@ -50,6 +50,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -553,6 +554,16 @@ class SuitePlugin:
         if config.getoption("dist") != "load":
             return None
         return _make_scheduler(config, log, self.patterns)
+
+    def spent(self) -> Decimal:
+        """What this run's eval items cost in USD, judges included (unpriced ones count 0)."""
+        total = Decimal(0)
+        for data in self.results:
+            judge = data.get("judge") or {}
+            for cost in (data.get("cost"), judge.get("cost")):
+                if cost is not None:
+                    total += Decimal(str(cost))
+        return total
 
     def merged(self) -> dict[str, Any]:
         """Every item's result in this run (all workers), as one ``harness.evals/1`` dict."""

@@ -63,6 +63,7 @@ from harness._plugin_report import (
     total_cost,
 )
 from harness._plugin_state import LLMCassette, LLMFactory, TestState
+from harness._plugin_suites import PLUGIN_KEY as SUITES
 from harness._plugin_suites import SuitePlugin, add_suite_options
 from harness.config import ModelsConfig
 from harness.costs import CostManager
@@ -257,7 +258,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput[_WORKER_KEY] = encode_records(state.records)
         return
     if state.budget is not None:
-        spent = total_cost(state.records)
+        spent = total_cost(state.records) + config.stash[SUITES].spent()
         if spent > state.budget:
             state.failure = (
                 f"--llm-budget exceeded: LLM calls cost ${spent:.6f}, over the budget of "
@@ -288,11 +289,12 @@ def pytest_terminal_summary(
 ) -> None:
     """Requests, tokens and cost per test and in total; cassettes written; unplayed."""
     state = config.stash.get(_SESSION, None)
-    if state is None or hasattr(config, "workerinput") or not state.records:
+    if state is None or hasattr(config, "workerinput"):
         return
-    terminalreporter.section(f"harness LLM calls (--llm-mode={state.mode})")
-    for line in summary_lines(state.records, budget=state.budget):
-        terminalreporter.write_line(line)
+    if state.records:
+        terminalreporter.section(f"harness LLM calls (--llm-mode={state.mode})")
+        for line in summary_lines(state.records, budget=state.budget):
+            terminalreporter.write_line(line)
     if state.failure:
         terminalreporter.write_line(state.failure, red=True, bold=True)
 

@@ -229,8 +229,10 @@ def test_recorded_then_replayed_offline_with_a_summary(
     assert (project.path / "cassettes/suites/qa/echo-b/lyon.yaml").is_file()
 
     server.stopped.set()
-    replayed = project.runpytest("-rx")
+    replayed = project.runpytest("-rx", "--llm-budget", "0.00005")
     replayed.assert_outcomes(passed=4, xfailed=2)
+    assert replayed.ret == pytest.ExitCode.TESTS_FAILED  # 6 calls x (3 x $1 + 4 x $2) / 1M tokens
+    replayed.stdout.fnmatch_lines(["*--llm-budget exceeded: LLM calls cost $0.000066*"])
     assert len(_posts(server)) == 6  # nothing new reached the server
     replayed.stdout.fnmatch_lines(
         [
