@@ -61,15 +61,23 @@ def _posts(server: LLMServer) -> int:
 def test_run_records_then_replays_and_writes_reports(
     suite: Path, server: LLMServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    other = Path("other.yaml")
+    other.write_text(MODELS.replace("echo:", "mirror:"), encoding="utf-8")
+    command = ["eval", "run", str(suite), "--config", str(other), "--models", "mirror"]
+    assert main([*command, "--mode", "record", "--cassette-dir", "tapes"]) == 0
+    assert sorted(p.name for p in Path("tapes/qa/mirror").glob("*.yaml")) == [
+        "france.yaml",
+        "lyon.yaml",
+    ]
     assert main(["eval", "run", str(suite), "--mode", "record"]) == 0
-    assert _posts(server) == 2
+    assert _posts(server) == 4
     assert Path("cassettes/suites/qa/echo/france.yaml").is_file()
     server.stopped.set()
     capsys.readouterr()
 
     assert main(["eval", "run", str(suite), "--report", "out", "--concurrency", "2"]) == 0
     out = capsys.readouterr().out
-    assert _posts(server) == 2  # replayed
+    assert _posts(server) == 4  # replayed
     assert "0 regressions, 0 improvements, 1 known failures vs baseline" in out
     data = json.loads(Path("out/results.json").read_text())
     assert {i["id"]: i["status"] for i in data["items"]} == {
