@@ -225,16 +225,18 @@ def _describe_failure(
     exc: BaseException, item: EvalItem, path: Path, mode: str, rerecord: Callable[[EvalItem], str]
 ) -> str:
     if isinstance(exc, CassetteMiss) and mode == "replay":
-        if exc.reason:  # the cassette file does not exist
-            head = f"{item.id} has no recorded cassette ({path})"
-        elif any(c.diff.startswith("(identical request") for c in exc.closest):
+        if exc.reason:  # the cassette file does not exist: nothing more to show
+            return f"{item.id} has no recorded cassette ({path}); record it with: {rerecord(item)}"
+        if any(c.diff.startswith("(identical request") for c in exc.closest):
             head = (
                 f"{item.id}: {path} holds fewer answers to this request than the run asks for "
                 "(more repeats or judge votes than when it was recorded)"
             )
         else:
             head = f"{item.id}: the case changed since it was recorded ({path})"
-        return f"{head}; re-record it with: {rerecord(item)}\n{exc}"
+        # the miss's own details (the closest recorded requests), without its generic hint
+        details = [line for line in str(exc).splitlines() if not line.startswith("re-run with")]
+        return f"{head}; re-record it with: {rerecord(item)}\n" + "\n".join(details)
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -301,7 +301,11 @@ async def test_a_changed_case_fails_with_the_rerecord_command(tmp_path: Path) ->
     assert "c[m1]: the case changed since it was recorded" in changed.error
     assert f"pytest {tmp_path / 'qa.suite.yaml'} --llm-mode=record -k 'c[m1]'" in changed.error
     assert "closest recorded requests" in changed.error
-    assert "d[m1] has no recorded cassette" in missing.error
+    assert "--llm-mode=rewrite" not in changed.error  # one command, ours
+    assert missing.error == (
+        f"d[m1] has no recorded cassette ({tmp_path / 's' / 'm1' / 'd.yaml'}); record it with: "
+        f"pytest {tmp_path / 'qa.suite.yaml'} --llm-mode=record -k 'd[m1]'"
+    )
     more = Suite(name="s", cases=(Case(id="c", prompt="old"),), models=("m1",), repeats=2)
     (short,) = await run(more, tmp_path)
     assert short.attempts[0].passed and not short.attempts[1].passed
