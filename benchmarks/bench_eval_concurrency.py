@@ -25,11 +25,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from harness._plugin_batches import SharedUpstream
 from harness.config import LLMConfig
 from harness.evals import Case, Suite
 from harness.evals.graders import contains
-from harness.evals.results import ItemResult
 from harness.evals.runner import plan_items, run_items
 
 
@@ -101,17 +99,8 @@ def run_once(url: str, cases: int, concurrency: int) -> float:
     }
     items = plan_items([suite])
 
-    async def run() -> list[ItemResult]:
-        upstream = SharedUpstream()  # one connection pool, as the plugin and the CLI use
-        try:
-            return await run_items(
-                items, models, mode="live", concurrency=concurrency, upstream=upstream
-            )
-        finally:
-            await upstream.shutdown()
-
     started = time.perf_counter()
-    results = asyncio.run(run())
+    results = asyncio.run(run_items(items, models, mode="live", concurrency=concurrency))
     elapsed = time.perf_counter() - started
     failed = [r for r in results if not r.passed]
     if failed:

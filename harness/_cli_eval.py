@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness._plugin_batches import shared_upstream
 from harness.config import ModelsConfig
 from harness.errors import HarnessError
 from harness.evals.baseline import Baseline
@@ -116,25 +115,6 @@ def _load_baseline(path: Path, updating: bool) -> Baseline:
         return Baseline()  # unreadable (an old format, say): rewritten from this run
 
 
-async def _run_items(
-    args: argparse.Namespace, items: list[EvalItem], models: ModelsConfig
-) -> list[ItemResult]:
-    upstream = shared_upstream(args.mode)  # one connection pool for the run (None in replay)
-    try:
-        return await run_items(
-            items,
-            models,
-            mode=args.mode,
-            cassette_dir=args.cassette_dir,
-            concurrency=args.concurrency,
-            rerecord=_rerecord_command,
-            upstream=upstream,
-        )
-    finally:
-        if upstream is not None:
-            await upstream.shutdown()
-
-
 def _run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise EvalCommandError(f"--concurrency {args.concurrency}: must be at least 1")
@@ -145,7 +125,16 @@ def _run(args: argparse.Namespace) -> int:
     items = plan_items(suites, names)
     paths = [_baseline_path(args, item) for item in items]
     baselines = {path: _load_baseline(path, args.update_baseline) for path in set(paths)}
-    results = asyncio.run(_run_items(args, items, models))
+    results = asyncio.run(
+        run_items(
+            items,
+            models,
+            mode=args.mode,
+            cassette_dir=args.cassette_dir,
+            concurrency=args.concurrency,
+            rerecord=_rerecord_command,
+        )
+    )
     by_file: dict[Path, list[ItemResult]] = {}
     for path, result in zip(paths, results, strict=True):
         by_file.setdefault(path, []).append(result)

@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
 from harness.config import ModelsConfig
 from harness.evals.results import ItemResult
 from harness.evals.runner import EvalItem, rerecord_command, run_items
 
-__all__ = ["Prefetcher", "SharedUpstream", "shared_upstream"]
+__all__ = ["Prefetcher"]
 
 
 @dataclass
@@ -120,7 +118,6 @@ class Prefetcher:
                 slot.result = result
                 slot.done.set()
 
-        upstream = shared_upstream(self.mode)
         try:
             results = await run_items(
                 batch.items,
@@ -130,14 +127,11 @@ class Prefetcher:
                 concurrency=self.concurrency,
                 on_result=store,
                 rerecord=self._rerecord,
-                upstream=upstream,
             )
             for result in results:
                 store(result)
         finally:
             self._loop = self._task = None
-            if upstream is not None:
-                await upstream.shutdown()
         self._fail(batch, RuntimeError("the eval runner returned no result for this item"))
 
     def _rerecord(self, item: EvalItem) -> str:
@@ -152,34 +146,6 @@ class Prefetcher:
         for slot in slots:
             slot.error = error
             slot.done.set()
-
-
-class SharedUpstream:
-    """One network transport lent to every item's cassette of a run (record and live modes).
-
-    Each cassette would otherwise open its own, and with it an SSL context: tens of
-    milliseconds of CPU per item, which a concurrent run pays one after the other. A cassette
-    closes the upstream it was given when its item is done, so this one has no ``aclose``:
-    the run closes it with :meth:`shutdown` at the end.
-    """
-
-    def __init__(self) -> None:
-        self._transport = httpx2.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Send the request over the shared connection pool."""
-        return await self._transport.handle_async_request(request)
-
-    async def shutdown(self) -> None:
-        """Close the connection pool."""
-        await self._transport.aclose()
-
-
-def shared_upstream(mode: str) -> SharedUpstream | None:
-    """A :class:`SharedUpstream` for a run that may reach the network (None in replay)."""
-    if mode.lower() in ("replay", "none"):
-        return None
-    return SharedUpstream()
 
 
 def _key_of(result: ItemResult) -> tuple[str, str, str]:

@@ -13,14 +13,11 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import hypothesis  # noqa: F401  imported once here: inline runs would import it again each time
 import pytest
 
-from harness._plugin_batches import SharedUpstream
 from harness._plugin_suites import parse_shard, shard_of, xdist_scope
-from harness.replay import ReplayTransport
-from tests.replay.conftest import LLMServer, _Handler, serve_llm
+from tests.replay.conftest import LLMServer, _Handler
 
 pytest_plugins = ["pytester"]
 
@@ -407,26 +404,6 @@ def test_flaky_cases_pass_or_xfail_by_their_pass_rate_and_are_listed(
         ]
     )
     assert len(_posts(server)) == 4  # 2 suites x 2 repeats, each repeat its own call
-
-
-async def test_a_shared_upstream_outlives_the_item_cassettes_it_is_lent_to(
-    tmp_path: Path,
-) -> None:
-    shared = SharedUpstream()
-    with serve_llm() as server:
-        one = ReplayTransport(tmp_path / "one.yaml", mode="live", upstream=shared)
-        other = ReplayTransport(tmp_path / "other.yaml", mode="live", upstream=shared)
-        async with (
-            httpx2.AsyncClient(transport=one) as client,
-            client.stream("GET", server.base_url + "/stream/gated") as response,
-        ):
-            chunks = response.aiter_text()
-            first = await chunks.__anext__()
-            await other.aclose()  # another item is done while this one still reads
-            server.gate.set()
-            rest = [chunk async for chunk in chunks]
-        await shared.shutdown()
-    assert [first, *rest] == ["data: first\n\n", "data: second\n\n"]
 
 
 # -- shards --------------------------------------------------------------------------------------
