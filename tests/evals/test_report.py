@@ -548,7 +548,7 @@ def test_html_shows_totals_for_tokens_cost_judge_cost_and_latency() -> None:
     page = render_html(results_document())
     text = " ".join(" ".join(_parse(page).text).split())
     assert "passed 7/12 58%" in text
-    assert "tokens 411 / 133 in / out · judge 510" in text
+    assert "tokens 544 411 in / 133 out judge 510" in text
     assert "cost (USD) $0.000096 judge $0.000150 +1 unpriced 4 results unpriced" in text
     assert "latency p50 400 ms p95 1.05 s" in text
     # per suite x model, as in the terminal
@@ -574,6 +574,8 @@ def test_write_reports_writes_three_files_that_round_trip(tmp_path: Path) -> Non
         "results.json",
         "summary.md",
     ]  # no temporary files left behind
+    for path in paths.values():
+        assert path.stat().st_mode & 0o777 == 0o644  # readable by a CI artifact server
 
 
 def test_write_reports_refuses_another_schema_and_writes_nothing(tmp_path: Path) -> None:

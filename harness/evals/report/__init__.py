@@ -53,5 +53,6 @@ def write_reports(data: Mapping[str, Any], directory: str | os.PathLike[str]) ->
     for kind, text in texts.items():
         path = out / REPORT_FILES[kind]
         atomic_write(path, text)
+        path.chmod(0o644)  # the temporary file was private; reports are for sharing
         paths[kind] = path
     return paths

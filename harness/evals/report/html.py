@@ -188,14 +188,16 @@ def _cards(totals: Mapping[str, Any], items: list[Mapping[str, Any]]) -> str:
     )
     unpriced = f"<br>{_plural(totals['unpriced'], 'result')} unpriced" if totals["unpriced"] else ""
     judge_tokens = totals["judge_prompt_tokens"] + totals["judge_completion_tokens"]
-    tokens = f"in / out · judge {judge_tokens:,}" if totals["judged"] else "in / out"
+    tokens = f"{totals['prompt_tokens']:,} in / {totals['completion_tokens']:,} out"
+    if totals["judged"]:
+        tokens += f"<br>judge {judge_tokens:,}"
     cards = [
         _card("passed", f"{totals['passed']}/{totals['items']}", rate + _bar(items)),
         _card("regressions", str(totals["regressions"]), "passed in the baseline", "regression"),
         _card("improvements", str(totals["improvements"]), "failed in the baseline", "improvement"),
         _card("known failures", str(totals["known_failures"]), new, "known_failure"),
         _card("flaky", str(totals["flaky"]), "pass and fail in repeats", "flaky"),
-        _card("tokens", f"{totals['prompt_tokens']:,} / {totals['completion_tokens']:,}", tokens),
+        _card("tokens", f"{totals['prompt_tokens'] + totals['completion_tokens']:,}", tokens),
         _card("cost (USD)", e(format_cost(totals["cost"])), judge + unpriced),
         _card(
             "latency p50",
