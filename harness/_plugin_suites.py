@@ -27,7 +27,8 @@ own result, so results show up as they arrive. Which batch an item's first run s
   keeps groups whole too; for ``loadgroup`` suite items carry an ``xdist_group`` mark of their
   group. ``each`` runs everything everywhere, so a worker batches everything. ``worksteal``
   may move single tests between workers: there a batch is the item alone (no concurrency, and
-  still no call twice).
+  still no call twice). (Another plugin that makes the ``load`` scheduler first would break
+  the first rule: a worker would then call its whole group, some of it twice.)
 
 Outcomes, against the baseline (``baseline.json`` beside the suite file, or ini
 ``llm_baseline``): a regression fails with the reason and the baseline entry; a known failure
