@@ -43,6 +43,7 @@ Key = tuple[str, str, str]
 # Display order of the kinds of change: what needs attention first.
 _KINDS = ("regression", "improvement", "changed", "added", "removed")
 _SCORE_EPSILON = 1e-9
+_NAMED = 10  # added or removed cases named in render()
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,24 @@ class Comparison:
         )
 
     def render(self) -> str:
-        """A table of the changed cases only (regressions first), then the one-line summary."""
+        """The changed cases (regressions first) as a table, cases added or removed by name,
+        then the one-line summary."""
         if not self.changes:
             return "no changed cases\n" + self.summary()
+        lines = []
+        changed = [c for c in self.changes if c.kind not in ("added", "removed")]
+        if changed:
+            lines.append(self._table(changed))
+        for kind in ("added", "removed"):  # a suite edit can add dozens: names only
+            names = [c.name for c in self.of_kind(kind)]
+            if names:
+                more = f" … and {len(names) - _NAMED} more" if len(names) > _NAMED else ""
+                lines.append(f"{kind} ({len(names)}): {', '.join(names[:_NAMED])}{more}")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    @staticmethod
+    def _table(changes: Sequence[CaseChange]) -> str:
         rows = [
             [
                 change.kind,
@@ -152,11 +168,10 @@ class Comparison:
                 _signed_latency(change.latency_delta),
                 _reason(change),
             ]
-            for change in self.changes
+            for change in changes
         ]
         headers = ["change", "case", "status", "score", "cost Δ", "latency Δ", "why"]
-        table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-        return f"{table}\n{self.summary()}"
+        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
 def _status(item: Mapping[str, Any] | None) -> str:

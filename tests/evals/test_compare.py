@@ -93,8 +93,8 @@ def test_render_is_a_table_of_changed_cases_then_one_summary_line() -> None:
     assert re.split(r"\s{2,}", lines[0].strip()) == [
         "change", "case", "status", "score", "cost Δ", "latency Δ", "why",
     ]  # fmt: skip
-    body = lines[2:-1]
-    assert len(body) == 5
+    body = lines[2:-3]
+    assert len(body) == 3
     assert re.split(r"\s{2,}", body[0].strip()) == [
         "regression",
         "factual-qa::capital-of-france[local-smollm2]",
@@ -105,7 +105,8 @@ def test_render_is_a_table_of_changed_cases_then_one_summary_line() -> None:
         "contains('Paris'): 'Paris' not in 'Lyon'",
     ]
     assert "fail → pass" in body[1] and "0.00 → 1.00 (+1.00)" in body[1]
-    assert "removed" in body[4] and "capital-of-japan[local-gemma]" in body[4]
+    assert lines[-3] == "added (1): factual-qa::tallest-mountain[local-smollm2]"
+    assert lines[-2] == "removed (1): factual-qa::capital-of-japan[local-gemma]"
     assert not any("capital-of-france[local-smollm2-anthropic]" in line for line in lines)
     assert lines[-1] == (
         "1 regressions, 1 improvements, 1 other changes, 1 added, 1 removed in 11 cases "
@@ -243,3 +244,14 @@ def test_merged_file_round_trips_through_load_results(tmp_path: Path) -> None:
     merged = merge_files(paths)
     out = _write(tmp_path / "merged.json", merged)
     assert load_results(out) == merged
+
+
+def test_many_added_cases_are_named_not_tabled() -> None:
+    old = results_document()
+    new = copy.deepcopy(old)
+    new["items"] += [make_item("new-suite", f"case-{n:02}", "m", "pass") for n in range(25)]
+    text = compare(old, new).render()
+    assert text.splitlines()[0].startswith("added (25): new-suite::case-00[m], ")
+    assert text.splitlines()[0].endswith("new-suite::case-09[m] … and 15 more")
+    assert len(text.splitlines()) == 2  # no table: nothing that was in both runs changed
+    assert not compare(old, new).has_regressions
