@@ -445,6 +445,18 @@ def test_xdist_scope_keeps_a_suite_and_model_together() -> None:
     assert xdist_scope("t.py::test_a", patterns) == "t.py::test_a"
 
 
+def test_suite_items_carry_an_xdist_group_that_loadgroup_reads(project: pytest.Pytester) -> None:
+    from xdist.scheduler import LoadGroupScheduling
+
+    items, _ = project.inline_genitems("-p", "xdist")
+    groups = {item.nodeid: item.get_closest_marker("xdist_group").args[0] for item in items}
+    assert groups["qa.suite.yaml::lyon[echo-b]"] == "qa.suite.yaml::echo-b"
+    split = LoadGroupScheduling._split_scope  # what --dist loadgroup makes of a node id
+    assert split(None, "qa.suite.yaml::lyon[echo-b]@qa.suite.yaml::echo-b") == (
+        "qa.suite.yaml::echo-b"
+    )
+
+
 def test_xdist_workers_call_each_case_once_and_the_summary_is_merged(
     project: pytest.Pytester, server: LLMServer
 ) -> None:
