@@ -620,7 +620,7 @@ def test_html_links_each_suite_to_its_matrix_and_marks_rows_that_all_pass() -> N
         ("s-3", "open-answers"),
     ]
     assert links == ["#s-1", "#s-2", "#s-3"]
-    rows = re.findall(r'<tr class="([a-z-]+)"><th scope="row">([^<]+)</th>', page)
+    rows = re.findall(r'<tr class="([a-z-]+)"><th scope="row"[^>]*>([^<]+)</th>', page)
     assert rows == [
         ("all-pass", "capital-of-france"),
         ("has-problem", "capital-of-japan"),
@@ -723,3 +723,13 @@ def test_a_call_that_failed_with_no_answer_is_neither_unpriced_nor_a_zero_latenc
     assert compute_totals([missed])["cost"] == "0"
     unpriced_answer = make_item("s", "local", "m", "pass", cost=None)
     assert compute_totals([missed, unpriced_answer])["cost"] is None
+
+
+def test_html_counts_passes_per_tag_in_each_suite() -> None:
+    page = render_html(results_document())
+    qa = page[page.index('data-suite="factual-qa"') : page.index('data-suite="instruction')]
+    stats = re.findall(r'<span class="tag-stat"><span>([^<]+)</span><b>([^<]+)</b>', qa)
+    assert stats == [("geo", "5/8")]  # every factual-qa case is tagged geo; 5 of 8 pass
+    assert '<th scope="row" title="tags: geo">capital-of-france</th>' in qa
+    ins = page[page.index('data-suite="instruction') :]
+    assert 'class="tag-stat"' not in ins.split("</section>")[0]  # no tags, no block

@@ -132,6 +132,13 @@ table.matrix tfoot th { text-align: left; color: var(--muted); font-weight: 500;
 table.matrix tfoot td { font-size: 12px; color: var(--muted); text-align: center;
   padding-top: 6px; white-space: nowrap; }
 body:has(#only-problems:checked) tr.all-pass { display: none; }
+.by-tag { display: flex; flex-wrap: wrap; gap: 6px 8px; align-items: center; margin-top: 10px;
+  font-size: 12px; }
+.by-tag .label { color: var(--muted); margin-right: 2px; }
+.tag-stat { display: inline-grid; grid-template-columns: auto auto; gap: 0 6px;
+  border: 1px solid var(--line); border-radius: 6px; padding: 3px 8px; }
+.tag-stat b { font-variant-numeric: tabular-nums; }
+.tag-stat .bar { grid-column: 1 / -1; height: 4px; margin-top: 3px; min-width: 60px; }
 details.all-results { margin-top: 12px; }
 details.all-results > summary { cursor: pointer; color: var(--muted); }
 details.result { border: 1px solid var(--line); border-left-width: 4px; border-radius: 6px;

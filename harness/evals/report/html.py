@@ -108,9 +108,11 @@ def _matrix(by_model: Mapping[str, list[Mapping[str, Any]]], ids: Mapping[int, s
     rows = []
     for case, cells in cases.items():
         all_pass = all(cells.get(m, {}).get("status") == "pass" for m in models)
+        tags = ", ".join(_tags_of(next(iter(cells.values()))))
+        title = f' title="tags: {e(tags)}"' if tags else ""
         rows.append(
             f'<tr class="{"all-pass" if all_pass else "has-problem"}">'
-            f'<th scope="row">{e(case)}</th>'
+            f'<th scope="row"{title}>{e(case)}</th>'
             + "".join(_cell(cells.get(m), ids[id(cells[m])] if m in cells else "") for m in models)
             + "</tr>"
         )
@@ -132,6 +134,27 @@ def _matrix(by_model: Mapping[str, list[Mapping[str, Any]]], ids: Mapping[int, s
         f'<div class="scroll"><table class="matrix"><thead><tr><th scope="col">case</th>{head}'
         f"</tr></thead><tbody>{''.join(rows)}</tbody><tfoot>{foot_rows}</tfoot></table></div>"
     )
+
+
+def _tags_of(item: Mapping[str, Any]) -> list[str]:
+    tags = item.get("tags")
+    return [str(tag) for tag in tags] if isinstance(tags, list) else []
+
+
+def _by_tag(items: list[Mapping[str, Any]]) -> str:
+    """Pass counts per tag (every model together), so tagged groups of cases read at a glance."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for item in items:
+        for tag in _tags_of(item):
+            groups.setdefault(tag, []).append(item)
+    if not groups:
+        return ""
+    chips = "".join(
+        f'<span class="tag-stat"><span>{e(tag)}</span>'
+        f"<b>{sum(1 for i in group if i.get('passed'))}/{len(group)}</b>{_bar(group)}</span>"
+        for tag, group in sorted(groups.items())
+    )
+    return f'<div class="by-tag"><span class="label">by tag</span>{chips}</div>'
 
 
 def _suite(
@@ -156,7 +179,7 @@ def _suite(
     )
     return (
         f'<section class="suite" id="s-{number}" data-suite="{e(name)}">'
-        f"<h2>{e(name)} <small>{summary}</small></h2>{_matrix(by_model, ids)}"
+        f"<h2>{e(name)} <small>{summary}</small></h2>{_matrix(by_model, ids)}{_by_tag(items)}"
         f'<details class="all-results"><summary>All {len(items)} results of {e(name)}, '
         f"with prompts, replies and grades</summary>{results}</details></section>"
     )
