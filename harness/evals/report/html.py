@@ -201,6 +201,15 @@ def _cost(cost: Any, unpriced: int = 0) -> str:
     return f'{text} <span class="note">+{unpriced} unpriced</span>'
 
 
+def _short(count: int) -> str:
+    """A token count that fits a card: ``9,866``, ``18.8k``, ``2.41M``."""
+    if count < 10_000:
+        return f"{count:,}"
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.2f}M"
+
+
 def _cards(totals: Mapping[str, Any], items: list[Mapping[str, Any]]) -> str:
     rate = f"{totals['pass_rate']:.0%}" if totals["pass_rate"] is not None else "-"
     new = f"{totals['new']} new" if totals["new"] else ""
@@ -211,9 +220,9 @@ def _cards(totals: Mapping[str, Any], items: list[Mapping[str, Any]]) -> str:
     )
     unpriced = f"<br>{_plural(totals['unpriced'], 'result')} unpriced" if totals["unpriced"] else ""
     judge_tokens = totals["judge_prompt_tokens"] + totals["judge_completion_tokens"]
-    tokens = f"{totals['prompt_tokens']:,} in / {totals['completion_tokens']:,} out"
+    tokens = f"{_short(totals['prompt_tokens'])} in / {_short(totals['completion_tokens'])} out"
     if totals["judged"]:
-        tokens += f"<br>judge {judge_tokens:,}"
+        tokens += f"<br>judge {_short(judge_tokens)}"
     cards = [
         _card("passed", f"{totals['passed']}/{totals['items']}", rate + _bar(items)),
         _card("regressions", str(totals["regressions"]), "passed in the baseline", "regression"),
