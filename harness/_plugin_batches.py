@@ -101,51 +101,68 @@ class Prefetcher:
         while True:
             batch = self._queue.get()
             if batch is None or self._closed:
-                self._fail(batch, RuntimeError("the session ended before this item ran"))
+                ended = RuntimeError("the session ended before this item ran")
+                self._fail([k for k, slot in self._slots.items() if not slot.done.is_set()], ended)
                 return
             try:
                 asyncio.run(self._run(batch))
             except BaseException as error:  # a bug in a grader or the runner: report, go on
-                self._fail(batch, error)
+                self._fail([item.key for item in batch.items], error)
 
     async def _run(self, batch: _Batch) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
+        try:
+            try:
+                await self._run_items(batch.items, batch.models)
+            except Exception:
+                # one suite that cannot run (a judge missing from the config...) must not fail
+                # the others of the batch: run what is left suite by suite
+                parts: dict[str, list[EvalItem]] = {}
+                for item in batch.items:
+                    if not self._slots[item.key].done.is_set():
+                        parts.setdefault(item.suite.name, []).append(item)
+                if len(parts) < 2:
+                    raise
+                for part in parts.values():
+                    try:
+                        await self._run_items(part, batch.models)
+                    except Exception as error:
+                        self._fail([item.key for item in part], error)
+        finally:
+            self._loop = self._task = None
+        missing = RuntimeError("the eval runner returned no result for this item")
+        self._fail([item.key for item in batch.items], missing)
 
+    async def _run_items(self, items: list[EvalItem], models: ModelsConfig) -> None:
         def store(result: ItemResult) -> None:
             slot = self._slots.get(_key_of(result))
             if slot is not None and not slot.done.is_set():
                 slot.result = result
                 slot.done.set()
 
-        try:
-            results = await run_items(
-                batch.items,
-                batch.models,
-                mode=self.mode,
-                cassette_dir=self.cassette_dir,
-                concurrency=self.concurrency,
-                on_result=store,
-                rerecord=self._rerecord,
-            )
-            for result in results:
-                store(result)
-        finally:
-            self._loop = self._task = None
-        self._fail(batch, RuntimeError("the eval runner returned no result for this item"))
+        results = await run_items(
+            items,
+            models,
+            mode=self.mode,
+            cassette_dir=self.cassette_dir,
+            concurrency=self.concurrency,
+            on_result=store,
+            rerecord=self._rerecord,
+        )
+        for result in results:
+            store(result)
 
     def _rerecord(self, item: EvalItem) -> str:
         return self._commands.get(item.key) or rerecord_command(item)
 
-    def _fail(self, batch: _Batch | None, error: BaseException) -> None:
-        items = batch.items if batch is not None else []
-        if batch is None:  # closing: everything still waiting
-            slots = [s for s in self._slots.values() if not s.done.is_set()]
-        else:
-            slots = [self._slots[i.key] for i in items if not self._slots[i.key].done.is_set()]
-        for slot in slots:
-            slot.error = error
-            slot.done.set()
+    def _fail(self, keys: Sequence[tuple[str, str, str]], error: BaseException) -> None:
+        """Give the items of ``keys`` still waiting this error instead of a result."""
+        for key in keys:
+            slot = self._slots[key]
+            if not slot.done.is_set():
+                slot.error = error
+                slot.done.set()
 
 
 def _key_of(result: ItemResult) -> tuple[str, str, str]:

@@ -203,16 +203,16 @@ def test_module_level_suite_objects_are_collected_and_run(
     assert (project.path / "cassettes/suites/small/echo/hello.yaml").is_file()
 
 
-def test_a_batch_that_cannot_run_fails_its_items_with_the_reason(
-    project: pytest.Pytester,
+def test_a_suite_that_cannot_run_fails_its_items_only_with_the_reason(
+    project: pytest.Pytester, server: LLMServer
 ) -> None:
-    (project.path / "qa.suite.yaml").write_text(
+    (project.path / "judged.suite.yaml").write_text(
         "suite: judged\nmodels: [echo]\ncases:\n  - id: a\n    prompt: hi\n"
         "    expect: [{llm_judge: Is it polite}]\n",
         encoding="utf-8",
-    )
-    result = project.runpytest()
-    result.assert_outcomes(failed=1)
+    )  # no "judge" model in models.yaml: this suite cannot run, the other one can
+    result = project.runpytest("--llm-mode=record")
+    result.assert_outcomes(failed=1, passed=4, xfailed=2)
     result.stdout.fnmatch_lines(["judged::a?echo?: *judge*"])
     assert "Traceback" not in result.stdout.str()
 
