@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 import harness
 from harness._cli_cassettes import add_cassettes_parser
+from harness._cli_eval import add_eval_parser
 from harness.config import ModelsConfig
 from harness.errors import HarnessError
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     models.add_argument("--config", required=True, help="a YAML file with llm: and/or models:")
     models.set_defaults(run=_models)
     add_cassettes_parser(commands)
+    add_eval_parser(commands)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

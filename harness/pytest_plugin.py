@@ -10,6 +10,16 @@ Options (one group, ``llm``; each flag has an ini key of the same name with unde
     --llm-strict                              fail a test that leaves interactions unplayed
     --llm-allow-hosts HOST,...                hosts replay mode may still reach (patterns ok)
 
+Eval suites (:mod:`harness._plugin_suites`): suite files matching the ini ``llm_suite_files``
+(default ``*.suite.yaml *.suite.jsonl``) and module-level ``Suite`` objects are collected, one
+item per (case x model); their model calls run ahead of the items, concurrently:
+
+    --llm-models NAME,...                     run every suite on these models
+    --llm-concurrency N                       model calls in flight at once (default 8)
+    --llm-update-baseline                     rewrite the baseline (ini llm_baseline) from this run
+    --llm-report DIR                          write results.json, summary.md, report.html
+    --llm-shard K/N                           run a stable 1/N of the items, by node id
+
 Markers: ``llm_cassette(path=None, *, mode=None, match=None, strict=None)`` routes every
 httpx/httpx2 client in the test through ``<cassette dir>/<test module path>/<test name>.yaml``;
 ``llm_faults(*faults)`` puts a :class:`harness.replay.Faults` schedule in front of
@@ -53,6 +63,8 @@ from harness._plugin_report import (
     total_cost,
 )
 from harness._plugin_state import LLMCassette, LLMFactory, TestState
+from harness._plugin_suites import PLUGIN_KEY as SUITES
+from harness._plugin_suites import SuitePlugin, add_suite_options
 from harness.config import ModelsConfig
 from harness.costs import CostManager
 from harness.providers import FakeLLM
@@ -129,6 +141,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="HOSTS",
         help="comma-separated hosts (or patterns) replay mode may reach. ini: llm_allow_hosts",
     )
+    add_suite_options(group, parser)
     parser.addini("llm_mode", "default --llm-mode", default="replay")
     parser.addini("llm_cassette_dir", "default --llm-cassette-dir", default="cassettes")
     parser.addini("llm_config", "default --llm-config", default="")
@@ -202,7 +215,20 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the markers; in replay mode, block the network."""
     config.addinivalue_line("markers", _CASSETTE_HELP)
     config.addinivalue_line("markers", _FAULTS_HELP)
-    config.stash[_SESSION] = _Session(config)
+    session = config.stash[_SESSION] = _Session(config)
+    config.pluginmanager.register(
+        SuitePlugin(config, mode=session.mode, cassette_dir=_cassette_dir(config)),
+        "harness-llm-suites",
+    )
+
+
+def _cassette_dir(config: pytest.Config) -> Path:
+    """The session's cassette directory: flag > ini > ``cassettes``, at the rootdir."""
+    given = config.getoption("llm_cassette_dir") or str(
+        config.getini("llm_cassette_dir") or "cassettes"
+    )
+    directory = Path(given)
+    return directory if directory.is_absolute() else config.rootpath / directory
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -232,7 +258,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput[_WORKER_KEY] = encode_records(state.records)
         return
     if state.budget is not None:
-        spent = total_cost(state.records)
+        spent = total_cost(state.records) + config.stash[SUITES].spent()
         if spent > state.budget:
             state.failure = (
                 f"--llm-budget exceeded: LLM calls cost ${spent:.6f}, over the budget of "
@@ -263,11 +289,12 @@ def pytest_terminal_summary(
 ) -> None:
     """Requests, tokens and cost per test and in total; cassettes written; unplayed."""
     state = config.stash.get(_SESSION, None)
-    if state is None or hasattr(config, "workerinput") or not state.records:
+    if state is None or hasattr(config, "workerinput"):
         return
-    terminalreporter.section(f"harness LLM calls (--llm-mode={state.mode})")
-    for line in summary_lines(state.records, budget=state.budget):
-        terminalreporter.write_line(line)
+    if state.records:
+        terminalreporter.section(f"harness LLM calls (--llm-mode={state.mode})")
+        for line in summary_lines(state.records, budget=state.budget):
+            terminalreporter.write_line(line)
     if state.failure:
         terminalreporter.write_line(state.failure, red=True, bold=True)
 

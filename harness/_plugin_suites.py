@@ -1,0 +1,620 @@
+"""Eval suites under pytest: collection, scheduling, baseline outcomes, summary and reports.
+
+Wired from :mod:`harness.pytest_plugin` (options in its ``llm`` group; a :class:`SuitePlugin`
+registered per session). The evals themselves live in :mod:`harness.evals`; this module only
+collects, schedules and reports.
+
+Collection. Files matching the ini key ``llm_suite_files`` (default ``*.suite.yaml
+*.suite.jsonl``; a ``x.suite.yaml`` beside a ``x.suite.jsonl`` holds the JSONL file's settings
+and is not a suite of its own) and module-level :class:`harness.evals.Suite` objects in test
+modules become collectors; each (case x model) is one item, ``suites/qa.suite.yaml::
+capital-of-france[local-smollm2]``. Models: ``--llm-models`` or the suite's list, looked up in
+``--llm-config``, else the ini ``llm_config``, else a ``models.yaml`` beside the suite file.
+
+Scheduling. An item does not call the model itself: the model calls of a *batch* of items run
+ahead of them on one background event loop (:func:`harness.evals.run_items`, at most
+``--llm-concurrency`` at a time, one batch after the other), and each item waits only for its
+own result, so results show up as they arrive. Which batch an item's first run starts:
+
+* without pytest-xdist: every suite item of the session, at once;
+* on an xdist worker: the item's *group*, its suite and model (``suites/qa.suite.yaml::[m]``).
+  No (case, model) may be called by two workers, and a worker cannot see which items it will
+  be handed, so the group must go to one worker whole. For ``--dist load`` (what ``-n`` uses)
+  this plugin makes the scheduler (``pytest_xdist_make_scheduler``): xdist's
+  ``LoadScopeScheduling`` with a scope per group for suite items and a scope per test for
+  everything else (:func:`xdist_scope`, computed from the node id alone, since the controller
+  does not collect). ``loadscope`` and ``loadfile`` keep whole files or suites together, which
+  keeps groups whole too; for ``loadgroup`` suite items carry an ``xdist_group`` mark of their
+  group. ``each`` runs everything everywhere, so a worker batches everything. ``worksteal``
+  may move single tests between workers: there a batch is the item alone (no concurrency, and
+  still no call twice). (Another plugin that makes the ``load`` scheduler first would break
+  the first rule: a worker would then call its whole group, some of it twice.)
+
+Outcomes, against the baseline (``baseline.json`` beside the suite file, or ini
+``llm_baseline``): a regression fails with the reason and the baseline entry; a known failure
+is xfail; an improvement passes and is listed; a flaky case passes or is xfail by its pass
+rate and is listed. A failed model call (a changed case in replay mode: a cassette miss) fails
+the item whatever the baseline says, with the command that re-records it.
+
+Results cross from xdist workers to the controller the way the plugin's per-test records do
+(``workeroutput`` at the worker's session end, read in ``pytest_testnodedown``); the controller
+alone writes ``--llm-update-baseline``, ``--llm-report DIR`` and the terminal summary.
+``--llm-shard K/N`` keeps the items whose node id hashes to shard K of N (stable across
+machines and runs, whatever the order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness._plugin_batches import Prefetcher
+from harness.config import ModelsConfig
+from harness.errors import ConfigError, HarnessError
+from harness.evals.baseline import Baseline
+from harness.evals.cases import Suite, is_settings_file
+from harness.evals.report import render_terminal, write_reports
+from harness.evals.results import ItemResult, SuiteResult
+from harness.evals.runner import EvalItem, item_config, plan_items
+
+__all__ = [
+    "SuiteCollector",
+    "SuiteFile",
+    "SuiteItem",
+    "SuitePlugin",
+    "add_suite_options",
+    "parse_shard",
+    "shard_of",
+    "xdist_scope",
+]
+
+DEFAULT_SUITE_FILES = ("*.suite.yaml", "*.suite.jsonl")
+_WORKER_KEY = "harness_llm_suite_results"
+_SCHEMA = "harness.evals/1"
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+def add_suite_options(group: Any, parser: pytest.Parser) -> None:
+    """The suite flags and ini keys, in the plugin's ``llm`` group."""
+    group.addoption(
+        "--llm-models",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated models to run every suite against, instead of the suites' lists",
+    )
+    group.addoption(
+        "--llm-concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="model calls of eval suites in flight at once (default 8). ini: llm_concurrency",
+    )
+    group.addoption(
+        "--llm-update-baseline",
+        action="store_true",
+        default=False,
+        help="rewrite the eval baseline from this run's results",
+    )
+    group.addoption(
+        "--llm-report",
+        default=None,
+        metavar="DIR",
+        help="write results.json, summary.md and report.html of the eval suites to DIR",
+    )
+    group.addoption(
+        "--llm-shard",
+        default=None,
+        metavar="K/N",
+        help="run shard K of N: a stable 1/N of the collected items, by node id",
+    )
+    parser.addini(
+        "llm_suite_files",
+        "glob patterns of eval suite files",
+        type="args",
+        default=list(DEFAULT_SUITE_FILES),
+    )
+    parser.addini("llm_concurrency", "default --llm-concurrency", default="8")
+    parser.addini(
+        "llm_baseline", "eval baseline file (default: baseline.json beside each suite)", default=""
+    )
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as ``(K, N)`` with ``1 <= K <= N``; anything else is a ValueError."""
+    index, sep, count = text.partition("/")
+    try:
+        k, n = int(index), int(count)
+    except ValueError:
+        raise ValueError(f"--llm-shard {text!r}: expected K/N, e.g. 1/4") from None
+    if not sep or n < 1 or not 1 <= k <= n:
+        raise ValueError(f"--llm-shard {text!r}: expected K/N with 1 <= K <= N, e.g. 1/4")
+    return k, n
+
+
+def shard_of(nodeid: str, count: int) -> int:
+    """The shard (1-based) of a node id among ``count``: a hash, the same on every machine."""
+    digest = hashlib.sha256(nodeid.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def _concurrency(config: pytest.Config) -> int:
+    raw = config.getoption("llm_concurrency")
+    if raw is None:
+        raw = str(config.getini("llm_concurrency") or "8")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise pytest.UsageError(f"llm_concurrency = {raw!r}: expected a whole number") from None
+    if value < 1:
+        raise pytest.UsageError(f"--llm-concurrency {value}: must be at least 1")
+    return value
+
+
+def _model_names(config: pytest.Config) -> tuple[str, ...] | None:
+    flag = config.getoption("llm_models")
+    if not flag:
+        return None
+    names = tuple(n.strip() for n in str(flag).split(",") if n.strip())
+    if not names:
+        raise pytest.UsageError(f"--llm-models {flag!r}: expected comma-separated model names")
+    return names
+
+
+def _matches(path: Path, patterns: Iterable[str]) -> bool:
+    return any(path.match(pattern) for pattern in patterns)
+
+
+def xdist_scope(nodeid: str, patterns: Sequence[str]) -> str:
+    """The xdist work unit of a node id: ``<suite>::[<model>]`` for suite items, else itself.
+
+    Suite items are ``<file>::<case>[<model>]`` for suite files (the file matches
+    ``patterns``) and ``<module>::<suite>::<case>[<model>]`` for ``Suite`` objects. Other
+    tests of the latter shape (parametrized methods) are grouped by class and parameter too,
+    which costs nothing but a little balance.
+    """
+    head, sep, last = nodeid.rpartition("::")
+    if not sep or not last.endswith("]") or "[" not in last:
+        return nodeid
+    model = last[last.rindex("[") + 1 : -1]
+    if "::" not in head and not _matches(Path(head), patterns):
+        return nodeid
+    return f"{head}::[{model}]"
+
+
+# -- collection ----------------------------------------------------------------------------------
+
+
+class _SuiteNode(pytest.Collector):
+    """What suite files and suite objects share: making one item per (case x model)."""
+
+    def _items(self, suite: Suite, source: Path) -> Iterator[SuiteItem]:
+        plugin: SuitePlugin = self.config.stash[PLUGIN_KEY]
+        names = plugin.model_names or suite.models
+        if not names:
+            raise self.CollectError(
+                f"{self._where()}: suite {suite.name!r} lists no models; add 'models:' or "
+                "pass --llm-models"
+            )
+        try:
+            models, models_source = plugin.models_for(source)
+        except ConfigError as error:
+            raise self.CollectError(f"{self._where()}: {error}") from None
+        known = sorted(models.models)
+        for name in names:
+            if models.find(name) is None:
+                raise self.CollectError(
+                    f"{self._where()}: suite {suite.name!r} uses model {name!r}, which is not "
+                    f"in {models_source} (known: {', '.join(known) or 'none'})"
+                )
+        baseline = plugin.baseline_path_for(source)
+        try:
+            plugin.baseline(baseline)
+        except ConfigError as error:
+            raise self.CollectError(str(error)) from None
+        planned = plan_items([suite], list(names))
+        try:  # a bad model or params value: a collection error, before any call
+            for eval_item in planned:
+                item_config(eval_item, models)
+        except ConfigError as error:
+            raise self.CollectError(f"{self._where()}: {error}") from None
+        for eval_item in planned:
+            yield SuiteItem.from_parent(
+                self,
+                name=eval_item.id,
+                eval_item=eval_item,
+                models=models,
+                baseline=baseline,
+            )
+
+    def _where(self) -> str:
+        return self.nodeid.split("::")[0]
+
+
+class SuiteFile(pytest.File, _SuiteNode):
+    """A ``*.suite.yaml`` or ``*.suite.jsonl`` file."""
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        """One item per (case x model) of the file's suite."""
+        try:
+            suite = Suite.from_file(self.path)
+        except ConfigError as error:
+            raise self.CollectError(str(error)) from None
+        return list(self._items(suite, self.path))
+
+
+class SuiteCollector(_SuiteNode):
+    """A module-level :class:`Suite` object in a test module."""
+
+    def __init__(self, *, suite: Suite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        """One item per (case x model) of the suite."""
+        return list(self._items(self.suite, self.path))
+
+
+class SuiteItemFailure(Exception):
+    """A suite item's failure: shown as its message, without a traceback."""
+
+
+class SuiteItem(pytest.Item):
+    """One (case x model) of a suite; its result comes from the session's prefetched batch."""
+
+    def __init__(
+        self,
+        *,
+        eval_item: EvalItem,
+        models: ModelsConfig,
+        baseline: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.eval_item = eval_item
+        self.models = models
+        self.baseline_path = baseline
+        self.result: dict[str, Any] | None = None
+        if self.config.pluginmanager.hasplugin("xdist"):  # whole groups for --dist loadgroup
+            self.add_marker(pytest.mark.xdist_group(self.group))
+        self.extra_keyword_matches.update(eval_item.case.tags)  # -k geography: by tag too
+
+    @property
+    def group(self) -> str:
+        """The suite and model (a worker's batch; an ``xdist_group`` name, so no brackets)."""
+        return f"{self.parent.nodeid if self.parent else ''}::{self.eval_item.model}"
+
+    def runtest(self) -> None:
+        """Report this item's result: fail a regression, xfail a known failure."""
+        plugin: SuitePlugin = self.config.stash[PLUGIN_KEY]
+        try:
+            result = plugin.result_of(self)
+        except HarnessError as error:  # the batch could not run (a judge not configured...)
+            raise SuiteItemFailure(f"{self._where()}: {error}") from error
+        plugin.baseline(self.baseline_path).apply([result])
+        if result.cassette:
+            result.cassette = self._shown(Path(result.cassette))
+        data = result.to_json()
+        status = result.status
+        self.result = data
+        plugin.add_result(self, data)
+        self.user_properties.append(("llm_status", status))
+        self.user_properties.append(("llm_score", data.get("score")))
+        if data.get("error"):
+            raise SuiteItemFailure(self._error_message(data))
+        if status == "regression":
+            raise SuiteItemFailure(self._regression_message(data))
+        if status == "known_failure" or (status == "flaky" and not data.get("passed")):
+            pytest.xfail(self._known_message(data, status))
+
+    def _where(self) -> str:
+        return f"{self.eval_item.suite.name}::{self.eval_item.id}"
+
+    def _reasons(self, data: Mapping[str, Any]) -> str:
+        failed = [g for g in data.get("grades") or () if not g.get("passed")]
+        lines = [f"{g.get('name') or 'grader'}: {g.get('reason')}" for g in failed]
+        reply = data.get("reply")
+        text = "; ".join(lines) or "no grader passed"
+        return f"{text}\nreply: {reply!r}" if reply is not None else text
+
+    def _regression_message(self, data: Mapping[str, Any]) -> str:
+        entry = data.get("baseline") or {}
+        return (
+            f"regression: {self._where()} passed in the baseline "
+            f"({self._shown(self.baseline_path)}: passed={entry.get('passed')}, "
+            f"score={entry.get('score')}) and fails now (score={data.get('score')}, "
+            f"pass rate={data.get('pass_rate')}):\n{self._reasons(data)}"
+        )
+
+    def _known_message(self, data: Mapping[str, Any], status: str) -> str:
+        if status == "flaky":
+            return f"flaky, under the pass threshold: {self._reasons(data)}"
+        new = " (new: no baseline entry)" if data.get("new") else ""
+        return f"known failure{new}: {self._reasons(data)}"
+
+    def _error_message(self, data: Mapping[str, Any]) -> str:
+        error = str(data.get("error"))
+        if "re-record" in error:  # a replay miss: the runner says what changed and what to run
+            return error
+        return f"{self._where()}: a model call failed: {error}"
+
+    def rerecord_command(self) -> str:
+        """The command that records this item's cassette again."""
+        path = self.nodeid.split("::")[0]
+        return f"pytest {path} --llm-mode=record -k '{self.name}'"
+
+    def _shown(self, path: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return str(path.resolve().relative_to(self.config.rootpath.resolve()))
+        return str(path)
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str | Any:
+        """A suite failure is its message; anything else, pytest's usual report."""
+        if isinstance(excinfo.value, (SuiteItemFailure, pytest.xfail.Exception)):
+            return str(excinfo.value)  # no traceback: it would only show this module
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Where the item comes from: its file and ``suite::case[model]``."""
+        return self.path, None, self._where()
+
+
+# -- the session ---------------------------------------------------------------------------------
+
+
+PLUGIN_KEY = pytest.StashKey["SuitePlugin"]()
+
+
+class SuitePlugin:
+    """The suite side of one pytest session (controller or xdist worker)."""
+
+    def __init__(self, config: pytest.Config, *, mode: str, cassette_dir: Path) -> None:
+        self.config = config
+        self.mode = mode
+        self.cassette_dir = _near(cassette_dir / "suites")
+        self.patterns = tuple(config.getini("llm_suite_files") or DEFAULT_SUITE_FILES)
+        self.model_names = _model_names(config)
+        self.concurrency = _concurrency(config)
+        shard = config.getoption("llm_shard")
+        try:
+            self.shard = parse_shard(shard) if shard else None
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+        self.update_baseline = bool(config.getoption("llm_update_baseline"))
+        report = config.getoption("llm_report")
+        self.report_dir = Path(report) if report else None
+        self.results: list[dict[str, Any]] = []  # item JSON, with "baseline_file"
+        self.written: list[str] = []
+        self._models: dict[Path, tuple[ModelsConfig, str]] = {}
+        self._baselines: dict[Path, Baseline] = {}
+        self._prefetch = Prefetcher(
+            mode=mode, cassette_dir=self.cassette_dir, concurrency=self.concurrency
+        )
+        self._lock = threading.Lock()
+        config.stash[PLUGIN_KEY] = self
+
+    # configuration lookups
+
+    def models_for(self, source: Path) -> tuple[ModelsConfig, str]:
+        """The models config for a suite from ``source``: flag > ini > models.yaml beside it."""
+        flag = self.config.getoption("llm_config")
+        ini = str(self.config.getini("llm_config") or "")
+        if flag:
+            path = Path(flag).resolve()
+        elif ini:
+            path = (self.config.rootpath / ini).resolve()
+        else:
+            path = (source.parent / "models.yaml").resolve()
+            if not path.is_file():
+                raise ConfigError(
+                    f"no models config: no {self._shown(path)}; pass --llm-config FILE or set "
+                    "llm_config in the ini file"
+                )
+        if path not in self._models:
+            self._models[path] = (ModelsConfig.from_yaml_file(path), self._shown(path))
+        return self._models[path]
+
+    def baseline_path_for(self, source: Path) -> Path:
+        """``baseline.json`` beside the suite file, unless the ini ``llm_baseline`` says."""
+        ini = str(self.config.getini("llm_baseline") or "")
+        if ini:
+            return (self.config.rootpath / ini).resolve()
+        return (source.parent / "baseline.json").resolve()
+
+    def baseline(self, path: Path) -> Baseline:
+        """The baseline in ``path`` (empty when the file does not exist), loaded once."""
+        with self._lock:
+            if path not in self._baselines:
+                try:
+                    self._baselines[path] = Baseline.load(path)
+                except ConfigError:
+                    if not self.update_baseline:
+                        raise
+                    self._baselines[path] = Baseline()  # unreadable: rewritten at the end
+            return self._baselines[path]
+
+    def _shown(self, path: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return str(path.resolve().relative_to(self.config.rootpath.resolve()))
+        return str(path)
+
+    # collection
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> Any:
+        """Suite files become collectors (a JSONL suite's settings file does not)."""
+        if _matches(file_path, self.patterns) and not is_settings_file(file_path):
+            return SuiteFile.from_parent(parent, path=file_path)
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makeitem(self, collector: pytest.Collector, name: str, obj: Any) -> Any:
+        """A module-level ``Suite`` object in a test module is collected like a suite file."""
+        if isinstance(obj, Suite) and isinstance(collector, pytest.Module):
+            return SuiteCollector.from_parent(collector, name=name, suite=obj)
+        return None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Keep this shard's items; refuse one (suite, case, model) collected twice."""
+        if self.shard is not None:
+            k, n = self.shard
+            kept = [item for item in items if shard_of(item.nodeid, n) == k]
+            dropped = [item for item in items if shard_of(item.nodeid, n) != k]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+        seen: dict[tuple[str, str, str], str] = {}
+        for item in items:
+            if isinstance(item, SuiteItem):
+                other = seen.setdefault(item.eval_item.key, item.nodeid)
+                if other != item.nodeid:
+                    suite, case, model = item.eval_item.key
+                    raise pytest.UsageError(
+                        f"suite {suite!r} case {case!r} on model {model!r} is collected twice "
+                        f"({other} and {item.nodeid}): its results and cassette would clash"
+                    )
+
+    # running
+
+    def _batch_for(self, item: SuiteItem) -> list[SuiteItem]:
+        session_items = [i for i in item.session.items if isinstance(i, SuiteItem)]
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is None:
+            return session_items
+        dist = str(self.config.getoption("dist", "load") or "load")
+        if dist == "each":
+            return session_items
+        if dist in ("load", "loadscope", "loadfile", "loadgroup"):
+            return [i for i in session_items if i.group == item.group]
+        return [item]
+
+    def result_of(self, item: SuiteItem) -> ItemResult:
+        """The item's result: start its batch if it is not running yet, then wait for it."""
+        if not self._prefetch.submitted(item.eval_item):
+            batch = self._batch_for(item)
+            if item not in batch:
+                batch = [item, *batch]
+            by_models: dict[int, list[SuiteItem]] = {}
+            for member in batch:
+                by_models.setdefault(id(member.models), []).append(member)
+            for members in by_models.values():
+                self._prefetch.submit(
+                    [m.eval_item for m in members],
+                    members[0].models,
+                    {m.eval_item.key: m.rerecord_command() for m in members},
+                )
+        return self._prefetch.result(item.eval_item)
+
+    def add_result(self, item: SuiteItem, data: dict[str, Any]) -> None:
+        """Keep an item's result (with its baseline file) for the summary and reports."""
+        self.results.append({**data, "baseline_file": str(item.baseline_path)})
+
+    # the end of the session
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Workers hand their results over; the controller writes the baseline and reports."""
+        self._prefetch.close()
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[_WORKER_KEY] = json.dumps(self.results)
+            return
+        if not self.results:
+            return
+        if self.update_baseline:
+            self._write_baselines()
+        if self.report_dir is not None:
+            write_reports(self.merged(), self.report_dir)
+            self.written.append(f"reports: {self.report_dir}")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist: take a finished worker's results."""
+        text = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+        if text:
+            self.results.extend(json.loads(text))
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """pytest-xdist ``--dist load``: keep each suite x model on one worker (see above)."""
+        if config.getoption("dist") != "load":
+            return None
+        return _make_scheduler(config, log, self.patterns)
+
+    def spent(self) -> Decimal:
+        """What this run's eval items cost in USD, judges included (unpriced ones count 0)."""
+        total = Decimal(0)
+        for data in self.results:
+            judge = data.get("judge") or {}
+            for cost in (data.get("cost"), judge.get("cost")):
+                if cost is not None:
+                    total += Decimal(str(cost))
+        return total
+
+    def merged(self) -> dict[str, Any]:
+        """Every item's result in this run (all workers), as one ``harness.evals/1`` dict."""
+        items = [
+            {k: v for k, v in data.items() if k != "baseline_file"}
+            for data in sorted(self.results, key=lambda d: (d["suite"], d["case"], d["model"]))
+        ]
+        raw = {
+            "schema": _SCHEMA,
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "mode": self.mode,
+            "items": items,
+        }
+        return SuiteResult.from_json(raw).to_json()
+
+    def _write_baselines(self) -> None:
+        by_file: dict[str, list[dict[str, Any]]] = {}
+        for data in self.results:
+            by_file.setdefault(data["baseline_file"], []).append(data)
+        for name, rows in sorted(by_file.items()):
+            path = Path(name)
+            results = [ItemResult.from_json(row) for row in rows]
+            self.baseline(path).updated(results).save(path)
+            self.written.append(f"baseline updated: {self._shown(path)} ({len(rows)} entries)")
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """The suite x model table and the closing line, over every worker's results."""
+        if hasattr(self.config, "workerinput") or not self.results:
+            return
+        terminalreporter.section(f"harness evals (--llm-mode={self.mode})")
+        for line in render_terminal(self.merged()).splitlines():
+            terminalreporter.write_line(line)
+        for line in self.written:
+            terminalreporter.write_line(line)
+
+
+def _near(path: Path) -> Path:
+    """``path`` relative to the working directory when it is under it (shorter messages)."""
+    with contextlib.suppress(ValueError):
+        return path.resolve().relative_to(Path.cwd())
+    return path
+
+
+def _make_scheduler(config: pytest.Config, log: Any, patterns: Sequence[str]) -> Any:
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        """xdist's load scheduling, with each suite x model kept on one worker."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid, patterns)
+
+    return SuiteScheduling(config, log)

@@ -1,0 +1,551 @@
+"""Cases and suites: the data of an eval, built in Python or loaded from a suite file.
+
+A suite file is YAML (``*.suite.yaml``)::
+
+    suite: factual-qa
+    models: [local-smollm2, local-smollm2-anthropic]
+    params: {max_token: 64, temperature: 0}     # LLMConfig overrides for every case
+    repeats: 1
+    pass_threshold: 1.0
+    expect: [...]                                # graders applied to every case
+    cases:
+      - id: capital-of-france
+        prompt: What is the capital of France? Answer in one word.
+        expect: [{contains: Paris}]
+
+or JSONL (``*.suite.jsonl``): one case mapping per line, with the suite settings (everything
+but ``cases``) in ``<name>.suite.yaml`` beside it, or given to :meth:`Suite.from_file`.
+
+Graders under ``expect:`` are a list; a grader without arguments is a bare name
+(``- json_valid``), one with one argument a single-key mapping (``- contains: Paris``), one with
+several a mapping of its keyword arguments (``- word_count_between: {min: 1, max: 5}``);
+``- not: {contains: x}`` negates. Names are those of :data:`harness.evals.graders.GRADERS`.
+Loading errors are :class:`SuiteFormatError` naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.config import LLMConfig
+from harness.errors import ConfigError
+from harness.evals.graders import GRADERS, Grader, as_grader
+
+__all__ = [
+    "Case",
+    "Suite",
+    "SuiteFormatError",
+    "is_settings_file",
+    "load_suites",
+    "parse_grader",
+    "settings_file_for",
+    "validate_params",
+]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_CASE_KEYS = (
+    "id",
+    "prompt",
+    "messages",
+    "system",
+    "images",
+    "expected",
+    "expect",
+    "tags",
+    "params",
+    "description",
+)
+_SUITE_KEYS = (
+    "suite",
+    "description",
+    "models",
+    "params",
+    "repeats",
+    "pass_threshold",
+    "expect",
+    "cases",
+)
+
+
+class SuiteFormatError(ConfigError):
+    """A suite file (or a Suite built in Python) is invalid; names the file and the key path."""
+
+
+@dataclass(frozen=True, eq=False)
+class Case:
+    """One input to send to a model, and the graders its reply must pass."""
+
+    id: str
+    prompt: str | list[str] | None = None  # a list: a multi-turn conversation (aask_batch)
+    messages: list[dict[str, Any]] | None = None  # explicit messages, sent with acompletion
+    system: str | None = None
+    images: tuple[str, ...] = ()
+    expected: Any = None
+    graders: tuple[Grader, ...] = ()
+    tags: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # LLMConfig overrides
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise SuiteFormatError(f"a case needs a non-empty string id, got {self.id!r}")
+        if (self.prompt is None) == (self.messages is None):
+            raise SuiteFormatError(
+                "a case needs exactly one of 'prompt' or 'messages'", key=f"case {self.id!r}"
+            )
+        if isinstance(self.prompt, list) and (
+            not self.prompt or not all(isinstance(p, str) for p in self.prompt)
+        ):
+            raise SuiteFormatError(
+                "a multi-turn prompt is a non-empty list of strings", key=f"case {self.id!r}"
+            )
+        # Accept lists where tuples are meant (from Python or YAML).
+        object.__setattr__(self, "images", tuple(self.images))
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "graders", tuple(as_grader(g) for g in self.graders))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    @property
+    def input(self) -> str | list[str] | list[dict[str, Any]]:
+        """What is sent: the prompt, the turns or the messages."""
+        if self.prompt is not None:
+            return self.prompt
+        return list(self.messages or [])
+
+
+@dataclass(frozen=True, eq=False)
+class Suite:
+    """Cases, the models to run them on, and how to judge them."""
+
+    name: str
+    cases: tuple[Case, ...]
+    models: tuple[str, ...] = ()
+    graders: tuple[Grader, ...] = ()  # applied to every case
+    repeats: int = 1
+    pass_threshold: float = 1.0
+    params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    path: Path | None = None  # the file it came from
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        source = str(self.path) if self.path else f"suite {self.name!r}"
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SuiteFormatError("a suite needs a non-empty name", source=source, key="suite")
+        object.__setattr__(self, "cases", tuple(self.cases))
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "graders", tuple(as_grader(g) for g in self.graders))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        if not isinstance(self.repeats, int) or isinstance(self.repeats, bool) or self.repeats < 1:
+            raise SuiteFormatError(
+                f"must be an integer >= 1, got {self.repeats!r}", source=source, key="repeats"
+            )
+        threshold = self.pass_threshold
+        if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            raise SuiteFormatError(
+                f"must be a number between 0 and 1, got {threshold!r}",
+                source=source,
+                key="pass_threshold",
+            )
+        seen: dict[str, int] = {}
+        for i, case in enumerate(self.cases):
+            if not isinstance(case, Case):
+                raise SuiteFormatError(
+                    f"expected a Case, got {type(case).__name__}", source=source, key=f"cases[{i}]"
+                )
+            if case.id in seen:
+                raise SuiteFormatError(
+                    f"duplicate case id {case.id!r} (also cases[{seen[case.id]}])",
+                    source=source,
+                    key=f"cases[{i}].id",
+                )
+            seen[case.id] = i
+        validate_params(self.params, source=source, key="params")
+        for i, case in enumerate(self.cases):
+            validate_params(case.params, source=source, key=f"cases[{i}].params")
+
+    def case(self, case_id: str) -> Case:
+        """The case with this id (a KeyError listing the ids when there is none)."""
+        for case in self.cases:
+            if case.id == case_id:
+                return case
+        ids = ", ".join(c.id for c in self.cases)
+        raise KeyError(f"suite {self.name!r} has no case {case_id!r}; its cases: {ids}")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> Suite:
+        """Load a suite file (``*.yaml`` or ``*.jsonl``); keyword arguments override settings.
+
+        For a JSONL file the settings come from ``<name>.suite.yaml`` beside it when it exists
+        (``<name>`` being the file name without ``.suite.jsonl``/``.jsonl``); a YAML file with
+        no ``cases`` and a JSONL file beside it loads that JSONL file's cases.
+        """
+        path = Path(path)
+        if path.suffix == ".jsonl":
+            return _load_jsonl(path, overrides)
+        if path.suffix in (".yaml", ".yml"):
+            data = _read_yaml(path)
+            jsonl = _jsonl_for(path)
+            if "cases" not in data and jsonl is not None:
+                return _load_jsonl(jsonl, overrides)
+            return _suite_from_mapping(data, path, overrides)
+        raise SuiteFormatError("a suite file must end in .yaml, .yml or .jsonl", source=str(path))
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".suite.yaml", ".suite.yml", ".suite.jsonl", ".yaml", ".yml", ".jsonl"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def settings_file_for(jsonl: str | os.PathLike[str]) -> Path:
+    """Where the settings of a JSONL suite live: ``<name>.suite.yaml`` beside it."""
+    path = Path(jsonl)
+    return path.with_name(f"{_stem(path)}.suite.yaml")
+
+
+def _jsonl_for(yaml_path: Path) -> Path | None:
+    stem = _stem(yaml_path)
+    for name in (f"{stem}.suite.jsonl", f"{stem}.jsonl"):
+        candidate = yaml_path.with_name(name)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def is_settings_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a YAML file only holds the settings of a JSONL suite beside it (not collected)."""
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml") or _jsonl_for(path) is None:
+        return False
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "cases" not in data
+
+
+def load_suites(paths: Iterable[str | os.PathLike[str]]) -> list[Suite]:
+    """Load suite files in order; a JSONL suite's settings file is not loaded a second time."""
+    chosen = [Path(p) for p in paths]
+    resolved = {p.resolve() for p in chosen}
+    suites: list[Suite] = []
+    for path in chosen:
+        jsonl = _jsonl_for(path) if path.suffix in (".yaml", ".yml") else None
+        if jsonl is not None and jsonl.resolve() in resolved and is_settings_file(path):
+            continue
+        suites.append(Suite.from_file(path))
+    return suites
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteFormatError(f"cannot read suite file: {exc.strerror}", source=str(path)) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SuiteFormatError(f"invalid YAML{where}: {exc}", source=str(path)) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SuiteFormatError(
+            f"expected a mapping with 'suite' and 'cases', got {type(data).__name__}",
+            source=str(path),
+        )
+    return data
+
+
+def _unknown_keys(data: Mapping[str, Any], known: Sequence[str], source: str, prefix: str) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SuiteFormatError(
+                f"unknown key{hint}; expected one of: {', '.join(known)}",
+                source=source,
+                key=f"{prefix}{key}",
+            )
+
+
+def _settings(data: Mapping[str, Any], source: str, default_name: str) -> dict[str, Any]:
+    _unknown_keys(data, _SUITE_KEYS, source, "")
+    name = data.get("suite", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise SuiteFormatError(
+            f"must be a non-empty string, got {name!r}", source=source, key="suite"
+        )
+    models = data.get("models", [])
+    if isinstance(models, str):
+        models = [models]
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise SuiteFormatError(
+            f"must be a list of model names, got {models!r}", source=source, key="models"
+        )
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        raise SuiteFormatError(f"must be a mapping, got {params!r}", source=source, key="params")
+    validate_params(params, source=source, key="params")
+    settings: dict[str, Any] = {
+        "name": name,
+        "models": tuple(models),
+        "params": params,
+        "graders": _graders(data.get("expect"), source, "expect"),
+        "description": data.get("description"),
+    }
+    for key in ("repeats", "pass_threshold"):
+        if key in data:
+            settings[key] = data[key]
+    return settings
+
+
+def _suite_from_mapping(data: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) -> Suite:
+    source = str(path)
+    settings = _settings(data, source, _stem(path))
+    cases_data = data.get("cases")
+    if not isinstance(cases_data, list) or not cases_data:
+        raise SuiteFormatError("must be a non-empty list of cases", source=source, key="cases")
+    cases = tuple(_case(entry, source, f"cases[{i}]") for i, entry in enumerate(cases_data))
+    return _build(settings, cases, path, overrides, source)
+
+
+def _load_jsonl(path: Path, overrides: Mapping[str, Any]) -> Suite:
+    settings_path = settings_file_for(path)
+    data = _read_yaml(settings_path) if settings_path.exists() else {}
+    settings_source = str(settings_path)
+    if "cases" in data:
+        raise SuiteFormatError(
+            f"holds the settings of {path.name}: its cases belong in the JSONL file",
+            source=settings_source,
+            key="cases",
+        )
+    settings = _settings(data, settings_source, _stem(path))
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SuiteFormatError(f"cannot read suite file: {exc.strerror}", source=str(path)) from exc
+    cases = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        source = f"{path}, line {number}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SuiteFormatError(
+                f"invalid JSON: {exc.msg} at column {exc.colno}", source=source
+            ) from exc
+        cases.append(_case(entry, source, ""))
+    if not cases:
+        raise SuiteFormatError("no cases (one JSON object per line)", source=str(path))
+    return _build(settings, tuple(cases), path, overrides, str(path))
+
+
+def _build(
+    settings: dict[str, Any],
+    cases: tuple[Case, ...],
+    path: Path,
+    overrides: Mapping[str, Any],
+    source: str,
+) -> Suite:
+    allowed = {"name", "models", "graders", "repeats", "pass_threshold", "params", "description"}
+    for key in overrides:
+        if key not in allowed:
+            raise SuiteFormatError(
+                f"unknown suite setting {key!r}; expected one of: {', '.join(sorted(allowed))}",
+                source=source,
+            )
+    merged = {**settings, **overrides}
+    if "models" in overrides:
+        merged["models"] = tuple(overrides["models"])
+    try:
+        return Suite(cases=cases, path=path, **merged)
+    except SuiteFormatError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SuiteFormatError(str(exc), source=source) from exc
+
+
+def _case(entry: Any, source: str, prefix: str) -> Case:
+    dot = f"{prefix}." if prefix else ""
+    if not isinstance(entry, dict):
+        raise SuiteFormatError(
+            f"a case is a mapping, got {type(entry).__name__}", source=source, key=prefix or None
+        )
+    _unknown_keys(entry, _CASE_KEYS, source, dot)
+    case_id = entry.get("id")
+    if not isinstance(case_id, (str, int)) or isinstance(case_id, bool) or not str(case_id).strip():
+        raise SuiteFormatError(
+            f"a case needs an 'id' (a string), got {case_id!r}", source=source, key=f"{dot}id"
+        )
+    where = f"{dot}" if prefix else ""
+    prompt = entry.get("prompt")
+    messages = entry.get("messages")
+    if (prompt is None) == (messages is None):
+        raise SuiteFormatError(
+            "a case needs exactly one of 'prompt' or 'messages'",
+            source=source,
+            key=prefix or f"id {case_id}",
+        )
+    if prompt is not None and not (
+        isinstance(prompt, str)
+        or (isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt))
+    ):
+        raise SuiteFormatError(
+            "must be a string, or a non-empty list of strings (turns)",
+            source=source,
+            key=f"{where}prompt",
+        )
+    if messages is not None:
+        _check_messages(messages, source, f"{where}messages")
+    system = entry.get("system")
+    if system is not None and not isinstance(system, str):
+        raise SuiteFormatError("must be a string", source=source, key=f"{where}system")
+    images = entry.get("images") or []
+    if isinstance(images, str):
+        images = [images]
+    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+        raise SuiteFormatError(
+            "must be a list of image URLs or paths", source=source, key=f"{where}images"
+        )
+    tags = entry.get("tags") or []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list):
+        raise SuiteFormatError("must be a list of strings", source=source, key=f"{where}tags")
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        raise SuiteFormatError(
+            f"must be a mapping, got {params!r}", source=source, key=f"{where}params"
+        )
+    validate_params(params, source=source, key=f"{where}params")
+    return Case(
+        id=str(case_id),
+        prompt=prompt,
+        messages=messages,
+        system=system,
+        images=tuple(images),
+        expected=entry.get("expected"),
+        graders=_graders(entry.get("expect"), source, f"{where}expect"),
+        tags=tuple(str(t) for t in tags),
+        params=params,
+    )
+
+
+def _check_messages(messages: Any, source: str, key: str) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise SuiteFormatError("must be a non-empty list of messages", source=source, key=key)
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or "role" not in message:
+            raise SuiteFormatError(
+                "a message is a mapping with 'role' and 'content'", source=source, key=f"{key}[{i}]"
+            )
+        if message["role"] not in ("system", "user", "assistant", "tool", "developer"):
+            raise SuiteFormatError(
+                f"unknown role {message['role']!r}", source=source, key=f"{key}[{i}].role"
+            )
+
+
+def _graders(spec: Any, source: str, key: str) -> tuple[Grader, ...]:
+    if spec is None:
+        return ()
+    if not isinstance(spec, list):
+        spec = [spec]
+    return tuple(
+        parse_grader(item, source=source, key=f"{key}[{i}]") for i, item in enumerate(spec)
+    )
+
+
+def parse_grader(spec: Any, *, source: str | None = None, key: str = "expect") -> Grader:
+    """A grader from its suite-file form: ``name``, ``{name: arg}`` or ``{name: {kw: ...}}``."""
+    if isinstance(spec, str):
+        name, arg, has_arg = spec, None, False
+    elif isinstance(spec, dict) and len(spec) == 1:
+        ((name, arg),) = spec.items()
+        has_arg = True
+    else:
+        raise SuiteFormatError(
+            "a grader is a name (- json_valid) or a single-key mapping (- contains: Paris)",
+            source=source,
+            key=key,
+        )
+    factory = GRADERS.get(str(name))
+    if factory is None:
+        close = difflib.get_close_matches(str(name), list(GRADERS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SuiteFormatError(
+            f"unknown grader {name!r}{hint}; known: {', '.join(sorted(GRADERS))}",
+            source=source,
+            key=key,
+        )
+    where = f"{key}.{name}"
+    try:
+        if name in ("not", "not_"):
+            if not has_arg:
+                raise ValueError("'not' needs a grader to negate: - not: {contains: x}")
+            return factory(parse_grader(arg, source=source, key=where))
+        if not has_arg:
+            return factory()
+        if isinstance(arg, dict) and arg:
+            named = _keywords(factory)
+            if any(k in named for k in arg):  # keyword arguments, else one mapping argument
+                for k in arg:
+                    if k not in named:
+                        close = difflib.get_close_matches(str(k), sorted(named), n=1)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
+                        raise ValueError(
+                            f"unknown argument {k!r}{hint}; {name} takes: {', '.join(named)}"
+                        )
+                return factory(**arg)
+        return factory(arg)
+    except SuiteFormatError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SuiteFormatError(str(exc), source=source, key=where) from exc
+
+
+def _keywords(factory: Any) -> list[str]:
+    """The keyword parameters of a grader factory, in order."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [n for n, p in params.items() if p.kind in kinds]
+
+
+def validate_params(params: Mapping[str, Any], *, source: str | None, key: str) -> None:
+    """Check LLMConfig overrides (names and values); a SuiteFormatError names the bad one."""
+    fields = LLMConfig.model_fields
+    for name in params:
+        if name not in fields:
+            close = difflib.get_close_matches(str(name), list(fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SuiteFormatError(
+                f"unknown model parameter{hint}", source=source, key=f"{key}.{name}"
+            )
+    try:
+        LLMConfig.model_validate(dict(params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise SuiteFormatError(first["msg"], source=source, key=f"{key}.{loc}") from exc
+    except ConfigError as exc:
+        raise SuiteFormatError(str(exc), source=source, key=key) from exc
