@@ -29,8 +29,10 @@
     ├── NetworkBlockedError         replay mode refused a non-loopback connection (also OSError)
     └── TokenizerDataError          the tokenizer data shipped with harness is missing or corrupt
 
-Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError. Every
-transport failure, before or during a stream, is an APIConnectionError or APITimeoutError.
+Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError, and a
+StreamError with ``code="incomplete_stream"`` (a stream that ended before its end marker).
+Every transport failure, before or during a stream, is an APIConnectionError or
+APITimeoutError.
 """
 
 from __future__ import annotations

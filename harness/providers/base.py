@@ -25,10 +25,14 @@ from harness.costs import CostManager, Costs, ModelPrice, Reservation, Usage
 from harness.errors import (
     APIConnectionError,
     BatchError,
+    ConfigError,
+    HarnessError,
     NotSupportedError,
+    ProviderError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    StreamError,
 )
 from harness.providers.fields import VENDOR_FIELDS, config_sets, refuse_unsupported
 from harness.providers.results import (
@@ -71,9 +75,19 @@ _R = TypeVar("_R")
 _L = TypeVar("_L", bound="BaseLLM")
 
 
+INCOMPLETE_STREAM = "incomplete_stream"  # StreamError.code of a stream cut before its end
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """Connection errors, timeouts, 429 and 5xx are worth another attempt; nothing else is."""
+    """Connection errors, timeouts, 429, 5xx and a stream that ended before its end marker
+    (cut as surely as by a reset) are worth another attempt; nothing else is."""
+    if isinstance(exc, StreamError):
+        return bool(exc.code == INCOMPLETE_STREAM)
     return isinstance(exc, (APIConnectionError, RateLimitError, ServerError))
+
+
+def _has_content(chunk: StreamChunk) -> bool:
+    return bool(chunk.text or chunk.reasoning or chunk.tool_calls or chunk.finish_reason)
 
 
 class BaseLLM(ABC):
@@ -398,34 +412,48 @@ class BaseLLM(ABC):
     ) -> AsyncIterator[StreamChunk]:
         """Stream one answer chunk by chunk, as the provider sends it.
 
-        A failure before the first chunk is retried; after it, the error reaches the caller
-        (the caller has already seen part of the answer). Costs are counted when the stream
-        ends, however it ends: a stream the caller leaves early is billed for what it got.
+        A failure before the first text (or reasoning, tool call, finish) is retried; after
+        it, the error reaches the caller (the caller has already seen part of the answer).
+        Costs are counted when the stream ends, however it ends: a stream the caller leaves
+        early is billed for what it got.
         """
         message = self._build_messages(msg, system_msgs, format_msgs, images)
         prepared = self.compress_messages(message)
         effective_timeout = self.get_timeout(timeout)
         price, reservation = self._reserve_budget(prepared)
 
-        async def first() -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
+        async def first() -> tuple[list[StreamChunk], AsyncIterator[StreamChunk]]:
+            # Chunks without content (a role, usage so far) are held back with the first one
+            # that has some, so a stream that fails before any content can still be retried.
             iterator = aiter(self._achat_completion_stream(prepared, timeout=effective_timeout))
+            held: list[StreamChunk] = []
             try:
-                return await anext(iterator), iterator
-            except StopAsyncIteration:
-                return None, iterator
+                while True:
+                    try:
+                        chunk = await anext(iterator)
+                    except StopAsyncIteration:
+                        return held, iterator
+                    held.append(chunk)
+                    if _has_content(chunk):
+                        return held, iterator
+            except BaseException:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                raise
 
         collected = StreamCollector()
         opened: AsyncIterator[StreamChunk] | None = None
         try:
-            chunk, iterator = await self._with_retries(first)
+            held, iterator = await self._with_retries(first)
             opened = iterator
-            while chunk is not None:
+            for chunk in held:
                 collected.add(chunk)
                 yield chunk
-                try:
-                    chunk = await anext(iterator)
-                except StopAsyncIteration:
-                    chunk = None
+            if held:  # else the stream has ended
+                async for chunk in iterator:
+                    collected.add(chunk)
+                    yield chunk
         finally:
             # Also when the caller stops early or the stream breaks: close the provider's
             # stream now, and bill what was answered (estimated if the provider never said).
@@ -557,7 +585,27 @@ class BaseLLM(ABC):
             before_sleep=log_retry,
             reraise=True,
         )
-        return await retrying(call)
+        failures: list[Exception] = []
+
+        async def tracked() -> _R:
+            try:
+                return await call()
+            except Exception as exc:
+                failures.append(exc)
+                raise
+
+        try:
+            return await retrying(tracked)
+        except HarnessError as exc:
+            earlier = failures[-2] if len(failures) > 1 and failures[-1] is exc else None
+            if isinstance(earlier, StreamError) and not isinstance(
+                exc, (ProviderError, ConfigError)
+            ):
+                # A retry of a cut stream that the transport could not serve (a replay of an
+                # old cut recording has nothing more to give): the cut is the user's problem,
+                # the transport's error its context.
+                raise earlier from exc
+            raise
 
     def _reserve_budget(
         self, prepared: list[dict[str, Any]]

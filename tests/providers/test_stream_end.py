@@ -5,6 +5,7 @@ recording of the wire corpus is rejected."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx2
@@ -13,7 +14,16 @@ import yaml
 
 from harness import LLMConfig, StreamError, create_llm_instance
 from harness.replay import ReplayTransport
-from tests.providers.answers import PROVIDERS, STREAM_MODES, Upstream, ask, make_llm, stream_events
+from harness.replay.errors import CassetteMiss
+from tests.providers.answers import (
+    PROVIDERS,
+    STREAM_MODES,
+    Upstream,
+    Waits,
+    ask,
+    make_llm,
+    stream_events,
+)
 from tests.wirecorpus import CORPUS, CorpusTransport, load
 
 
@@ -36,7 +46,8 @@ async def test_openai_stream_without_finish_reason_or_done_raises_stream_error(
         await ask(llm, mode)
     assert "without a finish_reason or [DONE]" in str(info.value)
     assert info.value.code == "incomplete_stream"
-    assert len(upstream.requests) == 1  # not retried: replaying it would only fail again
+    # Retried like a reset; astream had given the caller text already, so it cannot be.
+    assert len(upstream.requests) == (1 if mode == "astream" else 3)
 
 
 @pytest.mark.parametrize("mode", STREAM_MODES)
@@ -158,3 +169,83 @@ async def test_the_openai_stream_ends_at_done_even_if_the_body_goes_on() -> None
     events += stream_events("openai", "ignored trailer", finish=False, done=False)
     upstream = streaming(events)
     assert await ask(make_llm("openai", upstream.transport()), "aask_stream") == "whole answer"
+
+
+def cut_then_whole(provider: str, cut: list[str]) -> Upstream:
+    """An upstream whose first stream ends after ``cut`` (cleanly, no end marker), then
+    answers whole."""
+    bodies = ["".join(cut), "".join(stream_events(provider, "whole answer"))]
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        body = bodies.pop(0) if len(bodies) > 1 else bodies[0]
+        return httpx2.Response(
+            200, headers={"content-type": "text/event-stream"}, content=body.encode()
+        )
+
+    return Upstream(provider, answer=answer)
+
+
+def _no_end(provider: str) -> list[str]:
+    if provider == "anthropic":
+        return stream_events(provider, "half an", stop=False)
+    if provider == "gemini":
+        return stream_events(provider, "half an", finish=False)
+    return stream_events(provider, "half an", finish=False, done=False)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_stream_cut_cleanly_mid_answer_is_retried_by_aask_stream(provider: str) -> None:
+    upstream = cut_then_whole(provider, _no_end(provider))
+    waits = Waits()
+    llm = make_llm(provider, upstream.transport(), waits=waits, max_retries=2)
+    assert await ask(llm, "aask_stream") == "whole answer"
+    assert len(upstream.requests) == 2
+    assert len(waits.calls) == 1
+
+
+def _before_text(provider: str) -> list[str]:
+    """The events of a stream cut before its first text."""
+    if provider == "anthropic":
+        return stream_events(provider, "x", stop=False)[:2]  # message_start, block start
+    if provider == "gemini":
+        return ['data: {"candidates": [{"content": {"role": "model", "parts": []}}]}\r\n\r\n']
+    role = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+    return [f"data: {json.dumps(role)}\n\n"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_stream_cut_cleanly_before_its_first_text_is_retried_by_astream(
+    provider: str,
+) -> None:
+    upstream = cut_then_whole(provider, _before_text(provider))
+    llm = make_llm(provider, upstream.transport(), max_retries=2)
+    chunks = [chunk async for chunk in llm.astream("hello")]
+    assert "".join(chunk.text for chunk in chunks) == "whole answer"
+    assert len(upstream.requests) == 2
+
+
+@pytest.mark.parametrize("mode", STREAM_MODES)
+async def test_replaying_an_old_cut_stream_with_retries_raises_stream_error_not_the_miss(
+    tmp_path: Path, mode: str
+) -> None:
+    cassette = tmp_path / "old-cut-stream.yaml"
+    cassette.write_text(_cut_recording(), encoding="utf-8")
+    config = LLMConfig(
+        api_type="anthropic",
+        model="claude-old",
+        base_url="http://127.0.0.1:8080",
+        max_token=64,
+        use_system_prompt=False,
+        max_retries=2,
+    )
+    waits = Waits()
+    transport = ReplayTransport(cassette, "replay")
+    llm = create_llm_instance(config, transport=transport, sleep=waits)
+    with pytest.raises(StreamError, match="without message_stop") as info:
+        await ask(llm, mode)
+    assert info.value.code == "incomplete_stream"
+    if mode == "aask_stream":  # retried; the retry found nothing more on the cassette
+        assert isinstance(info.value.__cause__, CassetteMiss)
+        assert len(waits.calls) == 1
+    else:  # astream had yielded the recorded text: not retried
+        assert waits.calls == []
