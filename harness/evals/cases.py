@@ -548,4 +548,10 @@ def validate_params(params: Mapping[str, Any], *, source: str | None, key: str) 
         loc = ".".join(str(p) for p in first["loc"])
         raise SuiteFormatError(first["msg"], source=source, key=f"{key}.{loc}") from exc
     except ConfigError as exc:
+        # LLMConfig raises ConfigError carrying pydantic's details: name the first bad field.
+        if exc.errors:
+            detail = exc.errors[0]
+            loc = ".".join(str(p) for p in detail.get("loc", ()))
+            where = f"{key}.{loc}" if loc else key
+            raise SuiteFormatError(str(detail.get("msg", exc)), source=source, key=where) from exc
         raise SuiteFormatError(str(exc), source=source, key=key) from exc
