@@ -17,6 +17,7 @@ import httpx2
 
 from harness.errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     HarnessError,
     RateLimitError,
@@ -26,13 +27,21 @@ from harness.errors import (
 )
 
 __all__ = [
+    "NOTE_EXTENSION",
     "error_message",
     "in_stream_error",
     "map_sdk_error",
     "parse_retry_after",
     "raise_mapped",
     "transport_error",
+    "with_transport_note",
 ]
+
+# The response extension where a transport leaves a hint for the error raised from it (the
+# replay transport's "not recorded, check the key"); the string, since providers never
+# import harness.replay.
+NOTE_EXTENSION = "harness.note"
+_CREDENTIAL_STATUSES = frozenset({401, 403, 407})
 
 
 # Error types that Anthropic may send as a stream event, and the status they stand for.
@@ -131,6 +140,20 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
     return None
 
 
+def with_transport_note(error: Exception, response: Any) -> Exception:
+    """``error``, its message ending with the note a transport left on ``response`` when it
+    is a refusal of the credentials (401/403/407)."""
+    extensions = getattr(response, "extensions", None)
+    note = extensions.get(NOTE_EXTENSION) if isinstance(extensions, dict) else None
+    if not isinstance(note, str) or not note or not isinstance(error, APIStatusError):
+        return error
+    if error.status_code not in _CREDENTIAL_STATUSES or note in str(error):
+        return error
+    error.message = f"{error.message}\n{note}"
+    error.args = (f"{error.args[0]}\n{note}", *error.args[1:])
+    return error
+
+
 def in_stream_error(
     body: Any, *, provider: str, model: str | None, headers: Any = None, fallback: str = ""
 ) -> Exception:
@@ -219,7 +242,7 @@ def map_sdk_error(
         }
         if issubclass(cls, (RateLimitError, ServerError)):
             kwargs["retry_after"] = parse_retry_after(response.headers)
-        return cls(error_message(body, str(exc)), **kwargs)
+        return with_transport_note(cls(error_message(body, str(exc)), **kwargs), response)
     if isinstance(exc, sdk.APIError):
         # An error object inside an HTTP 200 stream (OpenRouter, Anthropic "error" events).
         return in_stream_error(exc.body, provider=provider, model=model, fallback=str(exc))

@@ -41,7 +41,7 @@ from harness.providers._aws_wire import (
     parse_converse_usage,
     to_converse_messages,
 )
-from harness.providers._sdk import in_stream_error, transport_error
+from harness.providers._sdk import in_stream_error, transport_error, with_transport_note
 from harness.providers._wire import format_error, json_answer
 from harness.providers.anthropic import AnthropicLLM, parse_anthropic_usage, to_anthropic_messages
 from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk, ToolCall
@@ -196,7 +196,7 @@ class BedrockLLM(BaseLLM):
         error_type = error_type_name(response.headers.get("x-amzn-errortype"))
         if error_type is None and isinstance(body, Mapping):
             error_type = error_type_name(body.get("__type") or body.get("code"))
-        raise bedrock_error(
+        error = bedrock_error(
             error_type,
             body,
             status=response.status_code,
@@ -204,6 +204,7 @@ class BedrockLLM(BaseLLM):
             model=self.model,
             headers=response.headers,
         )
+        raise with_transport_note(error, response)
 
     def _thinking(self) -> dict[str, Any]:
         """The extended-thinking request, which Claude counts within the answer's max tokens."""

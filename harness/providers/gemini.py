@@ -31,7 +31,7 @@ from harness.providers._gemini_wire import (
     parse_gemini_usage,
     to_gemini_contents,
 )
-from harness.providers._sdk import transport_error
+from harness.providers._sdk import transport_error, with_transport_note
 from harness.providers._wire import SSEStream, format_error, json_answer
 from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk
 from harness.providers.registry import register_provider
@@ -190,13 +190,14 @@ class GeminiLLM(BaseLLM):
             body = json.loads(content)  # errors may say text/event-stream and still be JSON
         except ValueError:
             body = content.decode("utf-8", errors="replace")
-        raise gemini_error(
+        error = gemini_error(
             response.status_code,
             body,
             response.headers,
             provider=self.provider_name,
             model=self.model,
         )
+        raise with_transport_note(error, response)
 
     def _check_blocked(self, data: Mapping[str, Any]) -> None:
         """ContentFilterError for a blocked prompt or a candidate the filter stopped."""

@@ -33,6 +33,7 @@ from harness.providers._sdk import (
     in_stream_error,
     parse_retry_after,
     transport_error,
+    with_transport_note,
 )
 from harness.providers._wire import EXCERPT_CHARS, format_error, json_answer
 from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk, ToolCall
@@ -342,7 +343,8 @@ class OllamaLLM(BaseLLM):
         }
         if issubclass(cls, (RateLimitError, ServerError)):
             kwargs["retry_after"] = parse_retry_after(response.headers)
-        raise cls(error_message(body, f"HTTP {status} from {response.request.url}"), **kwargs)
+        error = cls(error_message(body, f"HTTP {status} from {response.request.url}"), **kwargs)
+        raise with_transport_note(error, response)
 
     # -- answers ------------------------------------------------------------------------------
 
