@@ -208,6 +208,22 @@ class _ConfigModel(BaseModel):
         except ValidationError as exc:
             raise _config_error(_details(exc), None, cls) from None
 
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Validate a JSON document; a ConfigError when it is invalid (or not JSON)."""
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except ValidationError as exc:
+            raise _config_error(_details(exc), None, cls) from None
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a mapping of strings; a ConfigError when it is invalid."""
+        try:
+            return super().model_validate_strings(obj, **kwargs)
+        except ValidationError as exc:
+            raise _config_error(_details(exc), None, cls) from None
+
     def __setattr__(self, name: str, value: Any) -> None:
         try:
             super().__setattr__(name, value)
@@ -381,6 +397,12 @@ class ModelsConfig(_ConfigModel):
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file: {exc.strerror}", source=str(path)) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"the config file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                f"offset {exc.start})",
+                source=str(path),
+            ) from exc
         return cls.from_yaml(text, source=str(path), environ=environ)
 
     @classmethod

@@ -387,3 +387,34 @@ def test_models_config_single_error_names_file_and_key() -> None:
     with pytest.raises(UnknownLLMTypeError) as info:
         ModelsConfig.from_yaml("models:\n  x:\n    api_type: opena\n", source="conf.yaml")
     assert info.value.source == "conf.yaml" and info.value.key == "models.x.api_type"
+
+
+def test_model_validate_json_of_an_invalid_config_raises_config_error_naming_the_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        LLMConfig.model_validate_json('{"max_token": -1}')
+    assert not isinstance(info.value, ValidationError)
+    assert info.value.key == "max_token"
+    assert info.value.errors and info.value.errors[0]["loc"] == ("max_token",)
+
+
+def test_model_validate_json_of_text_that_is_not_json_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match="Invalid JSON"):
+        LLMConfig.model_validate_json("{not json")
+
+
+def test_model_validate_strings_of_an_invalid_config_raises_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        LLMConfig.model_validate_strings({"max_token": "many"})
+    assert info.value.key == "max_token"
+
+
+def test_a_config_file_that_is_not_utf8_raises_config_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config2.yaml"
+    path.write_bytes(b"llm:\n  model: caf\xe9\n")  # latin-1
+    with pytest.raises(ConfigError) as info:
+        ModelsConfig.from_yaml_file(path)
+    assert info.value.source == str(path)
+    assert str(path) in str(info.value)
+    assert "not UTF-8" in str(info.value)
