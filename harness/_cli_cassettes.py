@@ -89,6 +89,38 @@ def _cassette_files(paths: list[str]) -> Iterator[Path]:
             raise CommandError(f"{name}: no such file or directory")
 
 
+def _audit_targets(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """The files to audit (named ones, and the cassettes under named directories, symlinks
+    followed once), and why a named path or a directory under it could not be read."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_dir():
+            if path.exists() or path.is_symlink():
+                files.append(path)
+            else:
+                problems.append(f"{name}: no such file or directory")
+            continue
+
+        def failed(exc: OSError, name: str = name) -> None:
+            where = exc.filename or name
+            problems.append(f"{where}: cannot read the directory: {exc.strerror or exc}")
+
+        seen: set[str] = set()
+        found: list[Path] = []
+        for root, dirs, names in os.walk(path, onerror=failed, followlinks=True):
+            real = os.path.realpath(root)
+            if real in seen:  # a symlink loop, or a folder reached twice
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs.sort()
+            found.extend(Path(root, n) for n in names if Path(n).suffix in (".yaml", ".yml"))
+        files.extend(sorted(found))
+    return files, problems
+
+
 def _recorded_at(interaction: Interaction) -> datetime | None:
     """When it was recorded: our ``recorded_at``, else the response ``date`` header (vcrpy)."""
     if interaction.recorded_at is not None:
@@ -284,8 +316,11 @@ def _audit_file(path: Path, redactor: Redactor) -> tuple[list[str], str | None]:
 
 def _audit(args: argparse.Namespace) -> int:
     redactor = Redactor.from_env()
-    files = list(_cassette_files(args.paths or ["cassettes"]))
+    files, problems = _audit_targets(args.paths or ["cassettes"])
     unreadable = found = clean = 0
+    for problem in problems:
+        unreadable += 1
+        print(f"harness: {problem}", file=sys.stderr)
     for path in files:
         findings, error = _audit_file(path, redactor)
         if error is not None:
@@ -298,13 +333,11 @@ def _audit(args: argparse.Namespace) -> int:
             clean += 1
             if args.verbose:
                 print(f"{path}: clean")
-    print(
-        f"audited {len(files)} file(s): {found} with secrets, {unreadable} unreadable, "
-        f"{clean} clean"
-    )
+    total = len(files) + len(problems)  # a path that could not be read counts as one
+    print(f"audited {total} file(s): {found} with secrets, {unreadable} unreadable, {clean} clean")
     if found:
         print(
-            f"harness: secrets in {found} of {len(files)} file(s); redact them (or re-record "
+            f"harness: secrets in {found} of {total} file(s); redact them (or re-record "
             "with harness, which never writes them) before committing",
             file=sys.stderr,
         )

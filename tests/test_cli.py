@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -692,3 +693,45 @@ def test_models_subcommand_is_still_there(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         main(["models", "--help"])
     assert "--config" in capsys.readouterr().out
+
+
+def test_audit_of_a_missing_path_still_prints_its_summary_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _record(tmp_path / "a.yaml", ["a"])
+    assert main(["cassettes", "audit", str(tmp_path / "gone.yaml"), str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert f"{tmp_path / 'gone.yaml'}: no such file or directory" in captured.err
+    assert captured.out == "audited 2 file(s): 0 with secrets, 1 unreadable, 1 clean\n"
+
+
+def test_audit_walks_a_named_directory_and_its_subfolders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    _record(tmp_path / "deep" / "er" / "a.yaml", ["a"])
+    _record(tmp_path / "deep" / "b.yml", ["b"])
+    assert main(["cassettes", "audit", "-v", str(tmp_path / "deep")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "audited 2 file(s): 0 with secrets, 0 unreadable, 2 clean"
+    assert f"{tmp_path / 'deep' / 'er' / 'a.yaml'}: clean" in out
+
+
+def test_audit_reports_a_directory_it_cannot_read_as_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _record(locked / "a.yaml", ["a"])
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:  # what a directory without read permission does
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert main(["cassettes", "audit", str(locked)]) == 2
+    captured = capsys.readouterr()
+    assert f"{locked}: cannot read the directory: Permission denied" in captured.err
+    assert captured.out == "audited 1 file(s): 0 with secrets, 1 unreadable, 0 clean\n"
