@@ -31,7 +31,8 @@ async def test_injected_transport_example_answers_from_the_handler() -> None:
 
 def test_config_file_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = README.read_text(encoding="utf-8")
-    yaml_block = re.search(r"```yaml\n(.*?)```", text, re.S)
+    section = text[text.index("### Configuration files") :]
+    yaml_block = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert yaml_block
     (tmp_path / "models.yaml").write_text(yaml_block.group(1))
     monkeypatch.chdir(tmp_path)
