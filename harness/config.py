@@ -288,7 +288,8 @@ class LLMConfig(_ConfigModel):
     region_name: str | None = None
     # Network
     proxy: str | None = None
-    # Cost control
+    # Cost control. calc_usage=False: calls are not billed to the cost manager, unless it has
+    # a max_budget, which is enforced (and billed against) whatever calc_usage says.
     calc_usage: bool = True
     compress_type: CompressType = CompressType.NO_COMPRESS
     use_system_prompt: bool = True

@@ -367,3 +367,46 @@ def test_the_refusal_shows_what_was_spent_with_enough_precision(
     message = str(info.value)
     assert spent_text in message and limit_text in message
     assert "E-" not in message and "$0 " not in message
+
+
+# -- a budget holds whatever calc_usage says ---------------------------------------------------
+
+
+async def test_calc_usage_off_does_not_let_an_unpriced_model_pass_a_budget() -> None:
+    config = LLMConfig(api_type=LLMType.FAKE, model="my-private-model", calc_usage=False)
+    llm = FakeLLM(["ok"], config=config, cost_manager=CostManager(max_budget="5"))
+    with pytest.raises(BudgetExceeded) as info:
+        await llm.aask("q", stream=False)
+    assert info.value.unpriced is True
+    assert llm.calls == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_calc_usage_off_does_not_let_a_request_over_budget_pass(stream: bool) -> None:
+    config = LLMConfig(api_type=LLMType.FAKE, model="gpt-4o", max_token=1000, calc_usage=False)
+    llm = FakeLLM(
+        ["ok", "never"],
+        config=config,
+        usage=Usage(prompt_tokens=100_000, completion_tokens=0),
+        cost_manager=CostManager(max_budget="0.26"),
+    )
+    await llm.aask("first", stream=stream)
+    assert llm.get_costs().total_cost == Decimal("0.25")  # billed: the budget counts it
+    with pytest.raises(NoMoneyException):
+        await llm.aask("second", stream=stream)
+    assert len(llm.calls) == 1
+
+
+async def test_calc_usage_off_without_a_budget_bills_nothing() -> None:
+    config = LLMConfig(api_type=LLMType.FAKE, model="gpt-4o", calc_usage=False)
+    manager = CostManager()
+    llm = FakeLLM(["ok"], config=config, cost_manager=manager)
+    assert await llm.aask("q", stream=False) == "ok"
+    assert manager.get_costs().requests_count == 0
+
+
+async def test_calc_usage_off_does_not_let_embeddings_pass_a_budget() -> None:
+    config = LLMConfig(api_type=LLMType.FAKE, model="my-private-model", calc_usage=False)
+    llm = FakeLLM(["ok"], config=config, cost_manager=CostManager(max_budget="5"))
+    with pytest.raises(BudgetExceeded):
+        await llm.aembed("q")

@@ -486,7 +486,7 @@ class BaseLLM(ABC):
             ModelPrice.from_mapping(self.config.price.model_dump()) if self.config.price else None
         )
         reservation = None
-        if self.cost_manager.max_budget is not None and self.config.calc_usage:
+        if self.cost_manager.max_budget is not None:
             prompt = sum(count_text_tokens(t, self.model) for t in batch)
             reservation = self.cost_manager.reserve(
                 self.pricing_plan or self.model or "unknown", prompt, 0, price=price
@@ -512,7 +512,7 @@ class BaseLLM(ABC):
             result.usage = Usage(
                 prompt_tokens=sum(tokens), estimated=any(t.estimated for t in tokens)
             )
-        if not self.config.calc_usage:
+        if not self._bills():
             self.cost_manager.release(reservation)
         else:
             model = self.pricing_plan or result.model or self.model or "unknown"
@@ -607,6 +607,11 @@ class BaseLLM(ABC):
                 raise earlier from exc
             raise
 
+    def _bills(self) -> bool:
+        """Whether calls are billed to the cost manager: with ``calc_usage``, and always
+        under a budget (``calc_usage=False`` does not switch a budget off)."""
+        return self.config.calc_usage or self.cost_manager.max_budget is not None
+
     def _reserve_budget(
         self, prepared: list[dict[str, Any]]
     ) -> tuple[ModelPrice | None, Reservation | None]:
@@ -614,7 +619,7 @@ class BaseLLM(ABC):
         price = (
             ModelPrice.from_mapping(self.config.price.model_dump()) if self.config.price else None
         )
-        if self.cost_manager.max_budget is None or not self.config.calc_usage:
+        if self.cost_manager.max_budget is None:
             return price, None
         reservation = self.cost_manager.reserve(
             self.pricing_plan or self.model or "unknown",
@@ -655,7 +660,7 @@ class BaseLLM(ABC):
         price: ModelPrice | None = None,
         reservation: Reservation | None = None,
     ) -> None:
-        if not self.config.calc_usage or response.usage is None:
+        if not self._bills() or response.usage is None:
             self.cost_manager.release(reservation)
             return
         model = self.pricing_plan or response.model or self.model or "unknown"
