@@ -21,6 +21,7 @@ from harness.errors import (
     APITimeoutError,
     HarnessError,
     RateLimitError,
+    ResponseFormatError,
     ServerError,
     StreamError,
     status_error_class,
@@ -122,14 +123,24 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
 
     Timeouts (connect, read, write, pool) become APITimeoutError; every other request
     failure (refused, reset, a peer that closed mid-body, a protocol error...) becomes
-    APIConnectionError. Both are retried by the one policy.
+    APIConnectionError. Both are retried by the one policy. A body that cannot be decoded
+    (it does not match its Content-Encoding) is a ResponseFormatError, not retried.
     """
     if isinstance(exc, HarnessError):  # a replay miss, a blocked connection: not the network's
         return None
+    decoding: list[type[BaseException]] = [httpx2.DecodingError]
+    legacy = sys.modules.get("httpx")  # a transport serving both libraries may raise its errors
+    if legacy is not None:
+        decoding.append(legacy.DecodingError)
+    if isinstance(exc, tuple(decoding)):
+        # The answer arrived, but its body does not match its Content-Encoding (a corrupt
+        # gzip...): asking again would not help.
+        return ResponseFormatError(
+            f"the answer's body could not be decoded: {exc}", provider=provider, model=model
+        )
     # A custom transport may raise the socket layer's own errors (OSError, TimeoutError).
     timeouts: list[type[BaseException]] = [httpx2.TimeoutException, TimeoutError]
     failures: list[type[BaseException]] = [httpx2.RequestError, OSError]
-    legacy = sys.modules.get("httpx")  # a transport serving both libraries may raise its errors
     if legacy is not None:
         timeouts.append(legacy.TimeoutException)
         failures.append(legacy.RequestError)
@@ -207,6 +218,11 @@ def map_sdk_error(
     mapped = transport_error(exc, provider=provider, model=model)
     if mapped is not None:
         return mapped
+    if exc.__cause__ is not None and isinstance(exc, sdk.APIConnectionError):
+        # The SDK reads a body (a corrupt gzip, say) and wraps the failure as a connection error.
+        unreadable = transport_error(exc.__cause__, provider=provider, model=model)
+        if isinstance(unreadable, ResponseFormatError):
+            return unreadable
     if isinstance(exc, sdk.APITimeoutError):
         return APITimeoutError(f"request timed out: {exc}", provider=provider, model=model)
     if isinstance(exc, sdk.APIConnectionError):

@@ -66,6 +66,9 @@ async def json_answer(response: Any, *, provider: str, model: str | None) -> dic
         mapped = transport_error(exc, provider=provider, model=model)
         if mapped is None:
             raise
+        if isinstance(mapped, ResponseFormatError):  # a body its Content-Encoding does not fit
+            problem = mapped.message
+            raise format_error(problem, response, b"", provider=provider, model=model) from exc
         raise mapped from exc
     media = _media_type(response)
     if media == "text/event-stream":
@@ -188,7 +191,7 @@ class SSEStream:
                 f"a stream=True request got a {media} answer, not an SSE stream"
             )
         parser = SSEParser()
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        decoder = codecs.getincrementaldecoder("utf-8")()  # strict: bad bytes are an error
         chunks = aiter(self.response.aiter_bytes())
         while True:
             try:
@@ -201,14 +204,27 @@ class SSEStream:
                 raise self._mapped(exc) from exc
             if len(self._head) < _KEEP_BYTES:
                 self._head += chunk[: _KEEP_BYTES - len(self._head)]
-            for event in parser.feed(decoder.decode(chunk)):
+            for event in parser.feed(self._decode(decoder, chunk)):
                 self.count += 1
                 yield event
-        for event in parser.feed(decoder.decode(b"", final=True)) + parser.end():
+        try:
+            rest = decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:  # the body ended inside a character
+            raise self.cut("the stream ended inside a UTF-8 character") from exc
+        for event in parser.feed(rest) + parser.end():
             self.count += 1
             yield event
         if self.count == 0:
             raise self.format_error("a stream=True request got an answer with no SSE event")
+
+    def _decode(self, decoder: codecs.IncrementalDecoder, chunk: bytes) -> str:
+        try:
+            return decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise self.format_error(
+                f"the stream is not valid UTF-8 after event {self.count} ({exc.reason}, byte "
+                f"{exc.object[exc.start]:#04x})"
+            ) from exc
 
     def json(self, event: SSEEvent) -> dict[str, Any]:
         """An event's data as a JSON object; a StreamError for an event the body ended

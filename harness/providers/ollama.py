@@ -179,7 +179,7 @@ class _NDJSONStream:
             except Exception as exc:
                 raise self._mapped(exc) from exc
             raise self.format_error(f"a stream=True request got a {media} answer, not NDJSON")
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        decoder = codecs.getincrementaldecoder("utf-8")()  # strict: bad bytes are an error
         pending = ""
         chunks = aiter(self.response.aiter_bytes())
         while True:
@@ -191,11 +191,20 @@ class _NDJSONStream:
                 raise self._mapped(exc) from exc
             if len(self._head) < 4 * EXCERPT_CHARS:
                 self._head += chunk[: 4 * EXCERPT_CHARS - len(self._head)]
-            *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise self.format_error(
+                    f"the stream is not valid UTF-8 after line {self.count} ({exc.reason})"
+                ) from exc
+            *lines, pending = (pending + text).split("\n")
             for line in lines:
                 if line.strip():
                     yield self._parse(line, terminated=True)
-        pending += decoder.decode(b"", final=True)
+        try:
+            pending += decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:  # the body ended inside a character
+            raise self.cut("the stream ended inside a UTF-8 character") from exc
         if pending.strip():
             yield self._parse(pending, terminated=False)
         if self.count == 0:

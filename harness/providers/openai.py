@@ -243,7 +243,7 @@ class OpenAILLM(BaseLLM):
         except Exception as exc:
             self._raise(exc)
         data = await json_answer(raw.http_response, provider=self.provider_name, model=self.model)
-        if not isinstance(data.get("choices"), list):
+        if not isinstance(data.get("choices"), list) or not data["choices"]:
             if data.get("error"):  # an error object in a 2xx answer (OpenRouter does this)
                 raise in_stream_error(
                     data["error"],
@@ -252,7 +252,7 @@ class OpenAILLM(BaseLLM):
                     headers=raw.http_response.headers,
                 )
             raise format_error(
-                "the answer has no 'choices': not a chat completion",
+                "the answer has no 'choices' (or an empty list): not a chat completion",
                 raw.http_response,
                 raw.http_response.content,
                 provider=self.provider_name,

@@ -150,3 +150,48 @@ async def test_a_json_answer_without_the_wire_formats_shape_is_a_response_format
 async def test_a_2xx_answer_of_another_status_is_named_too(provider: str) -> None:
     error = await refused(provider, "aask", answering(203, "text/plain", "cached by a proxy"))
     assert_names_the_answer(error, provider, 203, "text/plain", "cached by a proxy")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("mode", STREAM_MODES)
+async def test_invalid_utf8_in_a_stream_is_a_response_format_error(
+    provider: str, mode: str
+) -> None:
+    body = "".join(stream_events(provider, "hi there")).encode()
+    body = body.replace(b'"hi ', b'"h\xff\xfe ', 1)  # not UTF-8 (latin-1 bytes)
+    assert b"\xff" in body
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    error = await refused(provider, mode, answer)
+    assert "not valid UTF-8" in str(error)
+    assert error.status_code == 200
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+async def test_a_chat_completion_with_no_choices_is_a_response_format_error(
+    provider: str,
+) -> None:
+    body = json.dumps({**openai_json("hi"), "choices": []})
+    error = await refused(provider, "aask", answering(200, "application/json", body))
+    assert_names_the_answer(error, provider, 200, "application/json", body)
+    assert "choices" in str(error)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("mode", ["aask", *STREAM_MODES])
+async def test_a_2xx_answer_with_a_corrupt_gzip_body_is_a_response_format_error(
+    provider: str, mode: str
+) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        streamed = "stream" in request.url.path.lower() or b'"stream":true' in request.content
+        media = "text/event-stream" if streamed else "application/json"
+        return httpx2.Response(
+            200,
+            headers={"content-type": media, "content-encoding": "gzip"},
+            content=b"\x1f\x8b\x08\x00 this is not a gzip stream at all",
+        )
+
+    error = await refused(provider, mode, answer)
+    assert "could not be decoded" in str(error)
