@@ -18,6 +18,7 @@ Run: python benchmarks/bench_load.py [--sizes 100,1000,2000,10000] [--quick]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def main() -> None:
         return
     sizes = [5, 50] if args.quick else [int(s) for s in args.sizes.split(",")]
     rows: list[tuple[int, float, float, float, Ratio, float | None, float]] = []
+    steps: list[tuple[int, int, Ratio]] = []
     with workdir("bench-load-") as directory:
         (directory / "warm").mkdir()
         warm = write_cassettes(directory / "warm", 1)
@@ -119,6 +121,15 @@ def main() -> None:
             rss, traced = peak(mine)
             rows.append((n, mb, harness_s, vcr_s, ratio(*times), rss, traced))
             print(f"N={n}: {mb:.2f} MB, harness {harness_s:.3f} s, vcrpy {vcr_s:.3f} s", flush=True)
+        # growth, interleaved too: harness loads of N and of the next N in alternating blocks
+        for small, large in itertools.pairwise(sizes):
+            paths = [directory / str(size) / "harness.yaml" for size in (large, small)]
+            times = alternate(
+                blocks_for(large, args.quick),
+                lambda _, path=paths[0]: clock(lambda: load_harness(path)),  # type: ignore[misc]
+                lambda _, path=paths[1]: clock(lambda: load_harness(path)),  # type: ignore[misc]
+            )
+            steps.append((small, large, ratio(*times)))
     print("\nload (read + parse + index), median seconds; ratio = median of per-block ratios")
     header = f"{'N':>6} {'MB':>6} {'harness s':>9} {'vcrpy s':>8} {'growth':>7} {'peak RSS':>9}"
     print(f"{header} {'traced':>7}  harness / vcrpy")
@@ -132,6 +143,9 @@ def main() -> None:
         )
         previous = harness_s
     print("\ngrowth: harness median over the previous N's; peak: memory rise over the file size")
+    print("\ngrowth of a harness load, interleaved (target for 10x the interactions: 8-12x)")
+    for small, large, ratios in steps:
+        print(f"  {small:>6} -> {large:<6} ({large / small:.0f}x the interactions): {ratios}")
 
 
 if __name__ == "__main__":

@@ -155,9 +155,14 @@ class _Item:
     """One interaction with its YAML text (a one-item block sequence) and its secret scan."""
 
     interaction: Interaction
-    node: dict[str, Any]
+    node: dict[str, Any] | None  # dropped once scanned: the text is what gets written
     text: str
     scanned: bool = False  # already found free of secrets
+
+    def passed(self) -> None:
+        """Found free of secrets: its node is not needed any more (memory, collector work)."""
+        self.scanned = True
+        self.node = None
 
     @classmethod
     def of(cls, interaction: Interaction) -> _Item:
@@ -233,7 +238,7 @@ def dump_interactions(interactions: Iterable[Interaction]) -> tuple[dict[str, An
     data = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "interactions": [item.node for item in items],
+        "interactions": [_node_of(item) for item in items],
         "interactions_count": len(items),
     }
     return data, _document(items)
@@ -273,7 +278,7 @@ def _may_hold_secret(item: _Item) -> bool:
     text, and looking for that is far cheaper than running the patterns.
     """
     parts: list[str] = []
-    _strings(item.node, parts)
+    _strings(_node_of(item), parts)
     parts.append(item.text)
     for body in (item.interaction.request.body, item.interaction.response.body):
         if body:
@@ -288,11 +293,15 @@ def _may_hold_secret(item: _Item) -> bool:
     return any(text in joined for source in sources for text in _NEEDS[source])
 
 
+def _node_of(item: _Item) -> dict[str, Any]:
+    return item.node if item.node is not None else _interaction_node(item.interaction)
+
+
 def _scan_item(i: int, item: _Item) -> list[str]:
     if not _may_hold_secret(item):
         return []
     where = f"interactions[{i}]"
-    findings = find_secrets(item.node, item.text, path=where)
+    findings = find_secrets(_node_of(item), item.text, path=where)
     # The YAML holds binary bodies as base64, which hides a key from the scan above: also
     # look at the raw bytes (latin-1 maps every byte to one character).
     for side, body in (
@@ -306,9 +315,13 @@ def _scan_item(i: int, item: _Item) -> list[str]:
 
 
 def _scan(items: Iterable[tuple[int, _Item]], path: Path) -> None:
-    findings = [finding for i, item in items for finding in _scan_item(i, item)]
+    """Raise SecretLeakError naming every key-like string in ``items``; else mark them passed."""
+    listed = list(items)
+    findings = [finding for i, item in listed for finding in _scan_item(i, item)]
     if findings:
         raise SecretLeakError(path=str(path), findings=findings)
+    for _, item in listed:
+        item.passed()
 
 
 def _aware(moment: datetime) -> datetime:
@@ -397,7 +410,6 @@ class Cassette:
         with self._lock:
             if check:
                 _scan([(len(self.interactions), item)], self.path)
-                item.scanned = True
             self.interactions.append(interaction)
             self._pending.append(item)
             self._pending_bytes += len(item.text)
@@ -417,7 +429,8 @@ class Cassette:
             if found:
                 findings.extend(found)
                 refused.append(item)
-            item.scanned = not found
+            if not found:
+                item.passed()
         if refused:
             dropped = {id(item) for item in refused}
             self._pending = [item for item in self._pending if id(item) not in dropped]
