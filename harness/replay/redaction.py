@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from harness.replay.bodies import content_type, split_text_events
+from harness.replay.bodies import content_type, header_value, split_text_events
 from harness.replay.models import RecordedRequest, RecordedResponse
 
 __all__ = [
@@ -34,13 +34,16 @@ __all__ = [
     "HARMLESS_HEADERS",
     "REDACTED",
     "SECRET_BODY_FIELDS",
+    "SECRET_FIELD_SUFFIXES",
     "SECRET_HEADERS",
     "SECRET_HEADER_WORDS",
     "SECRET_PATTERNS",
     "SECRET_QUERY_PARAMS",
+    "SECRET_TOKEN_PREFIXES",
     "Redactor",
     "find_interaction_secrets",
     "find_secrets",
+    "normalise_name",
     "secret_matches",
 ]
 
@@ -69,7 +72,15 @@ SECRET_HEADERS: frozenset[str] = frozenset(
 )
 """Headers never written to a cassette (matched case-insensitively)."""
 
-SECRET_HEADER_WORDS: tuple[str, ...] = ("key", "token", "secret", "auth", "password", "signature")
+SECRET_HEADER_WORDS: tuple[str, ...] = (
+    "key",
+    "token",
+    "secret",
+    "auth",
+    "password",
+    "signature",
+    "credential",
+)
 """A header whose name contains one of these is dropped too, unless it is harmless."""
 
 HARMLESS_HEADERS: tuple[str, ...] = (
@@ -79,14 +90,16 @@ HARMLESS_HEADERS: tuple[str, ...] = (
     "*-token-count",
     "www-authenticate",
     "proxy-authenticate",
+    "access-control-allow-credentials",
 )
 """Name patterns kept despite a secret word: rate-limit and token counters, auth challenges.
 
 Apart from the listed exact names, a name that also contains ``key``, ``secret``,
-``password``, ``signature``, ``session`` or ``auth`` is never harmless.
+``password``, ``signature``, ``session``, ``auth``, ``credential`` or ``api`` is never
+harmless (``X-Api-Tokens`` is dropped although it ends in ``-tokens``).
 """
 
-_NEVER_HARMLESS = ("key", "secret", "password", "signature", "session", "auth")
+_NEVER_HARMLESS = ("key", "secret", "password", "signature", "session", "auth", "credential", "api")
 
 SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
     {
@@ -107,9 +120,14 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
         "x-amz-signature",
         "x-amz-credential",
         "x-amz-security-token",
+        "refresh_token",
+        "id_token",
+        "client_assertion",
+        "code",  # an OAuth authorization code
     }
 )
-"""Query parameters dropped from recorded URLs (and ignored when matching)."""
+"""Query parameters dropped from recorded URLs (and ignored when matching); names are
+compared case-insensitively and ignoring ``_`` and ``-`` (``accessToken`` is ``access_token``)."""
 
 SECRET_BODY_FIELDS: frozenset[str] = frozenset(
     {
@@ -136,11 +154,48 @@ SECRET_BODY_FIELDS: frozenset[str] = frozenset(
         "x-amz-security-token",
     }
 )
-"""Fields whose values are redacted in JSON and form bodies (matched case-insensitively).
+"""Fields whose values are redacted in JSON, multipart and form bodies.
 
-Generic names such as ``token``, ``key``, ``auth`` and ``signature`` are left out: in bodies
-they are ordinary data (a logprobs or usage ``token``, a thinking block's ``signature``).
+Names are compared case-insensitively and ignoring ``_`` and ``-`` (``accessToken``,
+``clientSecret`` and ``client-secret`` are ``client_secret``); beyond the listed names, a
+name ending in ``apikey``, ``secret``, ``secretkey``, ``secretaccesskey``, ``password`` or
+``privatekey``, or in ``token`` after a credential word (``SECRET_TOKEN_PREFIXES``: ``api_token``,
+``bearer_token``...), is secret too. Generic names such as ``token``, ``tokens``,
+``max_tokens``, ``key``, ``auth`` and ``signature`` are left out: in bodies they are ordinary
+data (a logprobs or usage ``token``, a thinking block's ``signature``).
 """
+
+SECRET_FIELD_SUFFIXES: tuple[str, ...] = (
+    "apikey",
+    "secret",
+    "secretkey",
+    "secretaccesskey",
+    "password",
+    "privatekey",
+)
+"""Normalised field-name endings that make a field secret (see ``SECRET_BODY_FIELDS``)."""
+
+SECRET_TOKEN_PREFIXES: tuple[str, ...] = (
+    "access",
+    "auth",
+    "refresh",
+    "id",
+    "session",
+    "api",
+    "bearer",
+    "security",
+    "oauth",
+    "secret",
+    "client",
+    "personalaccess",
+)
+"""A normalised field name ending in one of these followed by ``token`` is secret."""
+
+
+def normalise_name(name: str) -> str:
+    """A field or parameter name lower-cased, without ``_`` and ``-``, for matching."""
+    return name.lower().replace("_", "").replace("-", "")
+
 
 DEFAULT_SECRET_ENV_VARS: tuple[str, ...] = (
     "OPENAI_API_KEY",
@@ -173,6 +228,8 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 """Patterns that a cassette about to be written must not contain."""
 
+_BOUNDARY = re.compile(r'(?i)\bboundary=(?:"([^"]+)"|([^\s;]+))')
+_PART_NAME = re.compile(r'(?i)content-disposition:[^\r\n]*?(?<![\w*])name="([^"]*)"')
 # Values shorter than this are too likely to occur by chance to be replaced everywhere.
 _MIN_SECRET_LENGTH = 8
 _LINE_BREAK = re.compile(r"(\r\n|\n|\r)")
@@ -190,6 +247,8 @@ class Redactor:
     header_words: tuple[str, ...] = SECRET_HEADER_WORDS
     harmless_headers: tuple[str, ...] = HARMLESS_HEADERS
     _ordered: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _query_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _field_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         values = {s for s in self.secrets if len(s) >= _MIN_SECRET_LENGTH}
@@ -199,6 +258,8 @@ class Redactor:
         object.__setattr__(self, "drop_headers", lowered)
         object.__setattr__(self, "drop_query", frozenset(p.lower() for p in self.drop_query))
         object.__setattr__(self, "body_fields", frozenset(f.lower() for f in self.body_fields))
+        object.__setattr__(self, "_query_names", frozenset(map(normalise_name, self.drop_query)))
+        object.__setattr__(self, "_field_names", frozenset(map(normalise_name, self.body_fields)))
         object.__setattr__(self, "header_words", tuple(w.lower() for w in self.header_words))
         harmless = tuple(p.lower() for p in self.harmless_headers)
         object.__setattr__(self, "harmless_headers", harmless)
@@ -233,11 +294,16 @@ class Redactor:
 
     def is_secret_param(self, name: str) -> bool:
         """Whether query parameter ``name`` is dropped from recorded URLs."""
-        return name.lower() in self.drop_query
+        return normalise_name(name) in self._query_names
 
     def is_secret_field(self, name: str) -> bool:
-        """Whether a JSON or form field called ``name`` has its value redacted."""
-        return name.lower() in self.body_fields
+        """Whether a JSON, multipart or form field called ``name`` has its value redacted."""
+        normal = normalise_name(name)
+        if normal in self._field_names or normal.endswith(SECRET_FIELD_SUFFIXES):
+            return True
+        if normal.endswith("token"):
+            return normal[: -len("token")].endswith(SECRET_TOKEN_PREFIXES)
+        return False
 
     # -- values ------------------------------------------------------------------------------
 
@@ -282,14 +348,19 @@ class Redactor:
             return out
         if isinstance(node, list):
             return [self._redact_fields(item, f"{path}[{i}]", found) for i, item in enumerate(node)]
+        if isinstance(node, str):
+            # JSON held in a JSON string (a tool call's ``arguments``): redacted inside, and
+            # written back as a string of JSON.
+            return self._redact_json_text(node, path, found)
         return node
 
     def _redact_json_text(self, text: str, path: str, found: list[tuple[str, str]]) -> str:
         """``text`` (a JSON document, or anything else) with secret-named fields redacted."""
-        if text.lstrip()[:1] not in ("{", "["):
+        document = text.lstrip("\ufeff \t\r\n")  # a UTF-8 byte order mark too
+        if document[:1] not in ("{", "["):
             return text
         try:
-            parsed = json.loads(text)
+            parsed = json.loads(document)
         except ValueError:
             return text
         before = len(found)
@@ -330,6 +401,8 @@ class Redactor:
         media_type = content_type(headers)
         if media_type == "application/x-www-form-urlencoded":
             return self._redact_form(body, found), found
+        if media_type.startswith("multipart/"):
+            return self._redact_multipart(headers, body, found), found
         if not body.lstrip()[:1] and media_type != "text/event-stream":
             return body, found
         try:
@@ -371,6 +444,35 @@ class Redactor:
         found.extend((f"form.{k}", v) for k, v in secret)
         redacted = [(k, self.placeholder if self._secret_value(k, v) else v) for k, v in pairs]
         return urlencode(redacted).encode("utf-8")
+
+    def _redact_multipart(
+        self, headers: Iterable[tuple[str, str]], body: bytes, found: list[tuple[str, str]]
+    ) -> bytes:
+        """A multipart body whose parts named like a secret (``name="api_key"``) have their
+        content replaced."""
+        match = _BOUNDARY.search(header_value(headers, "content-type") or "")
+        if match is None:
+            return body
+        delimiter = b"--" + (match.group(1) or match.group(2)).encode("latin-1")
+        parts = body.split(delimiter)
+        changed = False
+        for index, part in enumerate(parts[1:], start=1):
+            head, blank, content = part.partition(b"\r\n\r\n")
+            if not blank:
+                head, blank, content = part.partition(b"\n\n")
+            named = _PART_NAME.search(head.decode("latin-1")) if blank else None
+            if named is None or not self.is_secret_field(named.group(1)):
+                continue
+            ending = (
+                b"\r\n" if content.endswith(b"\r\n") else b"\n" if content.endswith(b"\n") else b""
+            )
+            value = content[: len(content) - len(ending)]
+            if not value or value == self.placeholder.encode():
+                continue
+            found.append((f"multipart.{named.group(1)}", value.decode("utf-8", "replace")))
+            parts[index] = head + blank + self.placeholder.encode() + ending
+            changed = True
+        return delimiter.join(parts) if changed else body
 
     # -- URLs and headers --------------------------------------------------------------------
 

@@ -435,3 +435,121 @@ def test_a_key_inside_stream_events_is_refused(
         cassette.save()
     assert f"interactions[0].response.body.{where}: OpenAI" in str(info.value)
     assert not (tmp_path / "c.yaml").exists()
+
+
+# -- opaque secrets under other spellings and in other places ---------------------------------
+
+OPAQUE = "q7Rt2mXw9LpZ4vNc8HbK3sJd6FgY1aE5"  # 32 characters no key pattern matches
+
+
+@pytest.mark.parametrize("name", ["refresh_token", "id_token", "client_assertion", "code"])
+def test_oauth_query_params_are_dropped(name: str) -> None:
+    url = f"https://h/oauth/callback?state=s1&{name}={OPAQUE}"
+    assert Redactor().redact_url(url) == "https://h/oauth/callback?state=s1"
+
+
+@pytest.mark.parametrize("name", ["accessToken", "refreshToken", "apiKey", "Client-Secret"])
+def test_query_param_names_match_whatever_their_spelling(name: str) -> None:
+    assert Redactor().redact_url(f"https://h/x?{name}={OPAQUE}&n=1") == "https://h/x?n=1"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "accessToken",
+        "clientSecret",
+        "secretAccessKey",
+        "apiKey",
+        "api_token",
+        "bearer_token",
+        "Refresh-Token",
+        "AWS_SECRET_ACCESS_KEY",
+        "openaiApiKey",
+        "webhook_secret",
+        "personalAccessToken",
+    ],
+)
+def test_secret_field_names_match_whatever_their_spelling(name: str) -> None:
+    body = json.dumps({"config": {name: OPAQUE, "model": "m"}}).encode()
+    redacted = Redactor().redact_body([("content-type", "application/json")], body)
+    assert OPAQUE.encode() not in redacted
+    assert json.loads(redacted) == {"config": {name: "REDACTED", "model": "m"}}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["token", "tokens", "max_tokens", "prompt_tokens", "maxTokens", "total_tokens", "bos_token"],
+)
+def test_token_counts_and_bare_tokens_stay_readable(name: str) -> None:
+    body = json.dumps({name: "hello", "usage": {name: 12}}).encode()
+    assert Redactor().redact_body([("content-type", "application/json")], body) == body
+
+
+def test_a_json_body_with_a_utf8_bom_is_redacted() -> None:
+    body = b"\xef\xbb\xbf" + json.dumps({"client_secret": OPAQUE}).encode()
+    redacted = Redactor().redact_body([("content-type", "application/json")], body)
+    assert OPAQUE.encode() not in redacted
+    assert json.loads(redacted.decode("utf-8-sig")) == {"client_secret": "REDACTED"}
+
+
+def test_secret_fields_in_json_held_in_a_json_string_are_redacted() -> None:
+    arguments = json.dumps({"city": "Paris", "apiKey": OPAQUE})
+    call = {"function": {"name": "weather", "arguments": arguments}}
+    body = json.dumps({"messages": [{"role": "assistant", "tool_calls": [call]}]}).encode()
+    redactor = Redactor()
+    headers = [("content-type", "application/json")]
+    redacted = redactor.redact_body(headers, body)
+    assert OPAQUE.encode() not in redacted
+    inner = json.loads(
+        json.loads(redacted)["messages"][0]["tool_calls"][0]["function"]["arguments"]
+    )
+    assert inner == {"city": "Paris", "apiKey": "REDACTED"}
+    assert [path for path, _ in redactor.secret_fields(headers, body)] == [
+        "json.messages[0].tool_calls[0].function.arguments.apiKey"
+    ]
+
+
+def test_a_json_string_without_secret_fields_is_left_as_it_was() -> None:
+    arguments = '{"city":  "Paris"}'  # its own spacing: not re-serialised
+    body = json.dumps({"arguments": arguments, "note": "[not json"}).encode()
+    assert Redactor().redact_body([("content-type", "application/json")], body) == body
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_secret_named_multipart_fields_are_redacted(newline: str) -> None:
+    parts = [
+        ('name="purpose"', "fine-tune"),
+        ('name="api_key"', OPAQUE),
+        ('name="file"; filename="password.txt"', "plain file content"),
+    ]
+    body = "".join(
+        f"--XyZ{newline}Content-Disposition: form-data; {disposition}{newline}{newline}"
+        f"{value}{newline}"
+        for disposition, value in parts
+    )
+    body += f"--XyZ--{newline}"
+    headers = [("content-type", 'multipart/form-data; boundary="XyZ"')]
+    redactor = Redactor()
+    redacted = redactor.redact_body(headers, body.encode())
+    assert OPAQUE.encode() not in redacted
+    assert redacted == body.replace(OPAQUE, "REDACTED").encode()
+    assert redactor.secret_fields(headers, body.encode()) == [("multipart.api_key", OPAQUE)]
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Api-Tokens", "X-Credential", "X-Vendor-Credentials", "x-api-key-tokens"]
+)
+def test_credential_and_api_token_headers_are_dropped(name: str) -> None:
+    assert Redactor().redact_headers([(name, OPAQUE), ("x-n", "1")]) == [("x-n", "1")]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x-ratelimit-remaining-tokens",
+        "anthropic-ratelimit-output-tokens-remaining",
+        "access-control-allow-credentials",
+    ],
+)
+def test_counters_and_cors_headers_stay(name: str) -> None:
+    assert Redactor().redact_headers([(name, "true")]) == [(name, "true")]

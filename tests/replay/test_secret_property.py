@@ -1,11 +1,11 @@
 """Property: a secret-shaped value recorded at any placement never reaches disk.
 
 Each placement puts a random value somewhere in a request or its answer; the exchange is
-recorded through ``ReplayTransport`` and through ``use_cassette`` (a ``MockTransport`` is the
-upstream: nothing leaves the process). Where redaction applies (a secret-named header, query
-parameter, URL user-info, body field) the interaction is recorded without the value; anywhere
-else (free text, a path, an unknown header) the key-pattern scan refuses the write with the key
-path, and the value is not on disk either.
+recorded through ``ReplayTransport`` and through ``use_cassette`` from an httpx2 and an httpx
+client (a ``MockTransport`` is the upstream: nothing leaves the process). Where redaction
+applies (a secret-named header, query parameter, URL user-info, body field) the interaction is
+recorded without the value; anywhere else (free text, a path, an unknown header) the
+key-pattern scan refuses the write with the key path, and the value is not on disk either.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -200,6 +201,62 @@ REDACTED_PLACEMENTS = [
         "text/plain JSON field auth_token",
         lambda v: Exchange(content=_json({"auth_token": v}), request_type="text/plain"),
     ),
+    *(
+        Placement(f"query parameter {name}", _query(name))
+        for name in ("refresh_token", "id_token", "client_assertion", "code", "accessToken")
+    ),
+    *(
+        Placement(f"JSON request field {name}", _request_field(name))
+        for name in (
+            "accessToken",
+            "clientSecret",
+            "secretAccessKey",
+            "apiKey",
+            "api_token",
+            "bearer_token",
+        )
+    ),
+    Placement(
+        "JSON body with a UTF-8 BOM, field client_secret",
+        lambda v: Exchange(content=b"\xef\xbb\xbf" + _json({"client_secret": v})),
+    ),
+    Placement(
+        "JSON in a tool call's arguments string, field apiKey",
+        lambda v: Exchange(
+            response=_json(
+                {
+                    "choices": [
+                        {
+                            "message": {
+                                "tool_calls": [
+                                    {
+                                        "function": {
+                                            "name": "f",
+                                            "arguments": json.dumps({"apiKey": v}),
+                                        }
+                                    }
+                                ]
+                            }
+                        }
+                    ]
+                }
+            )
+        ),
+    ),
+    Placement(
+        "multipart form field api_key",
+        lambda v: Exchange(
+            content=(
+                b'--b0undary\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n'
+                b'batch\r\n--b0undary\r\nContent-Disposition: form-data; name="api_key"\r\n'
+                b"\r\n" + v.encode() + b"\r\n--b0undary--\r\n"
+            ),
+            request_type="multipart/form-data; boundary=b0undary",
+        ),
+    ),
+    Placement("request header X-Api-Tokens", _request_header("X-Api-Tokens")),
+    Placement("request header X-Credential", _request_header("X-Credential")),
+    Placement("request header X-Vendor-Credentials", _request_header("X-Vendor-Credentials")),
 ]
 
 REFUSED_PLACEMENTS = [
@@ -290,7 +347,29 @@ def _through_use_cassette(path: Path, exchange: Exchange) -> None:
         _send(client, exchange)
 
 
-ROUTES = [_through_transport, _through_use_cassette]
+def _through_use_cassette_on_httpx(path: Path, exchange: Exchange) -> None:
+    """The same exchange from an ``httpx`` (not httpx2) client while ``use_cassette`` is on."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": exchange.response_type, **exchange.response_headers}
+        return httpx.Response(exchange.status, headers=headers, content=exchange.response)
+
+    with (
+        use_cassette(path, "record"),
+        httpx.Client(transport=httpx.MockTransport(answer)) as client,
+    ):
+        headers = {"content-type": exchange.request_type, **exchange.headers}
+        response = client.request(
+            exchange.method,
+            exchange.url,
+            params=exchange.params or None,
+            headers=headers,
+            content=exchange.content,
+        )
+        response.read()
+
+
+ROUTES = [_through_transport, _through_use_cassette, _through_use_cassette_on_httpx]
 
 
 # Hundreds of small atomic writes: in memory where the system has it (fsync costs ms on disk).
@@ -321,7 +400,7 @@ def _check(placement: Placement, secret: Secret) -> None:
             )
 
 
-# A few examples per placement (each recorded twice): about 300 recordings in all.
+# A few examples per placement, each recorded by every route.
 def test_after_a_refused_write_the_transport_records_clean_requests_and_no_secret() -> None:
     refused = REFUSED_PLACEMENTS[0].build("sk-proj-" + "Zq8" * 10)
     with tempfile.TemporaryDirectory(dir=_SCRATCH) as directory:
