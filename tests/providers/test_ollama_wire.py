@@ -627,3 +627,27 @@ async def test_connection_lost_mid_stream_is_a_connection_error_and_retried() ->
     assert len(recorder.requests) == 2
     with pytest.raises(APIConnectionError, match="connection reset"):
         await make_llm(httpx2.MockTransport(Recorder(broken()))).aask("hi")
+
+
+@pytest.mark.parametrize("mode", ["aask_stream", "astream"])
+async def test_invalid_utf8_in_an_ndjson_stream_is_a_response_format_error(mode: str) -> None:
+    lines = [
+        {
+            "model": "llama3",
+            "message": {"role": "assistant", "content": "caf\u00e9"},
+            "done": False,
+        },
+        {"model": "llama3", "message": {"role": "assistant", "content": ""}, "done": True},
+    ]
+    body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+    body = body.replace("\u00e9".encode(), b"\xe9")  # latin-1, not UTF-8
+    requests: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        requests.append(request)
+        return httpx2.Response(200, content=body, headers={"content-type": "application/x-ndjson"})
+
+    llm = make_llm(httpx2.MockTransport(answer), max_retries=2)
+    with pytest.raises(ResponseFormatError, match="not valid UTF-8"):
+        await ask(llm, mode)
+    assert len(requests) == 1
