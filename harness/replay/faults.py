@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
 
+from harness._http import reaches_upstream
 from harness.replay.adapters import library_for
 from harness.replay.bodies import content_type
 
@@ -374,10 +375,11 @@ class FaultTransport:
     @property
     def reaches_upstream(self) -> bool:
         """Whether requests let through may reach the real upstream: the inner transport's
-        answer (absent: False), or True for the default inner, the network."""
+        answer (see ``harness._http.reaches_upstream``), or True for the default inner, the
+        network."""
         if self._inner is None:
             return True
-        return bool(getattr(self._inner, "reaches_upstream", False))
+        return reaches_upstream(self._inner)
 
     @property
     def injected(self) -> list[Injection]:

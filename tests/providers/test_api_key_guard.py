@@ -170,3 +170,16 @@ def test_an_explicit_reaches_upstream_attribute_wins() -> None:
 
     assert reaches_upstream(Offline()) is False
     assert reaches_upstream(UpstreamBound("openai")) is True
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_fault_transport_over_a_network_transport_needs_the_key(provider: str) -> None:
+    inner = httpx2.AsyncHTTPTransport()
+    transport = FaultTransport(inner, Faults().timeout("read"))
+    assert transport.reaches_upstream is True
+    config = settings(provider, api_key=None, base_url=CLOSED)
+    llm = create_llm_instance(LLMConfig(**config), transport=transport, environ={})
+    with pytest.raises(MissingAPIKeyError):
+        await ask(llm, "aask")
+    assert transport.history == []
+    await inner.aclose()
