@@ -41,7 +41,7 @@ from yaml.resolver import Resolver
 
 from harness.replay.bodies import body_to_yaml
 from harness.replay.errors import CassetteFormatError, SecretLeakError
-from harness.replay.files import atomic_write, lock_path, remove_stale_temps
+from harness.replay.files import atomic_write, lock_path, remove_legacy_lock, remove_stale_temps
 from harness.replay.models import Interaction
 from harness.replay.reading import (
     FORMAT,
@@ -324,6 +324,10 @@ def _scan(items: Iterable[tuple[int, _Item]], path: Path) -> None:
         item.passed()
 
 
+def _success(interaction: Interaction) -> bool:
+    return interaction.response.status < 400
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
@@ -391,6 +395,20 @@ class Cassette:
         return len(self._pending)
 
     @property
+    def pending_interactions(self) -> list[Interaction]:
+        """The recorded interactions the next ``save`` will write, in order."""
+        with self._lock:
+            return [item.interaction for item in self._pending]
+
+    def discard_pending(self) -> None:
+        """Forget the recorded interactions not written yet (they stay out of the file)."""
+        with self._lock:
+            gone = {id(item.interaction) for item in self._pending}
+            self.interactions = [i for i in self.interactions if id(i) not in gone]
+            self._pending = []
+            self._pending_bytes = 0
+
+    @property
     def pending_bytes(self) -> int:
         """The size of their YAML text (characters), for deciding when to save."""
         return self._pending_bytes
@@ -446,7 +464,8 @@ class Cassette:
         redactor: Redactor | None = None,
         timeout: float = 60.0,
         replace_unreadable: bool = False,
-    ) -> None:
+        keep_successes: bool = False,
+    ) -> bool:
         """Merge new interactions into the file on disk, atomically and under a file lock.
 
         Other writers (threads, processes) may have saved since this cassette was read; their
@@ -454,9 +473,13 @@ class Cassette:
         before that time (or with no time), which is how ``rewrite`` replaces a cassette.
         ``redactor`` is applied to what was on disk too (e.g. a vcrpy cassette being extended).
         ``replace_unreadable``: a file on disk that is not a readable cassette is replaced
-        instead of raising CassetteFormatError. Raises SecretLeakError if what is kept from
-        disk contains a key-like string (then nothing is written), or if a new interaction does
-        (then that one is dropped for good and the others are written).
+        instead of raising CassetteFormatError. ``keep_successes``: when the file would hold
+        only error answers (status >= 400) and what it drops holds a success, leave the file as
+        it is and keep the new interactions pending (so a wrong URL or an outage in ``rewrite``
+        does not replace good recordings). Returns whether the file was written. Raises
+        SecretLeakError if what is kept from disk contains a key-like string (then nothing is
+        written), or if a new interaction does (then that one is dropped for good and the
+        others are written); CassetteFormatError if the cassette's folder cannot be made.
         """
         with self._lock:
             # A refused interaction is dropped: it must not block the ones recorded after it.
@@ -465,11 +488,18 @@ class Cassette:
             if not pending and drop_recorded_before is None:
                 if refused:
                     raise SecretLeakError(path=str(self.path), findings=refused)
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+                return False
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CassetteFormatError(
+                    f"cannot be written: its folder cannot be made ({exc.strerror or exc})",
+                    path=str(self.path),
+                ) from exc
             with FileLock(self.lock_path, timeout=timeout):
                 if not self._swept:
                     remove_stale_temps(self.path)
+                    remove_legacy_lock(self.path)
                     self._swept = True
                 keep = None
                 if drop_recorded_before is not None:
@@ -479,40 +509,56 @@ class Cassette:
                         at = interaction.recorded_at
                         return at is not None and _aware(at) >= cutoff
 
-                on_disk = self._read_back(redactor, keep, replace_unreadable)
+                on_disk, dropped = self._read_back(redactor, keep, replace_unreadable)
                 items = [*on_disk, *pending]
-                data = _document(items).encode("utf-8")
-                atomic_write(self.path, data)
-                self._written = (data, items)
-            del self._pending[: len(pending)]
-            self._pending_bytes = sum(len(item.text) for item in self._pending)
+                written = not (
+                    keep_successes
+                    and not any(_success(item.interaction) for item in items)
+                    and any(_success(interaction) for interaction in dropped)
+                )
+                if written:
+                    data = _document(items).encode("utf-8")
+                    atomic_write(self.path, data)
+                    self._written = (data, items)
+            if written:
+                del self._pending[: len(pending)]
+                self._pending_bytes = sum(len(item.text) for item in self._pending)
             if refused:
                 raise SecretLeakError(path=str(self.path), findings=refused)
+            return written
 
     def _read_back(
         self,
         redactor: Redactor | None,
         keep: Callable[[Interaction], bool] | None,
         replace_unreadable: bool,
-    ) -> list[_Item]:
-        """What is on disk now: our last write if nobody wrote since, else the file re-read."""
+    ) -> tuple[list[_Item], list[Interaction]]:
+        """What is on disk now (our last write if nobody wrote since, else the file re-read):
+        the items ``keep`` keeps, and the interactions it drops."""
         written, items = self._written
         try:
             current = read_cassette_bytes(self.path)
             if current != written:  # comparing text is far cheaper than parsing YAML
                 interactions = parse_cassette_text(current, self.path)
         except FileNotFoundError:
-            return []
+            return [], []
         except CassetteFormatError:
             if replace_unreadable and not self.path.is_dir():
-                return []
+                return [], []
             raise
         if current == written:
-            return [item for item in items if keep is None or keep(item.interaction)]
+            if keep is None:
+                return list(items), []
+            return (
+                [item for item in items if keep(item.interaction)],
+                [item.interaction for item in items if not keep(item.interaction)],
+            )
+        dropped: list[Interaction] = []
         if keep is not None:
+            dropped = [i for i in interactions if not keep(i)]
             interactions = [i for i in interactions if keep(i)]
         if redactor is not None:
             interactions = [_redacted(i, redactor) for i in interactions]
         fresh = [_Item.of(i) for i in interactions]
         _scan(enumerate(fresh), self.path)
-        return fresh
+        return fresh, dropped

@@ -17,6 +17,7 @@ from harness.replay.adapters import Library, library_for
 from harness.replay.bodies import decode_content, split_events
 from harness.replay.cassette import Cassette, load_interactions
 from harness.replay.errors import CassetteFormatError, CassetteMiss, ReplayError, ReplayWarning
+from harness.replay.files import unwritable_reason
 from harness.replay.matching import (
     InteractionIndex,
     Matcher,
@@ -62,6 +63,14 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _counted(statuses: list[int]) -> str:
+    """``[404, 404, 500]`` as ``404 (2 times), 500``."""
+    counts: dict[int, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{s} ({n} times)" if n > 1 else str(s) for s, n in sorted(counts.items()))
+
+
 def _warn_unwritten(cassette: Cassette, mode: str) -> None:
     """A transport dropped without ``close``: what it recorded since its last write is lost."""
     if cassette.pending:
@@ -89,10 +98,14 @@ class ReplayTransport:
     before that once their YAML reaches ``buffer_bytes`` or the oldest has waited
     ``buffer_seconds`` (checked as each interaction is recorded; ``buffer_bytes=0`` writes
     each one at once). ``rewrite``: send everything; at ``close`` the cassette is replaced by
-    what was recorded, if anything was. ``live``: pass everything through. The file is read
-    and checked when the transport is made, before any request: in record mode a corrupt file
-    (or one holding a secret that redaction cannot remove) raises; in rewrite mode it is
-    replaced, with a warning.
+    what was recorded, if anything was and not only errors: when every recorded answer is an
+    error (status >= 400: a wrong URL, a rate limit, an outage) the recorded successes on disk
+    are kept and a ReplayWarning names the statuses (record mode records error answers like any
+    other). ``live``: pass everything through. The file is read and checked when the transport
+    is made, before any request: in record mode a corrupt file (or one holding a secret that
+    redaction cannot remove) raises; in rewrite mode it is replaced, with a warning; in both, a
+    cassette whose folder cannot be made or written (a file on its path, no permission) raises
+    CassetteFormatError.
 
     Not recorded, and the cassette left as it is: a 401/403/407 answer (the credentials were
     refused; the response still reaches the caller, with a ReplayWarning and a hint in the
@@ -147,6 +160,10 @@ class ReplayTransport:
         existed = self.path.exists()
         self._existed = existed
         self._replace_unreadable = False
+        if self.mode in ("record", "rewrite"):  # found now, not after an answer was paid for
+            reason = unwritable_reason(self.path)
+            if reason is not None:
+                raise CassetteFormatError(f"cannot be written: {reason}", path=str(self.path))
         if self.mode == "replay":
             self.cassette = Cassette.load(self.path)
         elif self.mode == "record":  # checked now, not after an answer was paid for
@@ -229,12 +246,24 @@ class ReplayTransport:
             return
         if self.mode != "rewrite" or not self.cassette.pending:
             return
-        self.cassette.save(
+        written = self.cassette.save(
             drop_recorded_before=self._started_at,
             redactor=self.redactor,
             replace_unreadable=self._replace_unreadable,
+            keep_successes=True,
         )
-        self._replace_unreadable = False
+        if written:
+            self._replace_unreadable = False
+            return
+        statuses = [i.response.status for i in self.cassette.pending_interactions]
+        warnings.warn(
+            f"rewrite left {self.path} as it was: every answer recorded for it was an error "
+            f"({_counted(statuses)}) and writing them would drop its recorded successes; check "
+            "the base_url, model and key used for recording, or the upstream's health (record "
+            "mode records error answers)",
+            ReplayWarning,
+            stacklevel=2,
+        )
 
     def _buffered(self) -> None:
         """Record mode, after an interaction was added: write the buffer if it is full or old."""
@@ -249,10 +278,17 @@ class ReplayTransport:
         if due:
             self.flush()
 
+    def _final_flush(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.mode == "rewrite":  # left unwritten on purpose (flush warned): no more warning
+                self.cassette.discard_pending()
+
     def close(self) -> None:
         """Write what was recorded and not yet written, then close the upstream transport(s)."""
         try:
-            self.flush()
+            self._final_flush()
         finally:
             for transport in self._upstreams():
                 close = getattr(transport, "close", None)
@@ -262,7 +298,7 @@ class ReplayTransport:
     async def aclose(self) -> None:
         """Write what was recorded and not yet written, then close the upstream transport(s)."""
         try:
-            self.flush()
+            self._final_flush()
         finally:
             await self._aclose_upstreams()
 

@@ -9,11 +9,14 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +31,13 @@ from harness.replay import (
     dump_interactions,
     load_interactions,
 )
-from harness.replay.files import LOCK_DIR_ENV, STALE_AFTER, remove_stale_temps
+from harness.replay.files import (
+    LOCK_DIR_ENV,
+    STALE_AFTER,
+    atomic_write,
+    remove_legacy_lock,
+    remove_stale_temps,
+)
 
 CORPUS = Path(__file__).parent.parent / "wire_corpus"
 ALL_FILES = sorted(CORPUS.glob("*/*.yaml"))
@@ -510,3 +519,89 @@ def test_a_writer_killed_mid_write_leaves_the_cassette_whole_and_the_next_one_cl
     again.save()
     assert _numbers(load_interactions(path)) == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_save_removes_the_lock_older_versions_kept_beside_the_cassette_unless_it_is_held(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    legacy = tmp_path / ".c.yaml.lock"
+    legacy.touch()
+    other = tmp_path / ".other.yaml.lock"  # another cassette's: its own writer removes it
+    other.touch()
+    with FileLock(legacy):  # an older harness writing right now
+        held = Cassette(path)
+        held.add(_interaction(1))
+        held.save()
+        assert legacy.exists()
+    cassette = Cassette.load(path)
+    cassette.add(_interaction(2))
+    cassette.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.yaml.lock", "c.yaml"]
+    assert cassette.lock_path.exists()  # the lock in use now is left alone
+    assert _numbers(load_interactions(path)) == [1, 2]
+
+
+def test_a_legacy_lock_that_is_not_a_plain_file_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    target = tmp_path / "kept"
+    target.write_text("x")
+    (tmp_path / ".c.yaml.lock").symlink_to(target)
+    assert remove_legacy_lock(path) is False
+    assert target.exists() and (tmp_path / ".c.yaml.lock").is_symlink()
+
+
+# -- file modes (item 14) -----------------------------------------------------------------------
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize(
+    ("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)], ids=["022", "027", "002"]
+)
+def test_a_new_cassette_gets_the_mode_a_plain_open_would_give_it(
+    tmp_path: Path, mask: int, mode: int
+) -> None:
+    path = tmp_path / "c.yaml"
+    with _umask(mask):
+        cassette = Cassette(path)
+        cassette.add(_interaction(1))
+        cassette.save()
+        atomic_write(tmp_path / "report.json", "{}")
+    assert path.stat().st_mode & 0o777 == mode
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o664, 0o600, 0o444], ids=oct)
+def test_a_cassette_keeps_its_mode_when_a_save_replaces_it(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "c.yaml"
+    first = Cassette(path)
+    first.add(_interaction(1))
+    first.save()
+    path.chmod(mode)
+    with _umask(0o077):  # the umask is for new files only
+        again = Cassette.load(path)
+        again.add(_interaction(2))
+        again.save()
+    assert path.stat().st_mode & 0o777 == mode
+    assert _numbers(load_interactions(path)) == [1, 2]
+
+
+# -- a folder that cannot be made (item 12) ------------------------------------------------------
+
+
+def test_saving_under_a_file_is_a_format_error_naming_the_cassette(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    path = tmp_path / "afile" / "c.yaml"
+    cassette = Cassette(path)
+    cassette.add(_interaction(1))
+    with pytest.raises(CassetteFormatError, match="cannot be written") as info:
+        cassette.save()
+    assert info.value.path == str(path)

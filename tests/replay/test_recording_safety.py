@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import time
+import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from harness.replay import (
     load_interactions,
     use_cassette,
 )
+from harness.replay.files import STALE_AFTER
 from harness.replay.transport import NOTE_EXTENSION
 
 URL = "https://api.example.com/v1/x"
@@ -212,6 +217,85 @@ async def test_use_cassette_rewrite_writes_when_the_block_exits(tmp_path: Path) 
     assert _sent(path) == [{"n": "fresh"}]
 
 
+@pytest.mark.parametrize("status", [404, 429, 500])
+def test_rewrite_whose_every_answer_is_an_error_keeps_the_good_cassette_and_warns(
+    tmp_path: Path, status: int
+) -> None:
+    path = tmp_path / "c.yaml"
+    before = _cassette(path, range(10))
+    upstream = Upstream(_status(status))
+    transport = _transport(path, "rewrite", upstream)
+    with httpx2.Client(transport=transport) as client:
+        assert client.post(URL, json={"n": 1}).status_code == status
+        assert client.post(URL, json={"n": 2}).status_code == status
+        with pytest.warns(ReplayWarning, match="left .* as it was") as caught:
+            client.close()
+    message = str(caught[0].message)
+    assert f"({status} (2 times))" in message and str(path) in message
+    assert path.read_bytes() == before  # 10 good interactions, not two errors
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # closed: no "never closed" warning when collected
+        del client, transport
+        gc.collect()
+
+
+def test_rewrite_with_one_success_among_errors_replaces_the_cassette(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    _cassette(path, range(10))
+    answers = iter([404, 200, 500])
+    upstream = Upstream(lambda body: httpx2.Response(next(answers), json={"echo": body}))
+    with httpx2.Client(transport=_transport(path, "rewrite", upstream)) as client:
+        for n in range(3):
+            client.post(URL, json={"n": n})
+    statuses = [i.response.status for i in load_interactions(path)]
+    assert statuses == [404, 200, 500]
+
+
+def test_rewrite_flushed_with_errors_only_writes_them_once_a_success_follows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    before = _cassette(path, range(3))
+    answers = iter([503, 200])
+    upstream = Upstream(lambda body: httpx2.Response(next(answers), json={"echo": body}))
+    with httpx2.Client(transport=_transport(path, "rewrite", upstream)) as client:
+        client.post(URL, json={"n": 1})
+        with pytest.warns(ReplayWarning, match=r"error \(503\)"):
+            client._transport.flush()  # type: ignore[attr-defined]
+        assert path.read_bytes() == before
+        client.post(URL, json={"n": 2})
+    assert [i.response.status for i in load_interactions(path)] == [503, 200]
+
+
+def test_rewrite_writes_error_answers_when_nothing_good_would_be_lost(tmp_path: Path) -> None:
+    fresh = tmp_path / "new.yaml"
+    with httpx2.Client(transport=_transport(fresh, "rewrite", Upstream(_status(404)))) as client:
+        client.post(URL, json={"n": 1})  # a test of the 404 path records its cassette
+    assert [i.response.status for i in load_interactions(fresh)] == [404]
+    with httpx2.Client(transport=_transport(fresh, "rewrite", Upstream(_status(500)))) as client:
+        client.post(URL, json={"n": 1})  # errors replacing errors: nothing good is dropped
+    assert [i.response.status for i in load_interactions(fresh)] == [500]
+
+
+def test_rewrite_adds_errors_beside_the_successes_its_run_already_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    _cassette(path, range(5))
+    started = datetime.now(timezone.utc)
+    for reply in (None, _status(404)):
+        transport = _transport(path, "rewrite", Upstream(reply), run_started_at=started)
+        with httpx2.Client(transport=transport) as client:
+            client.post(URL, json={"n": "new"})
+    assert [i.response.status for i in load_interactions(path)] == [200, 404]
+
+
+def test_record_mode_records_error_answers(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    _cassette(path, range(2))
+    with httpx2.Client(transport=_transport(path, "record", Upstream(_status(500)))) as client:
+        client.post(URL, json={"n": "new"})
+    assert [i.response.status for i in load_interactions(path)] == [200, 200, 500]
+
+
 # -- item 10: the cassette is checked before any request is sent ------------------------------
 
 
@@ -270,6 +354,53 @@ def test_a_directory_as_cassette_is_a_format_error_in_every_mode(tmp_path: Path,
     with pytest.raises(CassetteFormatError, match="is a directory") as info:
         _transport(path, mode, Upstream())
     assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize("mode", ["record", "rewrite"])
+@pytest.mark.parametrize("where", ["afile/c.yaml", "afile/deeper/c.yaml"])
+def test_a_file_where_the_cassette_folder_should_be_is_a_format_error_before_any_request(
+    tmp_path: Path, mode: str, where: str
+) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    path = tmp_path / where
+    upstream = Upstream()
+    with pytest.raises(CassetteFormatError, match="cannot be") as info:
+        _transport(path, mode, upstream)
+    assert info.value.path == str(path)
+    with (
+        pytest.raises(CassetteFormatError),
+        use_cassette(path, mode, upstream=upstream.transport()),
+    ):
+        pass  # pragma: no cover - never entered
+    assert upstream.calls == 0
+
+
+@pytest.mark.parametrize("mode", ["record", "rewrite"])
+@pytest.mark.parametrize("where", ["c.yaml", "sub/c.yaml"])
+def test_a_cassette_folder_without_write_permission_is_a_format_error_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, where: str
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:  # root may write anyway: answer as the kernel would for a user
+        real = os.access
+
+        def access(path: Any, mode: int, **kwargs: Any) -> bool:
+            if Path(path) == locked and mode & os.W_OK:
+                return False
+            return real(path, mode, **kwargs)
+
+        monkeypatch.setattr(os, "access", access)
+    path = locked / where
+    upstream = Upstream()
+    try:
+        with pytest.raises(CassetteFormatError, match=f"no permission .* in {locked}") as info:
+            _transport(path, mode, upstream)
+    finally:
+        locked.chmod(0o755)
+    assert info.value.path == str(path)
+    assert upstream.calls == 0
 
 
 # -- item 13: a stream without its end marker is not recorded ----------------------------------
@@ -360,6 +491,12 @@ def test_after_a_record_run_git_status_shows_only_cassettes(tmp_path: Path) -> N
         pytest.fail("git is needed for this test")
     subprocess.run([git, "init", "-q", str(tmp_path)], check=True, timeout=30)
     cassettes = tmp_path / "cassettes"
+    cassettes.mkdir()
+    # left by earlier harness versions: a lock beside each cassette, a killed writer's temp file
+    old = time.time() - STALE_AFTER - 60
+    for left in (".a.yaml.lock", ".b.yaml.lock", ".a.yaml.k3j4h5g6.tmp", ".b.yaml.1-abcd1234.tmp"):
+        (cassettes / left).write_text("left behind")
+        os.utime(cassettes / left, (old, old))
     for name in ("a.yaml", "b.yaml"):
         transport = _transport(cassettes / name, "record", Upstream())
         with httpx2.Client(transport=transport) as client:
