@@ -52,7 +52,6 @@ def write_reports(data: Mapping[str, Any], directory: str | os.PathLike[str]) ->
     paths = {}
     for kind, text in texts.items():
         path = out / REPORT_FILES[kind]
-        atomic_write(path, text)
-        path.chmod(0o644)  # the temporary file was private; reports are for sharing
+        atomic_write(path, text)  # the mode a plain open gives (0644 under the usual umask)
         paths[kind] = path
     return paths
