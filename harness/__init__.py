@@ -32,6 +32,7 @@ from harness.errors import (
     ResponseFormatError,
     ServerError,
     StreamError,
+    StructuredOutputError,
     TokenizerDataError,
     UnknownLLMTypeError,
 )
@@ -54,6 +55,7 @@ from harness.providers import (
     create_llm_instance,
     register_provider,
 )
+from harness.tools import Tool
 
 try:
     __version__ = version("harness-llm")
@@ -107,7 +109,9 @@ __all__ = [
     "ServerError",
     "StreamChunk",
     "StreamError",
+    "StructuredOutputError",
     "TokenizerDataError",
+    "Tool",
     "ToolCall",
     "UnknownLLMTypeError",
     "Usage",
