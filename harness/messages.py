@@ -76,15 +76,19 @@ def _call_entry(call: Any, index: int) -> dict[str, Any]:
     return dict(entry)
 
 
-def tool_result(call_id: str, content: Any) -> Message:
+def tool_result(call_id: str, content: Any, *, is_error: bool | None = None) -> Message:
     """The result of the tool call ``call_id``, as a ``tool`` message; content that is not a
     string is sent as JSON. (A call without an id, as Gemini may send, is answered by its
-    tool's name.)"""
+    tool's name.) ``is_error`` marks a failed call for the wire formats that say so
+    (Anthropic's ``is_error``, Bedrock's ``status``); OpenAI-family requests leave it out."""
     if not call_id:
         raise ValueError("tool_result needs the call's id")
     if not isinstance(content, str):
         content = json.dumps(content, ensure_ascii=False)
-    return {"role": "tool", "tool_call_id": call_id, "content": content}
+    msg: Message = {"role": "tool", "tool_call_id": call_id, "content": content}
+    if is_error is not None:
+        msg["is_error"] = is_error
+    return msg
 
 
 def system_msg(text: str) -> Message:

@@ -12,13 +12,20 @@ from harness.errors import ConfigError
 from harness.messages import content_text
 from harness.providers._sdk import in_stream_error, raise_mapped
 from harness.providers._wire import SSEStream, format_error, json_answer
-from harness.providers.base import BaseLLM, ChatResponse, StreamChunk, ToolCall
+from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, StreamChunk, ToolCall
 from harness.providers.registry import register_provider
+from harness.providers.results import split_forced_answer
+from harness.tools import Tool
 
 if TYPE_CHECKING:  # the SDK is imported at first use: it is slow to import
     import anthropic
 
-__all__ = ["AnthropicLLM", "parse_anthropic_usage", "to_anthropic_messages"]
+__all__ = [
+    "AnthropicLLM",
+    "anthropic_tool_params",
+    "parse_anthropic_usage",
+    "to_anthropic_messages",
+]
 
 
 def _image_block(url: str) -> dict[str, Any]:
@@ -93,7 +100,52 @@ def _tool_result_block(message: Mapping[str, Any]) -> dict[str, Any]:
             block["content"] = parts
     elif content:
         block["content"] = str(content)
+    if message.get("is_error") is not None:
+        block["is_error"] = bool(message["is_error"])
     return block
+
+
+def _anthropic_tool(tool: Tool) -> dict[str, Any]:
+    return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
+
+
+def anthropic_tool_params(options: ChatOptions, *, thinking: bool = False) -> dict[str, Any]:
+    """The ``tools`` and ``tool_choice`` of a Messages API request.
+
+    A ``response_format`` is asked for with a forced tool: a synthetic tool whose input schema
+    is the answer's, and ``tool_choice`` naming it; the call's input is the answer. Extended
+    thinking allows no forced tool, so the two together are refused.
+    """
+    tools = [_anthropic_tool(tool) for tool in options.tools]
+    choice = options.tool_choice
+    wire_choice: dict[str, Any] | None = None
+    if choice == "auto":
+        wire_choice = {"type": "auto"}
+    elif choice == "required":
+        wire_choice = {"type": "any"}
+    elif choice == "none":
+        wire_choice = {"type": "none"}
+    elif choice is not None:
+        wire_choice = {"type": "tool", "name": choice}
+    if options.response_format is not None:
+        answer = options.response_format.as_tool()
+        if any(tool.name == answer.name for tool in options.tools):
+            raise ValueError(
+                f"response_format {answer.name!r} has the name of an offered tool: rename one"
+            )
+        if thinking:
+            raise ValueError(
+                "response_format on Anthropic is answered through a forced tool call, which "
+                "extended thinking does not allow: turn reasoning off for this request"
+            )
+        tools.append(_anthropic_tool(answer))
+        wire_choice = {"type": "tool", "name": answer.name}
+    params: dict[str, Any] = {}
+    if tools:
+        params["tools"] = tools
+    if wire_choice is not None:
+        params["tool_choice"] = wire_choice
+    return params
 
 
 def to_anthropic_messages(
@@ -199,7 +251,9 @@ class AnthropicLLM(BaseLLM):
             )
         return self._client
 
-    def _params(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+    def _params(
+        self, messages: list[dict[str, Any]], stream: bool, options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         config = self.config
         if not self.model:
             raise ConfigError("no model configured", source=config.source, key="model")
@@ -234,6 +288,8 @@ class AnthropicLLM(BaseLLM):
             params["stop_sequences"] = (
                 [config.stop] if isinstance(config.stop, str) else config.stop
             )
+        if options:
+            params.update(anthropic_tool_params(options, thinking=bool(config.reasoning)))
         if stream:
             params["stream"] = True
         return params
@@ -244,9 +300,9 @@ class AnthropicLLM(BaseLLM):
         raise_mapped(exc, anthropic, provider=self.provider_name, model=self.model)
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
-        params = self._params(messages, stream=False)
+        params = self._params(messages, stream=False, options=options)
         try:
             raw = await self.client.messages.with_raw_response.create(**params, timeout=timeout)
         except Exception as exc:
@@ -281,8 +337,9 @@ class AnthropicLLM(BaseLLM):
                 calls.append(
                     ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments)
                 )
+        answer, calls = split_forced_answer(calls, options)
         return ChatResponse(
-            text="".join(text),
+            text="".join(text) if answer is None else answer,
             usage=parse_anthropic_usage(data.get("usage")),
             reasoning_content="".join(thinking) or None,
             finish_reason=data.get("stop_reason"),
@@ -292,9 +349,9 @@ class AnthropicLLM(BaseLLM):
         )
 
     async def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
-        params = self._params(messages, stream=True)
+        params = self._params(messages, stream=True, options=options)
         try:
             stream = await self.client.messages.create(**params, timeout=timeout)
         except Exception as exc:
@@ -356,13 +413,12 @@ class AnthropicLLM(BaseLLM):
         for earlier in held or ():
             yield earlier
         if tools:
-            yield StreamChunk(
-                tool_calls=[
-                    ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
-                    for _, c in sorted(tools.items())
-                ],
-                model=model,
-            )
+            calls = [
+                ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+                for _, c in sorted(tools.items())
+            ]
+            answer, calls = split_forced_answer(calls, options)
+            yield StreamChunk(text=answer or "", tool_calls=calls, model=model)
 
     @staticmethod
     def _chunk(

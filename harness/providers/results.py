@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.costs import Usage
+from harness.tools import ResponseFormat, Tool
 
 __all__ = [
+    "ChatOptions",
     "ChatResponse",
     "Choice",
     "Embeddings",
@@ -16,6 +18,7 @@ __all__ = [
     "StreamChunk",
     "StreamCollector",
     "ToolCall",
+    "split_forced_answer",
 ]
 
 
@@ -44,6 +47,33 @@ class ToolCall:
         if self.signature:
             entry["extra_content"] = {"google": {"thought_signature": self.signature}}
         return entry
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """What a request asks beyond its messages: the tools offered, the tool choice (``auto``,
+    ``none``, ``required`` or a tool name) and the structured answer wanted."""
+
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: str | None = None
+    response_format: ResponseFormat | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.tools) or self.tool_choice is not None or self.response_format is not None
+
+
+def split_forced_answer(
+    calls: list[ToolCall], options: ChatOptions | None
+) -> tuple[str | None, list[ToolCall]]:
+    """For APIs that answer a ``response_format`` through a forced tool (Anthropic, Bedrock):
+    the synthetic tool's input as the answer's text, and the other calls (None: no such call)."""
+    if options is None or options.response_format is None:
+        return None, calls
+    name = options.response_format.name
+    answer = [call for call in calls if call.name == name]
+    if not answer:
+        return None, calls
+    return answer[0].arguments, [call for call in calls if call.name != name]
 
 
 @dataclass
@@ -76,6 +106,7 @@ class ChatResponse:
     raw: Any = None  # the provider's decoded body (or the list of stream chunks)
     choices: list[Choice] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    parsed: Any = None  # the validated structured answer, when a response_format asked for one
 
 
 @dataclass
@@ -156,6 +187,17 @@ class Reply(str):
     def metrics(self) -> dict[str, float]:
         """The provider's timings and counters for this call (may be empty)."""
         return self.response.metrics
+
+    @property
+    def parsed(self) -> Any:
+        """The structured answer a ``response_format`` asked for: the pydantic model instance,
+        or the decoded (validated) JSON; None without a ``response_format``."""
+        return self.response.parsed
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls the model asked for (empty when it answered with text)."""
+        return self.response.tool_calls
 
 
 class _ChoiceCollector:
