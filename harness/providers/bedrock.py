@@ -43,9 +43,22 @@ from harness.providers._aws_wire import (
 )
 from harness.providers._sdk import in_stream_error, transport_error
 from harness.providers._wire import format_error, json_answer
-from harness.providers.anthropic import AnthropicLLM, parse_anthropic_usage, to_anthropic_messages
-from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk, ToolCall
+from harness.providers.anthropic import (
+    AnthropicLLM,
+    anthropic_tool_params,
+    parse_anthropic_usage,
+    to_anthropic_messages,
+)
+from harness.providers.base import (
+    BaseLLM,
+    ChatOptions,
+    ChatResponse,
+    Embeddings,
+    StreamChunk,
+    ToolCall,
+)
 from harness.providers.registry import register_provider
+from harness.providers.results import split_forced_answer
 
 __all__ = [
     "BedrockLLM",
@@ -219,7 +232,9 @@ class BedrockLLM(BaseLLM):
 
     # -- Converse ---------------------------------------------------------------------------
 
-    def _converse_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _converse_body(
+        self, messages: list[dict[str, Any]], options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         config = self.config
         explicit = config.model_fields_set
         system, chat = to_converse_messages(messages)
@@ -241,11 +256,17 @@ class BedrockLLM(BaseLLM):
         body: dict[str, Any] = {"messages": chat, "inferenceConfig": inference}
         if system:
             body["system"] = system
+        if options:
+            tool_config = converse_tool_config(options)
+            if tool_config:
+                body["toolConfig"] = tool_config
         if extra:
             body["additionalModelRequestFields"] = extra
         return body
 
-    def _converse_response(self, data: dict[str, Any], response: httpx2.Response) -> ChatResponse:
+    def _converse_response(
+        self, data: dict[str, Any], response: httpx2.Response, options: ChatOptions | None = None
+    ) -> ChatResponse:
         message = (data.get("output") or {}).get("message")
         if not isinstance(message, Mapping) or not isinstance(message.get("content"), list):
             raise format_error(
@@ -275,8 +296,9 @@ class BedrockLLM(BaseLLM):
                         arguments=json.dumps(use.get("input") or {}, ensure_ascii=False),
                     )
                 )
+        answer, calls = split_forced_answer(calls, options)
         return ChatResponse(
-            text="".join(text),
+            text="".join(text) if answer is None else answer,
             usage=parse_converse_usage(data.get("usage")),
             reasoning_content="".join(reasoning) or None,
             finish_reason=data.get("stopReason"),
@@ -287,10 +309,10 @@ class BedrockLLM(BaseLLM):
         )
 
     async def _converse_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None
     ) -> AsyncGenerator[StreamChunk, None]:
         response = await self._post(
-            "converse-stream", self._converse_body(messages), timeout, stream=True
+            "converse-stream", self._converse_body(messages, options), timeout, stream=True
         )
         reader = FrameStream(response, provider=self.provider_name, model=self.model)
         tools: dict[int, dict[str, Any]] = {}
@@ -327,17 +349,18 @@ class BedrockLLM(BaseLLM):
         if not stopped:
             raise reader.cut("the stream ended without messageStop")
         if tools:
-            yield StreamChunk(
-                model=self.model,
-                tool_calls=[
-                    ToolCall(id=t["id"], name=t["name"], arguments=t["input"] or "{}")
-                    for _, t in sorted(tools.items())
-                ],
-            )
+            calls = [
+                ToolCall(id=t["id"], name=t["name"], arguments=t["input"] or "{}")
+                for _, t in sorted(tools.items())
+            ]
+            answer, calls = split_forced_answer(calls, options)
+            yield StreamChunk(model=self.model, text=answer or "", tool_calls=calls)
 
     # -- InvokeModel with Anthropic Messages bodies --------------------------------------------
 
-    def _anthropic_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _anthropic_body(
+        self, messages: list[dict[str, Any]], options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         config = self.config
         explicit = config.model_fields_set
         system, chat = to_anthropic_messages(messages)
@@ -358,9 +381,13 @@ class BedrockLLM(BaseLLM):
                 body["top_k"] = config.top_k
         if config.stop:
             body["stop_sequences"] = [config.stop] if isinstance(config.stop, str) else config.stop
+        if options:
+            body.update(anthropic_tool_params(options, thinking=bool(config.reasoning)))
         return body
 
-    def _anthropic_response(self, data: dict[str, Any], response: httpx2.Response) -> ChatResponse:
+    def _anthropic_response(
+        self, data: dict[str, Any], response: httpx2.Response, options: ChatOptions | None = None
+    ) -> ChatResponse:
         if data.get("type") == "error":
             raise in_stream_error(data, provider=self.provider_name, model=self.model)
         if not isinstance(data.get("content"), list):
@@ -389,8 +416,9 @@ class BedrockLLM(BaseLLM):
         latency = response.headers.get("x-amzn-bedrock-invocation-latency")
         if latency and latency.isdigit():
             metrics["latency"] = int(latency) / 1000.0
+        answer, calls = split_forced_answer(calls, options)
         return ChatResponse(
-            text="".join(text),
+            text="".join(text) if answer is None else answer,
             usage=parse_anthropic_usage(data.get("usage")),
             reasoning_content="".join(thinking) or None,
             finish_reason=data.get("stop_reason"),
@@ -401,10 +429,13 @@ class BedrockLLM(BaseLLM):
         )
 
     async def _anthropic_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None
     ) -> AsyncGenerator[StreamChunk, None]:
         response = await self._post(
-            "invoke-with-response-stream", self._anthropic_body(messages), timeout, stream=True
+            "invoke-with-response-stream",
+            self._anthropic_body(messages, options),
+            timeout,
+            stream=True,
         )
         reader = FrameStream(response, provider=self.provider_name, model=self.model)
         tools: dict[int, dict[str, Any]] = {}
@@ -439,37 +470,36 @@ class BedrockLLM(BaseLLM):
         if not stopped:
             raise reader.cut("the stream ended without message_stop")
         if tools:
-            yield StreamChunk(
-                model=model,
-                tool_calls=[
-                    ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
-                    for _, c in sorted(tools.items())
-                ],
-            )
+            calls = [
+                ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+                for _, c in sorted(tools.items())
+            ]
+            answer, calls = split_forced_answer(calls, options)
+            yield StreamChunk(model=model, text=answer or "", tool_calls=calls)
 
     # -- BaseLLM hooks ------------------------------------------------------------------------
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
         if self.uses_invoke():
             response = await self._post(
-                "invoke", self._anthropic_body(messages), timeout, stream=False
+                "invoke", self._anthropic_body(messages, options), timeout, stream=False
             )
             data = await json_answer(response, provider=self.provider_name, model=self.model)
-            return self._anthropic_response(data, response)
+            return self._anthropic_response(data, response, options)
         response = await self._post(
-            "converse", self._converse_body(messages), timeout, stream=False
+            "converse", self._converse_body(messages, options), timeout, stream=False
         )
         data = await json_answer(response, provider=self.provider_name, model=self.model)
-        return self._converse_response(data, response)
+        return self._converse_response(data, response, options)
 
     def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
         if self.uses_invoke():
-            return _content_first(self._anthropic_stream(messages, timeout))
-        return _content_first(self._converse_stream(messages, timeout))
+            return _content_first(self._anthropic_stream(messages, timeout, options))
+        return _content_first(self._converse_stream(messages, timeout, options))
 
     async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
         """Amazon Titan text embeddings over InvokeModel, one request per text."""
@@ -510,6 +540,48 @@ class BedrockLLM(BaseLLM):
             usage=Usage(prompt_tokens=tokens) if counted else None,
             raw=bodies,
         )
+
+
+def converse_tool_config(options: ChatOptions) -> dict[str, Any]:
+    """The Converse ``toolConfig``: ``toolSpec``s and ``toolChoice`` (auto, any or one tool).
+
+    A ``response_format`` is asked for with a forced synthetic tool whose input is the answer.
+    Converse has no way to forbid tool use, so ``tool_choice="none"`` is refused.
+    """
+    tools = list(options.tools)
+    choice: dict[str, Any] | None = None
+    if options.tool_choice == "none":
+        raise ValueError(
+            "Bedrock Converse has no tool_choice 'none': leave tool_choice unset, or send the "
+            "request without tools"
+        )
+    if options.tool_choice == "auto":
+        choice = {"auto": {}}
+    elif options.tool_choice == "required":
+        choice = {"any": {}}
+    elif options.tool_choice is not None:
+        choice = {"tool": {"name": options.tool_choice}}
+    if options.response_format is not None:
+        answer = options.response_format.as_tool()
+        if any(tool.name == answer.name for tool in tools):
+            raise ValueError(
+                f"response_format {answer.name!r} has the name of an offered tool: rename one"
+            )
+        tools.append(answer)
+        choice = {"tool": {"name": answer.name}}
+    if not tools:
+        return {}
+    specs = []
+    for tool in tools:
+        spec: dict[str, Any] = {"name": tool.name}
+        if tool.description:  # Converse rejects an empty description
+            spec["description"] = tool.description
+        spec["inputSchema"] = {"json": tool.parameters}
+        specs.append({"toolSpec": spec})
+    config: dict[str, Any] = {"tools": specs}
+    if choice is not None:
+        config["toolChoice"] = choice
+    return config
 
 
 async def _content_first(chunks: AsyncGenerator[StreamChunk, None]) -> AsyncIterator[StreamChunk]:

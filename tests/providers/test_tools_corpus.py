@@ -13,10 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness import LLMConfig, Tool, ToolCall, create_llm_instance
 from harness.messages import assistant_msg, tool_result
 from harness.providers.base import BaseLLM
-from harness.replay import ReplayTransport
+from harness.replay import CassetteMiss, ReplayTransport
 from harness.replay.matching import SECRET_QUERY_PARAMS, Matcher
 
 CORPUS = Path(__file__).parent.parent / "wire_corpus"
@@ -228,3 +230,61 @@ async def test_anthropic_tool_with_thinking_runs_the_loop_as_recorded() -> None:
 
     assert second.tool_calls == []
     assert "Mexico City" in (second.text or "")
+
+
+async def test_bedrock_converse_stream_with_tool_use_replays_and_assembles_the_call() -> None:
+    matcher = Matcher(ignore_body_paths=())
+    transport = ReplayTransport(
+        CORPUS / "bedrock/openllmetry__test_anthropic_converse_stream_with_tool_use.yaml",
+        "replay",
+        matcher=matcher,
+    )
+    config = LLMConfig(
+        api_type="bedrock",
+        model="anthropic.claude-3-sonnet-20240229-v1:0",
+        region_name="us-east-1",
+        max_retries=0,
+        max_token=300,
+        temperature=0.5,
+    )
+    llm = create_llm_instance(config, transport=transport, environ={}, api="converse")
+    tool = Tool(
+        "get_weather",
+        "Get the current weather for a location",
+        {
+            "type": "object",
+            "properties": {"location": {"type": "string", "description": "The city name"}},
+            "required": ["location"],
+        },
+    )
+
+    response = await llm.acompletion(
+        [{"role": "user", "content": "What is the weather in Barcelona?"}],
+        tools=[tool],
+        stream=True,
+    )
+
+    assert response.tool_calls == [
+        ToolCall(
+            id="tooluse_yypYDr71TwCwByoyao4-Vg",
+            name="get_weather",
+            arguments='{"location": "Barcelona"}',
+        )
+    ]
+    assert response.text == "Okay, let me check the weather for Barcelona using the available tool:"
+    assert response.finish_reason == "tool_use"
+
+
+async def test_a_request_without_the_recorded_tools_misses_the_recording() -> None:
+    # The matcher compares the tools: the same question without them is another request.
+    llm = replaying(
+        "openai/openllmetry__test_chat_tools.yaml",
+        OPENAI_CONFIG_FIELDS,
+        model="gpt-3.5-turbo",
+        base_url=OPENAI,
+    )
+    renamed = Tool.of(WEATHER_TOOL)
+    renamed = Tool("get_weather", renamed.description, renamed.parameters)
+
+    with pytest.raises(CassetteMiss):
+        await llm.acompletion([{"role": "user", "content": QUESTION}], tools=[renamed])
