@@ -55,6 +55,7 @@ from harness.providers import (
     create_llm_instance,
     register_provider,
 )
+from harness.providers.fake import function_model, schema_model
 from harness.tools import Tool
 
 try:
@@ -117,5 +118,7 @@ __all__ = [
     "Usage",
     "__version__",
     "create_llm_instance",
+    "function_model",
     "register_provider",
+    "schema_model",
 ]
