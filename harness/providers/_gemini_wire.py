@@ -15,12 +15,15 @@ from harness.costs import Usage
 from harness.errors import AuthenticationError, RateLimitError, ServerError, status_error_class
 from harness.messages import content_text
 from harness.providers._sdk import error_message, parse_retry_after
-from harness.providers.base import ChatResponse, Choice, ToolCall
+from harness.providers.base import ChatOptions, ChatResponse, Choice, ToolCall
+from harness.tools import ResponseFormat
 
 __all__ = [
     "as_int",
     "candidates",
     "gemini_error",
+    "gemini_response_format",
+    "gemini_tool_fields",
     "is_filtered",
     "parse_gemini_response",
     "parse_gemini_usage",
@@ -99,6 +102,41 @@ def _function_calls(message: Mapping[str, Any], index: int) -> list[dict[str, An
     return calls
 
 
+def gemini_tool_fields(options: ChatOptions) -> dict[str, Any]:
+    """The ``tools`` (``functionDeclarations``, parameters as ``parametersJsonSchema``: any
+    JSON Schema, not only the OpenAPI subset of ``parameters``) and ``toolConfig`` of a
+    ``generateContent`` request; ``tool_choice`` maps to the function-calling mode AUTO, NONE
+    or ANY (a tool name: ANY with that one allowed)."""
+    fields: dict[str, Any] = {}
+    if options.tools:
+        declarations = []
+        for tool in options.tools:
+            declaration: dict[str, Any] = {"name": tool.name}
+            if tool.description:
+                declaration["description"] = tool.description
+            declaration["parametersJsonSchema"] = tool.parameters
+            declarations.append(declaration)
+        fields["tools"] = [{"functionDeclarations": declarations}]
+    choice = options.tool_choice
+    if choice is not None:
+        modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+        calling: dict[str, Any] = {"mode": modes.get(choice, "ANY")}
+        if choice not in modes:
+            calling["allowedFunctionNames"] = [choice]
+        fields["toolConfig"] = {"functionCallingConfig": calling}
+    return fields
+
+
+def gemini_response_format(response_format: ResponseFormat) -> dict[str, Any]:
+    """The ``generationConfig`` fields of a structured answer: JSON output, and the schema as
+    ``responseJsonSchema`` (JSON Schema as written, not the OpenAPI subset of
+    ``responseSchema``)."""
+    fields: dict[str, Any] = {"responseMimeType": "application/json"}
+    if response_format.schema is not None:
+        fields["responseJsonSchema"] = response_format.schema
+    return fields
+
+
 def to_gemini_contents(
     messages: list[dict[str, Any]],
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -119,12 +157,14 @@ def to_gemini_contents(
             continue
         if role == "tool":
             call_id = str(message.get("tool_call_id") or "")
-            name = message.get("name") or names.get(call_id, "")
+            known = call_id in names
+            # A call Gemini sent without an id is answered by its name (see tool_result).
+            name = message.get("name") or names.get(call_id) or call_id
             response: dict[str, Any] = {
                 "name": name,
                 "response": {"content": message.get("content")},
             }
-            if call_id:
+            if call_id and (known or name != call_id):
                 response["id"] = call_id
             parts = [{"functionResponse": response}]
             gemini_role = "user"
