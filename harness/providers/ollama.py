@@ -135,8 +135,10 @@ def to_ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if calls:
             out["tool_calls"] = calls
         for call in message.get("tool_calls") or []:
-            if isinstance(call, Mapping) and call.get("id"):
-                names[str(call["id"])] = (call.get("function") or {}).get("name", "")
+            if isinstance(call, Mapping):
+                name = (call.get("function") or {}).get("name", "")
+                # Ollama's calls have no id: their results name the call by its tool's name.
+                names[str(call.get("id") or name)] = name
         if message.get("role") == "tool":
             name = message.get("name") or names.get(str(message.get("tool_call_id") or ""))
             if name:
