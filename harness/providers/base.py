@@ -392,7 +392,9 @@ class BaseLLM(ABC):
         classes) are offered to the model, ``tool_choice`` (``auto``, ``none``, ``required``
         or a tool name) says whether it must call one; ``response_format`` (a pydantic model
         class, a JSON-schema dict or ``"json"``) asks for a structured answer, validated into
-        ``parsed`` (StructuredOutputError, with the raw text, when it is not valid).
+        ``parsed`` (StructuredOutputError, with the raw text, when it is not valid). An answer
+        that calls tools is not parsed (``parsed`` stays None): the structured answer is the
+        loop's last turn.
 
         With a ``max_budget`` on the cost manager, a request whose projected cost (its prompt
         plus ``n`` x ``max_token`` of output) would pass the budget, or whose model has no
@@ -415,7 +417,8 @@ class BaseLLM(ABC):
             self.cost_manager.release(reservation)
             raise
         self._account(prepared, response, price, reservation, options)
-        if options.response_format is not None:
+        # An answer that calls tools is a step of the loop, not yet the structured answer.
+        if options.response_format is not None and not response.tool_calls:
             self._parse_structured(response, options)
         return response
 

@@ -13,7 +13,14 @@ import pytest
 
 from harness import LLMConfig, StructuredOutputError, create_llm_instance
 from harness.providers.openai_compat import strict_schema
-from tests.providers.test_tools_wire import PROVIDERS, call_answer, config, make, text_answer
+from tests.providers.test_tools_wire import (
+    PROVIDERS,
+    WEATHER,
+    call_answer,
+    config,
+    make,
+    text_answer,
+)
 
 
 class City(pydantic.BaseModel):
@@ -283,3 +290,15 @@ async def test_forced_tool_answer_streams_as_text_on_anthropic() -> None:
     assert reply.parsed == City(**ANSWER)
     assert reply == '{"name": "Mexico City", "country": "Mexico"}'
     assert reply.tool_calls == []
+
+
+async def test_an_answer_with_tool_calls_is_a_loop_step_and_is_not_parsed() -> None:
+    llm, scripted = make(
+        "openai", [call_answer("openai"), text_answer("openai", json.dumps(ANSWER))]
+    )
+
+    step = await llm.aask("?", tools=[WEATHER], response_format=City, stream=False)
+    assert step.parsed is None and [c.name for c in step.tool_calls] == ["get_weather"]
+    final = await llm.aask("?", tools=[WEATHER], response_format=City, stream=False)
+    assert final.parsed == City(**ANSWER)
+    assert scripted.body(0)["tools"] and scripted.body(0)["response_format"]
