@@ -640,7 +640,7 @@ class BaseLLM(ABC):
             return price, None
         reservation = self.cost_manager.reserve(
             self.pricing_plan or self.model or "unknown",
-            count_message_tokens(prepared, self.model, tools=_tool_dicts(options)),
+            count_message_tokens(prepared, self.model, **_tool_count_args(options)),
             self.config.max_token * max(self.config.n or 1, 1),  # n answers, each up to max_token
             price=price,
         )
@@ -670,7 +670,7 @@ class BaseLLM(ABC):
         model = response.model or self.model
         reasoning = count_output_tokens(response.reasoning_content or "", model)
         return Usage(
-            prompt_tokens=count_message_tokens(messages, model, tools=_tool_dicts(options)),
+            prompt_tokens=count_message_tokens(messages, model, **_tool_count_args(options)),
             completion_tokens=count_output_tokens(response.text or "", model) + reasoning,
             reasoning_tokens=reasoning,
             estimated=True,
@@ -690,8 +690,11 @@ class BaseLLM(ABC):
         self.cost_manager.update(response.usage, model, price=price, reservation=reservation)
 
 
-def _tool_dicts(options: ChatOptions | None) -> list[dict[str, Any]] | None:
-    """The offered tools as OpenAI function dicts, for token counting (None: no tools)."""
+def _tool_count_args(options: ChatOptions | None) -> dict[str, Any]:
+    """The offered tools (as OpenAI function dicts) and tool choice, for token counting."""
     if not options or not options.tools:
-        return None
-    return [tool.to_openai() for tool in options.tools]
+        return {}
+    return {
+        "tools": [tool.to_openai() for tool in options.tools],
+        "tool_choice": options.tool_choice,
+    }
