@@ -470,3 +470,84 @@ async def test_tool_result_is_error_reaches_anthropic_and_bedrock_and_not_openai
         "tool_call_id": "call_1",
         "content": "the weather service is down",
     }
+
+
+# -- streamed tool calls ---------------------------------------------------------------------------
+
+
+def streamed(provider: str, answer: dict[str, Any]) -> httpx2.Response:
+    """``answer`` as ``provider``'s one-event stream (Gemini SSE, Ollama NDJSON)."""
+    if provider == "gemini":
+        body = f"data: {json.dumps(answer)}\r\n\r\n"
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, text=body)
+    return httpx2.Response(
+        200, headers={"content-type": "application/x-ndjson"}, text=json.dumps(answer) + "\n"
+    )
+
+
+@pytest.mark.parametrize("provider", ["gemini", "ollama"])
+async def test_streamed_agent_loop_gets_whole_calls_and_sends_the_results(provider: str) -> None:
+    answers = [call_answer(provider), text_answer(provider, FINAL)]
+    requests: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        requests.append(request)
+        return streamed(provider, answers.pop(0))
+
+    base, extra = config(provider)
+    llm = create_llm_instance(LLMConfig(**base), transport=httpx2.MockTransport(answer), **extra)
+    messages: list[dict[str, Any]] = [user_msg("Weather in Paris?")]
+
+    first = await llm.acompletion(messages, tools=[WEATHER], stream=True)
+    assert [(c.name, json.loads(c.arguments)) for c in first.tool_calls] == [
+        ("get_weather", CALL_ARGS)
+    ]
+    call = first.tool_calls[0]
+    messages += [
+        assistant_msg(tool_calls=first.tool_calls),
+        tool_result(call.id or call.name, get_weather(**json.loads(call.arguments))),
+    ]
+    second = await llm.acompletion(messages, tools=[WEATHER], stream=True)
+
+    assert second.text == FINAL
+    sent = json.loads(requests[1].content)
+    assert sent_history(provider, sent) == EXPECTED_HISTORY[provider]
+
+
+async def test_openai_streamed_call_fragments_are_assembled_exactly() -> None:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        data = {
+            "model": "m-test",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(data)}\n\n"
+
+    fragments = ['{"ci', 'ty": "Pa', 'ris"}']
+    body = chunk(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_9",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ],
+        }
+    )
+    body += "".join(
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in fragments
+    )
+    body += chunk({}, "tool_calls") + "data: [DONE]\n\n"
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, text=body)
+
+    base, _ = config("openai")
+    llm = create_llm_instance(LLMConfig(**base), transport=httpx2.MockTransport(answer))
+
+    chunks = [c async for c in llm.astream("weather?", tools=[WEATHER])]
+
+    assert chunks[-1].tool_calls == [ToolCall("call_9", "get_weather", '{"city": "Paris"}')]
+    assert sum(len(c.tool_calls) for c in chunks) == 1
