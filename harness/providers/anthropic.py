@@ -109,12 +109,26 @@ def _anthropic_tool(tool: Tool) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
 
 
+def _forced_answer_choice(options: ChatOptions, answer: str) -> dict[str, Any] | None:
+    """The Anthropic ``tool_choice`` of a request with a ``response_format``: the answer tool
+    when no other tool may be called; with tools on offer (choice unset, auto or required)
+    ``any``, so the model either calls a tool (a step of the loop) or answers through the
+    answer tool; None (keep the choice) when a named tool is forced for this step."""
+    choice = options.tool_choice
+    if not options.tools or choice == "none":
+        return {"type": "tool", "name": answer}
+    if choice in (None, "auto", "required"):
+        return {"type": "any"}
+    return None
+
+
 def anthropic_tool_params(options: ChatOptions, *, thinking: bool = False) -> dict[str, Any]:
     """The ``tools`` and ``tool_choice`` of a Messages API request.
 
     A ``response_format`` is asked for with a forced tool: a synthetic tool whose input schema
-    is the answer's, and ``tool_choice`` naming it; the call's input is the answer. Extended
-    thinking allows no forced tool, so the two together are refused.
+    is the answer's; the call's input is the answer. ``tool_choice`` names it, unless other
+    tools are offered too (see :func:`_forced_answer_choice`). Extended thinking allows no
+    forced tool, so the two together are refused.
     """
     tools = [_anthropic_tool(tool) for tool in options.tools]
     choice = options.tool_choice
@@ -139,7 +153,7 @@ def anthropic_tool_params(options: ChatOptions, *, thinking: bool = False) -> di
                 "extended thinking does not allow: turn reasoning off for this request"
             )
         tools.append(_anthropic_tool(answer))
-        wire_choice = {"type": "tool", "name": answer.name}
+        wire_choice = _forced_answer_choice(options, answer.name) or wire_choice
     params: dict[str, Any] = {}
     if tools:
         params["tools"] = tools

@@ -550,7 +550,7 @@ def converse_tool_config(options: ChatOptions) -> dict[str, Any]:
     """
     tools = list(options.tools)
     choice: dict[str, Any] | None = None
-    if options.tool_choice == "none":
+    if options.tool_choice == "none" and options.response_format is None:
         raise ValueError(
             "Bedrock Converse has no tool_choice 'none': leave tool_choice unset, or send the "
             "request without tools"
@@ -568,7 +568,12 @@ def converse_tool_config(options: ChatOptions) -> dict[str, Any]:
                 f"response_format {answer.name!r} has the name of an offered tool: rename one"
             )
         tools.append(answer)
-        choice = {"tool": {"name": answer.name}}
+        # As on Anthropic: the answer tool forced when no other tool may be called, else any
+        # tool (a loop step or the answer), or the named tool forced for this step.
+        if not options.tools or options.tool_choice == "none":
+            choice = {"tool": {"name": answer.name}}
+        elif options.tool_choice in (None, "auto", "required"):
+            choice = {"any": {}}
     if not tools:
         return {}
     specs = []

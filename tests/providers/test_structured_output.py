@@ -302,3 +302,38 @@ async def test_an_answer_with_tool_calls_is_a_loop_step_and_is_not_parsed() -> N
     final = await llm.aask("?", tools=[WEATHER], response_format=City, stream=False)
     assert final.parsed == City(**ANSWER)
     assert scripted.body(0)["tools"] and scripted.body(0)["response_format"]
+
+
+FORCED_CHOICE = {
+    "anthropic": lambda body: body["tool_choice"],
+    "bedrock-invoke": lambda body: body["tool_choice"],
+    "bedrock": lambda body: body["toolConfig"]["toolChoice"],
+}
+
+
+@pytest.mark.parametrize(
+    "provider, tool_choice, expected",
+    [
+        ("anthropic", None, {"type": "any"}),
+        ("anthropic", "required", {"type": "any"}),
+        ("anthropic", "none", {"type": "tool", "name": "City"}),
+        ("anthropic", "get_weather", {"type": "tool", "name": "get_weather"}),
+        ("bedrock-invoke", "auto", {"type": "any"}),
+        ("bedrock", None, {"any": {}}),
+        ("bedrock", "none", {"tool": {"name": "City"}}),
+        ("bedrock", "get_weather", {"tool": {"name": "get_weather"}}),
+    ],
+)
+async def test_with_tools_on_offer_the_forced_answer_lets_the_loop_call_them(
+    provider: str, tool_choice: str | None, expected: dict[str, Any]
+) -> None:
+    llm, scripted = make(provider, [call_answer(provider), structured_answer(provider, ANSWER)])
+
+    step = await llm.aask(
+        "?", tools=[WEATHER], tool_choice=tool_choice, response_format=City, stream=False
+    )
+    final = await llm.aask("?", tools=[WEATHER], response_format=City, stream=False)
+
+    assert FORCED_CHOICE[provider](scripted.body(0)) == expected
+    assert step.parsed is None and [c.name for c in step.tool_calls] == ["get_weather"]
+    assert final.parsed == City(**ANSWER) and final.tool_calls == []
