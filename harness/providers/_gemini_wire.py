@@ -25,6 +25,7 @@ __all__ = [
     "gemini_response_format",
     "gemini_tool_fields",
     "is_filtered",
+    "is_gemini_schema",
     "parse_gemini_response",
     "parse_gemini_usage",
     "to_gemini_contents",
@@ -102,11 +103,55 @@ def _function_calls(message: Mapping[str, Any], index: int) -> list[dict[str, An
     return calls
 
 
+# The keywords of Gemini's ``Schema`` (a subset of OpenAPI 3.0); a JSON schema that uses only
+# these (with one ``type`` per node) is sent in the classic fields, any other schema in the
+# JSON-Schema fields (``parametersJsonSchema``, ``responseJsonSchema``).
+_SCHEMA_KEYWORDS = frozenset(
+    {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    }
+)
+
+
+def is_gemini_schema(schema: Any) -> bool:
+    """Whether ``schema`` fits Gemini's OpenAPI-subset ``Schema`` as it is."""
+    if not isinstance(schema, Mapping):
+        return False
+    if set(schema) - _SCHEMA_KEYWORDS or not isinstance(schema.get("type", ""), str):
+        return False
+    properties = schema.get("properties") or {}
+    children = [*properties.values(), *(schema.get("anyOf") or [])]
+    if "items" in schema:
+        children.append(schema["items"])
+    return isinstance(properties, Mapping) and all(is_gemini_schema(c) for c in children)
+
+
 def gemini_tool_fields(options: ChatOptions) -> dict[str, Any]:
-    """The ``tools`` (``functionDeclarations``, parameters as ``parametersJsonSchema``: any
-    JSON Schema, not only the OpenAPI subset of ``parameters``) and ``toolConfig`` of a
-    ``generateContent`` request; ``tool_choice`` maps to the function-calling mode AUTO, NONE
-    or ANY (a tool name: ANY with that one allowed)."""
+    """The ``tools`` (``functionDeclarations``) and ``toolConfig`` of a ``generateContent``
+    request. Parameters go in ``parameters`` when they fit Gemini's OpenAPI subset, else in
+    ``parametersJsonSchema`` (any JSON Schema); ``tool_choice`` maps to the function-calling
+    mode AUTO, NONE or ANY (a tool name: ANY with that one allowed)."""
     fields: dict[str, Any] = {}
     if options.tools:
         declarations = []
@@ -114,7 +159,8 @@ def gemini_tool_fields(options: ChatOptions) -> dict[str, Any]:
             declaration: dict[str, Any] = {"name": tool.name}
             if tool.description:
                 declaration["description"] = tool.description
-            declaration["parametersJsonSchema"] = tool.parameters
+            key = "parameters" if is_gemini_schema(tool.parameters) else "parametersJsonSchema"
+            declaration[key] = tool.parameters
             declarations.append(declaration)
         fields["tools"] = [{"functionDeclarations": declarations}]
     choice = options.tool_choice
@@ -129,11 +175,13 @@ def gemini_tool_fields(options: ChatOptions) -> dict[str, Any]:
 
 def gemini_response_format(response_format: ResponseFormat) -> dict[str, Any]:
     """The ``generationConfig`` fields of a structured answer: JSON output, and the schema as
-    ``responseJsonSchema`` (JSON Schema as written, not the OpenAPI subset of
-    ``responseSchema``)."""
+    ``responseSchema`` when it fits Gemini's OpenAPI subset, else as ``responseJsonSchema``
+    (any JSON Schema, e.g. pydantic's with ``$defs`` or ``additionalProperties``)."""
     fields: dict[str, Any] = {"responseMimeType": "application/json"}
-    if response_format.schema is not None:
-        fields["responseJsonSchema"] = response_format.schema
+    schema = response_format.schema
+    if schema is not None:
+        key = "responseSchema" if is_gemini_schema(schema) else "responseJsonSchema"
+        fields[key] = schema
     return fields
 
 

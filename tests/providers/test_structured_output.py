@@ -12,6 +12,7 @@ import pydantic
 import pytest
 
 from harness import LLMConfig, StructuredOutputError, create_llm_instance
+from harness.providers._gemini_wire import is_gemini_schema
 from harness.providers.openai_compat import strict_schema
 from tests.providers.test_tools_wire import (
     PROVIDERS,
@@ -70,12 +71,8 @@ def expected_request(provider: str, schema: dict[str, Any], name: str) -> dict[s
             "toolConfig": {"tools": [{"toolSpec": spec}], "toolChoice": {"tool": {"name": name}}}
         }
     if provider == "gemini":
-        return {
-            "generationConfig": {
-                "responseMimeType": "application/json",
-                "responseJsonSchema": schema,
-            }
-        }
+        key = "responseSchema" if is_gemini_schema(schema) else "responseJsonSchema"
+        return {"generationConfig": {"responseMimeType": "application/json", key: schema}}
     return {"format": schema}
 
 
@@ -337,3 +334,34 @@ async def test_with_tools_on_offer_the_forced_answer_lets_the_loop_call_them(
     assert FORCED_CHOICE[provider](scripted.body(0)) == expected
     assert step.parsed is None and [c.name for c in step.tool_calls] == ["get_weather"]
     assert final.parsed == City(**ANSWER) and final.tool_calls == []
+
+
+def test_pydantic_schemas_with_refs_do_not_fit_geminis_subset() -> None:
+    class Address(pydantic.BaseModel):
+        city: str
+
+    class Person(pydantic.BaseModel):
+        name: str
+        address: Address
+
+    assert is_gemini_schema(CITY_SCHEMA)  # flat: title, type, properties, required
+    assert not is_gemini_schema(Person.model_json_schema())  # $defs and $ref
+
+
+async def test_gemini_sends_a_nested_pydantic_schema_as_json_schema() -> None:
+    class Address(pydantic.BaseModel):
+        city: str
+
+    class Person(pydantic.BaseModel):
+        name: str
+        address: Address
+
+    value = {"name": "Ana", "address": {"city": "Lima"}}
+    llm, scripted = make("gemini", [text_answer("gemini", json.dumps(value))])
+
+    reply = await llm.aask("?", response_format=Person, stream=False)
+
+    config = scripted.body(0)["generationConfig"]
+    assert config["responseJsonSchema"] == Person.model_json_schema()
+    assert "responseSchema" not in config
+    assert reply.parsed == Person.model_validate(value)

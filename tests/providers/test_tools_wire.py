@@ -225,7 +225,7 @@ EXPECTED_TOOLS: dict[str, Any] = {
                 {
                     "name": "get_weather",
                     "description": "Current weather in a city.",
-                    "parametersJsonSchema": WEATHER.parameters,
+                    "parameters": WEATHER.parameters,  # it fits Gemini's OpenAPI subset
                 }
             ]
         }
@@ -551,3 +551,18 @@ async def test_openai_streamed_call_fragments_are_assembled_exactly() -> None:
 
     assert chunks[-1].tool_calls == [ToolCall("call_9", "get_weather", '{"city": "Paris"}')]
     assert sum(len(c.tool_calls) for c in chunks) == 1
+
+
+async def test_gemini_sends_a_schema_outside_its_openapi_subset_as_json_schema() -> None:
+    closed = Tool("f", "", {**WEATHER.parameters, "additionalProperties": False})
+    nested = Tool("g", "", {"type": "object", "properties": {"a": {"type": ["string", "null"]}}})
+    llm, scripted = make("gemini", [text_answer("gemini", "hi")])
+
+    await llm.acompletion([user_msg("hi")], tools=[closed, nested, WEATHER])
+
+    declarations = scripted.body(0)["tools"][0]["functionDeclarations"]
+    assert [sorted(set(d) - {"name", "description"}) for d in declarations] == [
+        ["parametersJsonSchema"],
+        ["parametersJsonSchema"],
+        ["parameters"],
+    ]
