@@ -92,7 +92,7 @@ def _objects(inner: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict
 _SCHEMAS = st.recursive(_scalar_schemas(), _containers, max_leaves=8)
 _OBJECT_SCHEMAS = _objects(_SCHEMAS)
 
-_FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_FAST
@@ -265,3 +265,16 @@ def test_without_hypothesis_schema_model_names_the_extra(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "hypothesis", None)
     with pytest.raises(ImportError, match=r"harness-llm\[schema\]"):
         schema_model()
+
+
+async def test_tools_and_a_response_format_call_the_tools_first_then_answer_structured() -> None:
+    llm = schema_model(seed=2)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "plan"}]
+    step = await llm.aask(messages, tools=[get_weather], response_format=Address, stream=False)
+    assert step.parsed is None and [c.name for c in step.tool_calls] == ["get_weather"]
+    messages += [
+        assistant_msg(None, step.tool_calls),
+        tool_result(step.tool_calls[0].id or "", "ok"),
+    ]
+    final = await llm.aask(messages, tools=[get_weather], response_format=Address, stream=False)
+    assert final.tool_calls == [] and isinstance(final.parsed, Address)

@@ -313,10 +313,14 @@ class FakeLLM(BaseLLM):
         self.tool_calls._record(call.number, call.tools, answer.tool_calls)
         return answer
 
-    def _usage_for(self, messages: list[dict[str, Any]], answer: FakeAnswer) -> Usage:
+    def _usage_for(
+        self, messages: list[dict[str, Any]], answer: FakeAnswer, options: ChatOptions | None
+    ) -> Usage:
         if self.usage is not None:
             return self.usage
-        prompt = count_message_tokens(messages, self.model)
+        tools = [tool.to_openai() for tool in options.tools] if options else None
+        choice = options.tool_choice if options else None
+        prompt = count_message_tokens(messages, self.model, tools=tools, tool_choice=choice)
         reasoning = count_output_tokens(self.reasoning or "", self.model)
         spoken = answer.text + "".join(c.name + c.arguments for c in answer.tool_calls)
         completion = count_output_tokens(spoken, self.model)
@@ -333,7 +337,7 @@ class FakeLLM(BaseLLM):
         answer = await self._answer(messages, False, timeout, options)
         return ChatResponse(
             text=answer.text,
-            usage=self._usage_for(messages, answer),
+            usage=self._usage_for(messages, answer, options),
             reasoning_content=self.reasoning,
             finish_reason=answer.finish_reason,
             model=self.model,
@@ -354,7 +358,7 @@ class FakeLLM(BaseLLM):
         for index, call in enumerate(answer.tool_calls):
             for fragment in _fragments(call, index, self.chunk_size):
                 yield StreamChunk(model=self.model, raw=_delta_chunk(fragment, self.model))
-        usage = self._usage_for(messages, answer)
+        usage = self._usage_for(messages, answer, options)
         yield StreamChunk(finish_reason=answer.finish_reason, usage=usage, model=self.model)
         if answer.tool_calls:
             yield StreamChunk(tool_calls=list(answer.tool_calls))

@@ -189,3 +189,10 @@ async def _no_sleep(seconds: float) -> None:
 async def test_a_reply_of_an_unknown_type_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match="a FakeLLM reply is a str, a ToolCall"):
         await FakeLLM([3.5]).aask("x")  # type: ignore[list-item]
+
+
+async def test_usage_counts_the_offered_tool_definitions_in_the_prompt() -> None:
+    plain = await FakeLLM(["x"]).aask("q", stream=False)
+    offered = await FakeLLM(["x"]).aask("q", tools=[get_weather, Weather], stream=False)
+    assert plain.usage is not None and offered.usage is not None
+    assert offered.usage.prompt_tokens > plain.usage.prompt_tokens + 20
