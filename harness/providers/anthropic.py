@@ -337,6 +337,7 @@ class AnthropicLLM(BaseLLM):
             )
         text: list[str] = []
         thinking: list[str] = []
+        signed: list[dict[str, Any]] = []  # thinking blocks, sent back as they came
         calls: list[ToolCall] = []
         for block in data["content"]:
             if not isinstance(block, Mapping):
@@ -344,22 +345,28 @@ class AnthropicLLM(BaseLLM):
             kind = block.get("type")
             if kind == "text":
                 text.append(block.get("text", ""))
-            elif kind == "thinking":
+            elif kind in ("thinking", "redacted_thinking"):
                 thinking.append(block.get("thinking", ""))
+                signed.append(dict(block))
             elif kind == "tool_use":
                 arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
                 calls.append(
                     ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments)
                 )
         answer, calls = split_forced_answer(calls, options)
+        joined = "".join(text) if answer is None else answer
+        replay = None
+        if signed:  # with thinking and tools, Anthropic wants the thinking back, unchanged
+            replay = signed + ([{"type": "text", "text": joined}] if joined else [])
         return ChatResponse(
-            text="".join(text) if answer is None else answer,
+            text=joined,
             usage=parse_anthropic_usage(data.get("usage")),
             reasoning_content="".join(thinking) or None,
             finish_reason=data.get("stop_reason"),
             model=data.get("model"),
             tool_calls=calls,
             raw=data,
+            replay_content=replay,
         )
 
     async def _achat_completion_stream(

@@ -107,6 +107,22 @@ class ChatResponse:
     choices: list[Choice] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     parsed: Any = None  # the validated structured answer, when a response_format asked for one
+    # Content parts the provider wants back verbatim in the next turn's assistant message
+    # (Anthropic's signed thinking blocks before the text), when there are any.
+    replay_content: list[dict[str, Any]] | None = None
+
+    def message(self) -> dict[str, Any]:
+        """This answer as the assistant message to append to the history for the next turn:
+        its text and tool calls, in OpenAI's shape, with the parts the provider wants back
+        (Anthropic's thinking blocks and their signatures)."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.replay_content is not None:
+            message["content"] = list(self.replay_content)
+        elif not self.text and not self.tool_calls:
+            message["content"] = ""
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_message() for call in self.tool_calls]
+        return message
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness import LLMConfig, Tool, ToolCall, create_llm_instance
-from harness.messages import assistant_msg, tool_result
+from harness.messages import tool_result
 from harness.providers.base import BaseLLM
 from harness.replay import CassetteMiss, ReplayTransport
 from harness.replay.matching import SECRET_QUERY_PARAMS, Matcher
@@ -173,11 +173,6 @@ async def test_anthropic_tools_streaming_legacy_replays_and_assembles_both_calls
     assert response.finish_reason == "tool_use"
 
 
-def get_user_country() -> str:
-    """"""
-    return "Mexico"
-
-
 THINKING_ASSISTANT_TEXT = (
     "I'll help you find the largest city in your country. First, let me determine which "
     "country you're from."
@@ -215,16 +210,9 @@ async def test_anthropic_tool_with_thinking_runs_the_loop_as_recorded() -> None:
     ]
     assert first.text == THINKING_ASSISTANT_TEXT
     assert first.reasoning_content is not None
-    thinking = next(b for b in first.raw["content"] if b["type"] == "thinking")
     call = first.tool_calls[0]
-    history = [
-        question,
-        {
-            **assistant_msg(tool_calls=first.tool_calls),
-            "content": [thinking, {"type": "text", "text": first.text}],
-        },
-        tool_result(call.id or "", get_user_country(), is_error=False),
-    ]
+    # first.message() carries the signed thinking block back, as Anthropic requires.
+    history = [question, first.message(), tool_result(call.id or "", "Mexico", is_error=False)]
 
     second = await llm.acompletion(history, tools=[tool], tool_choice="auto")
 

@@ -566,3 +566,12 @@ async def test_gemini_sends_a_schema_outside_its_openapi_subset_as_json_schema()
         ["parametersJsonSchema"],
         ["parameters"],
     ]
+
+
+def test_response_message_is_the_assistant_turn_in_openai_shape() -> None:
+    from harness.providers.results import ChatResponse
+
+    call = ToolCall("call_1", "get_weather", '{"city": "Paris"}')
+    assert ChatResponse(text=None, tool_calls=[call]).message() == assistant_msg(tool_calls=[call])
+    assert ChatResponse(text="hi").message() == {"role": "assistant", "content": "hi"}
+    assert ChatResponse(text=None).message() == {"role": "assistant", "content": ""}
