@@ -225,6 +225,26 @@ def parse_anthropic_usage(*parts: Mapping[str, Any] | None) -> Usage | None:
     )
 
 
+def _collect_thinking(data: Mapping[str, Any], signed: dict[int, dict[str, Any]]) -> None:
+    """Rebuild streamed thinking blocks (text and signature) as the API wants them back."""
+    kind = data.get("type")
+    index = int(data.get("index", 0) or 0)
+    if kind == "content_block_start":
+        block = data.get("content_block") or {}
+        if block.get("type") in ("thinking", "redacted_thinking"):
+            signed[index] = dict(block)
+    elif kind == "content_block_delta" and index in signed:
+        delta = data.get("delta") or {}
+        if delta.get("type") == "thinking_delta":
+            signed[index]["thinking"] = signed[index].get("thinking", "") + delta.get(
+                "thinking", ""
+            )
+        elif delta.get("type") == "signature_delta":
+            signed[index]["signature"] = signed[index].get("signature", "") + delta.get(
+                "signature", ""
+            )
+
+
 @register_provider([LLMType.ANTHROPIC, LLMType.CLAUDE])
 class AnthropicLLM(BaseLLM):
     """Claude models over the Messages API, streaming and extended thinking included."""
@@ -381,6 +401,8 @@ class AnthropicLLM(BaseLLM):
         start_usage: Mapping[str, Any] | None = None
         model: str | None = None
         tools: dict[int, dict[str, Any]] = {}
+        signed: dict[int, dict[str, Any]] = {}  # thinking blocks, rebuilt to send back
+        text: list[str] = []
         stopped = False  # message_stop seen: the wire format's end of an answer
         # Chunks without content (message_start, block starts, tool-input fragments) are held
         # back until the first content arrives: an error event before it (e.g. overloaded_error)
@@ -413,6 +435,8 @@ class AnthropicLLM(BaseLLM):
                 if kind == "message_stop":
                     stopped = True
                 chunk = self._chunk(data, tools, start_usage)
+                _collect_thinking(data, signed)
+                text.append(chunk.text)
                 if kind == "message_start":
                     message = data.get("message") or {}
                     start_usage = message.get("usage")
@@ -433,13 +457,22 @@ class AnthropicLLM(BaseLLM):
             raise reader.cut("the stream ended without message_stop")
         for earlier in held or ():
             yield earlier
+        replay = None
+        if signed:
+            joined = "".join(text)
+            replay = [block for _, block in sorted(signed.items())]
+            replay += [{"type": "text", "text": joined}] if joined else []
         if tools:
             calls = [
                 ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
                 for _, c in sorted(tools.items())
             ]
             answer, calls = split_forced_answer(calls, options)
-            yield StreamChunk(text=answer or "", tool_calls=calls, model=model)
+            yield StreamChunk(
+                text=answer or "", tool_calls=calls, model=model, replay_content=replay
+            )
+        elif replay is not None:
+            yield StreamChunk(model=model, replay_content=replay)
 
     @staticmethod
     def _chunk(

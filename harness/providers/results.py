@@ -138,6 +138,8 @@ class StreamChunk:
     raw: Any = None
     index: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    # At the end: the parts to send back in the next turn (see ChatResponse.replay_content).
+    replay_content: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -224,12 +226,15 @@ class _ChoiceCollector:
         self.reasoning: list[str] = []
         self.finish_reason: str | None = None
         self.tool_calls: list[ToolCall] = []
+        self.replay_content: list[dict[str, Any]] | None = None
 
     def add(self, chunk: StreamChunk) -> None:
         self.text.append(chunk.text)
         self.reasoning.append(chunk.reasoning)
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.tool_calls.extend(chunk.tool_calls)
+        if chunk.replay_content is not None:
+            self.replay_content = chunk.replay_content
 
     def choice(self, index: int) -> Choice:
         return Choice(
@@ -264,6 +269,7 @@ class StreamCollector:
     def response(self) -> ChatResponse:
         choices = [self.answers[i].choice(i) for i in sorted(self.answers)] or [Choice(0, "")]
         first = choices[0]
+        replay = self.answers[min(self.answers)].replay_content if self.answers else None
         return ChatResponse(
             text=first.text,
             usage=self.usage,
@@ -274,4 +280,5 @@ class StreamCollector:
             raw=self.raw,
             choices=choices if len(choices) > 1 else [],
             metrics=self.metrics,
+            replay_content=replay,
         )

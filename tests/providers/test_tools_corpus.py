@@ -20,6 +20,7 @@ from harness.messages import tool_result
 from harness.providers.base import BaseLLM
 from harness.replay import CassetteMiss, ReplayTransport
 from harness.replay.matching import SECRET_QUERY_PARAMS, Matcher
+from tests.wirecorpus import CorpusTransport
 
 CORPUS = Path(__file__).parent.parent / "wire_corpus"
 OPENAI = "https://api.openai.com/v1"
@@ -276,3 +277,22 @@ async def test_a_request_without_the_recorded_tools_misses_the_recording() -> No
 
     with pytest.raises(CassetteMiss):
         await llm.acompletion([{"role": "user", "content": QUESTION}], tools=[renamed])
+
+
+async def test_a_streamed_thinking_block_comes_back_whole_with_its_signature() -> None:
+    transport = CorpusTransport.from_file(
+        "anthropic/llm-anthropic__test_stream_events_thinking.yaml"
+    )
+    config = LLMConfig(api_type="anthropic", model="claude-sonnet-4-0", base_url=ANTHROPIC)
+    llm = create_llm_instance(config, transport=transport, allow_missing_key=True)
+
+    response = await llm.acompletion(
+        [{"role": "user", "content": "Two names for a pelican"}], stream=True
+    )
+
+    message = response.message()
+    thinking, text = message["content"]
+    assert thinking["type"] == "thinking"
+    assert thinking["thinking"] == response.reasoning_content
+    assert thinking["signature"]  # the signature_delta events, joined
+    assert text == {"type": "text", "text": response.text}
