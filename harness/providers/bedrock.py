@@ -278,6 +278,7 @@ class BedrockLLM(BaseLLM):
             )
         text: list[str] = []
         reasoning: list[str] = []
+        signed: list[dict[str, Any]] = []  # reasoning blocks, sent back as they came
         calls: list[ToolCall] = []
         for block in message["content"]:
             if not isinstance(block, Mapping):
@@ -287,6 +288,7 @@ class BedrockLLM(BaseLLM):
             elif "reasoningContent" in block:
                 part = (block["reasoningContent"] or {}).get("reasoningText") or {}
                 reasoning.append(str(part.get("text") or ""))
+                signed.append(dict(block))
             elif "toolUse" in block:
                 use = block["toolUse"] or {}
                 calls.append(
@@ -297,8 +299,10 @@ class BedrockLLM(BaseLLM):
                     )
                 )
         answer, calls = split_forced_answer(calls, options)
+        joined = "".join(text) if answer is None else answer
         return ChatResponse(
-            text="".join(text) if answer is None else answer,
+            text=joined,
+            replay_content=_replay(signed, joined),
             usage=parse_converse_usage(data.get("usage")),
             reasoning_content="".join(reasoning) or None,
             finish_reason=data.get("stopReason"),
@@ -316,6 +320,8 @@ class BedrockLLM(BaseLLM):
         )
         reader = FrameStream(response, provider=self.provider_name, model=self.model)
         tools: dict[int, dict[str, Any]] = {}
+        signed: dict[int, dict[str, str]] = {}  # reasoning text and signature per block
+        text: list[str] = []
         stopped = False
         try:
             async for event, data in reader.events():
@@ -333,8 +339,13 @@ class BedrockLLM(BaseLLM):
                     delta = data.get("delta") or {}
                     if "text" in delta:
                         chunk.text = str(delta["text"])
+                        text.append(chunk.text)
                     elif "reasoningContent" in delta:
-                        chunk.reasoning = str((delta["reasoningContent"] or {}).get("text") or "")
+                        part = delta["reasoningContent"] or {}
+                        chunk.reasoning = str(part.get("text") or "")
+                        block = signed.setdefault(index, {"text": "", "signature": ""})
+                        block["text"] += chunk.reasoning
+                        block["signature"] += str(part.get("signature") or "")
                     elif "toolUse" in delta and index in tools:
                         tools[index]["input"] += str((delta["toolUse"] or {}).get("input") or "")
                 elif event == "messageStop":
@@ -348,13 +359,22 @@ class BedrockLLM(BaseLLM):
             await response.aclose()
         if not stopped:
             raise reader.cut("the stream ended without messageStop")
+        blocks = [
+            {"reasoningContent": {"reasoningText": {k: v for k, v in b.items() if v}}}
+            for _, b in sorted(signed.items())
+        ]
+        replay = _replay(blocks, "".join(text))
         if tools:
             calls = [
                 ToolCall(id=t["id"], name=t["name"], arguments=t["input"] or "{}")
                 for _, t in sorted(tools.items())
             ]
             answer, calls = split_forced_answer(calls, options)
-            yield StreamChunk(model=self.model, text=answer or "", tool_calls=calls)
+            yield StreamChunk(
+                model=self.model, text=answer or "", tool_calls=calls, replay_content=replay
+            )
+        elif replay is not None:
+            yield StreamChunk(model=self.model, replay_content=replay)
 
     # -- InvokeModel with Anthropic Messages bodies --------------------------------------------
 
@@ -540,6 +560,14 @@ class BedrockLLM(BaseLLM):
             usage=Usage(prompt_tokens=tokens) if counted else None,
             raw=bodies,
         )
+
+
+def _replay(reasoning: list[dict[str, Any]], text: str) -> list[dict[str, Any]] | None:
+    """The assistant content to send back when the answer reasoned (Converse wants the
+    signed ``reasoningContent`` blocks again with tool use), else None."""
+    if not reasoning:
+        return None
+    return reasoning + ([{"type": "text", "text": text}] if text else [])
 
 
 def converse_tool_config(options: ChatOptions) -> dict[str, Any]:

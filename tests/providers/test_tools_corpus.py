@@ -17,6 +17,7 @@ import pytest
 
 from harness import LLMConfig, Tool, ToolCall, create_llm_instance
 from harness.messages import tool_result
+from harness.providers._aws_wire import to_converse_messages
 from harness.providers.base import BaseLLM
 from harness.replay import CassetteMiss, ReplayTransport
 from harness.replay.matching import SECRET_QUERY_PARAMS, Matcher
@@ -296,3 +297,31 @@ async def test_a_streamed_thinking_block_comes_back_whole_with_its_signature() -
     assert thinking["thinking"] == response.reasoning_content
     assert thinking["signature"]  # the signature_delta events, joined
     assert text == {"type": "text", "text": response.text}
+
+
+async def test_a_streamed_converse_reasoning_block_comes_back_with_its_signature() -> None:
+    transport = CorpusTransport.from_file(
+        "bedrock/pydantic-ai__test_bedrock_model_thinking_part_stream.yaml"
+    )
+    config = LLMConfig(
+        api_type="bedrock",
+        model="us.anthropic.claude-sonnet-4-20250514-v1:0",
+        region_name="us-east-1",
+        access_key="AKIDEXAMPLE",
+        secret_key="secret",
+        reasoning=True,
+        reasoning_max_token=1024,
+    )
+    llm = create_llm_instance(config, transport=transport, environ={})
+
+    response = await llm.acompletion([{"role": "user", "content": "Hello"}], stream=True)
+
+    reasoning, text = response.message()["content"]
+    assert reasoning["reasoningContent"]["reasoningText"]["text"] == response.reasoning_content
+    assert reasoning["reasoningContent"]["reasoningText"]["signature"]
+    assert text == {"type": "text", "text": response.text}
+    _, chat = to_converse_messages([{"role": "user", "content": "Hello"}, response.message()])
+    assert chat[1] == {
+        "role": "assistant",
+        "content": [reasoning, {"text": response.text}],
+    }
