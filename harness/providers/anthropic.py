@@ -131,7 +131,7 @@ def anthropic_tool_params(options: ChatOptions, *, thinking: bool = False) -> di
     forced tool, so the two together are refused.
     """
     tools = [_anthropic_tool(tool) for tool in options.tools]
-    choice = options.tool_choice
+    choice = options.tool_choice if options.tools else None  # "none" without tools: default
     wire_choice: dict[str, Any] | None = None
     if choice == "auto":
         wire_choice = {"type": "auto"}

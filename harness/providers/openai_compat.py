@@ -113,7 +113,8 @@ def openai_options(options: ChatOptions, *, strict: bool) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if options.tools:
         params["tools"] = [tool.to_openai() for tool in options.tools]
-    choice = options.tool_choice
+    # tool_choice without tools is an error on the API: "none" with no tools is the default.
+    choice = options.tool_choice if options.tools else None
     if choice in ("auto", "none", "required"):
         params["tool_choice"] = choice
     elif choice is not None:

@@ -575,3 +575,12 @@ def test_response_message_is_the_assistant_turn_in_openai_shape() -> None:
     assert ChatResponse(text=None, tool_calls=[call]).message() == assistant_msg(tool_calls=[call])
     assert ChatResponse(text="hi").message() == {"role": "assistant", "content": "hi"}
     assert ChatResponse(text=None).message() == {"role": "assistant", "content": ""}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_tool_choice_none_without_tools_sends_no_tool_fields(provider: str) -> None:
+    llm, scripted = make(provider, [text_answer(provider, "hi")])
+
+    await llm.acompletion([user_msg("hi")], tool_choice="none")
+
+    assert not {"tools", "tool_choice"} & set(scripted.body(0))
