@@ -32,6 +32,7 @@ from harness.errors import (
     ResponseFormatError,
     ServerError,
     StreamError,
+    StructuredOutputError,
     TokenizerDataError,
     UnknownLLMTypeError,
 )
@@ -54,6 +55,8 @@ from harness.providers import (
     create_llm_instance,
     register_provider,
 )
+from harness.providers.fake import function_model, schema_model
+from harness.tools import Tool
 
 try:
     __version__ = version("harness-llm")
@@ -107,11 +110,15 @@ __all__ = [
     "ServerError",
     "StreamChunk",
     "StreamError",
+    "StructuredOutputError",
     "TokenizerDataError",
+    "Tool",
     "ToolCall",
     "UnknownLLMTypeError",
     "Usage",
     "__version__",
     "create_llm_instance",
+    "function_model",
     "register_provider",
+    "schema_model",
 ]

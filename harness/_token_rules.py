@@ -6,9 +6,16 @@ each 512x512 tile costs a tile amount on top of the base. The size is read from 
 inline (``data:``) PNG, JPEG, GIF and WebP images; a remote URL cannot be read offline and is
 counted as a 1024x1024 image (4 tiles).
 
-Tool definitions are rendered the way the chat models see them (a TypeScript-like
-``namespace functions``), as reverse-engineered by the community (hmarr/openai-chat-tokens):
-not published by OpenAI, so :func:`tools_tokens` is an approximation.
+Tool definitions on OpenAI models are rendered the way the chat models see them (a
+TypeScript-like ``namespace functions``), as reverse-engineered by the community
+(hmarr/openai-chat-tokens), plus a framing fitted on the recorded requests (9 tokens on
+cl100k_base, 8 on o200k_base): OpenAI publishes no rule, so :func:`tools_tokens` is an
+estimate and counts that include tools say so (``estimated``).
+
+Anthropic documents the one rule there is for Claude: with ``tools``, a tool-use system
+prompt of a fixed size per model and tool choice is added (:func:`claude_tool_prompt_tokens`,
+Anthropic's "tool use pricing and tokens" table); the definitions themselves are counted as
+their JSON, an estimate since Claude's tokenizer is not public.
 """
 
 from __future__ import annotations
@@ -21,7 +28,14 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_tools", "image_size", "image_tokens", "tools_tokens"]
+__all__ = [
+    "CLAUDE_TOOL_PROMPT_TOKENS",
+    "claude_tool_prompt_tokens",
+    "format_tools",
+    "image_size",
+    "image_tokens",
+    "tools_tokens",
+]
 
 DEFAULT_IMAGE_SIZE = (1024, 1024)
 
@@ -171,3 +185,24 @@ def tools_tokens(
     # The definitions travel in a system message of their own (``framing`` tokens around
     # them), or share the first system message when there is one (4 tokens fewer).
     return count(format_tools(tools)) + framing - (4 if has_system else 0)
+
+
+# Anthropic's documented tool-use system prompt sizes: model prefix -> (tokens with tool
+# choice auto or none, tokens with any or a named tool). Models the table does not list get
+# no overhead (their counts are estimates anyway).
+CLAUDE_TOOL_PROMPT_TOKENS: dict[str, tuple[int, int]] = {
+    "claude-3-opus": (530, 281),
+    "claude-3-sonnet": (159, 235),
+    "claude-3-haiku": (264, 340),
+}
+
+
+def claude_tool_prompt_tokens(model: str | None, tool_choice: str | None) -> int:
+    """The tool-use system prompt Anthropic adds to a request with tools, for ``model``
+    (also a Bedrock id such as ``anthropic.claude-3-haiku-...``); 0 when not documented."""
+    name = (model or "").lower().rsplit("/", 1)[-1]
+    name = name.split("anthropic.", 1)[-1]
+    for prefix, (auto, forced) in CLAUDE_TOOL_PROMPT_TOKENS.items():
+        if name.startswith(prefix):
+            return forced if tool_choice not in (None, "auto", "none") else auto
+    return 0

@@ -23,6 +23,8 @@
     │   ├── NotSupportedError       the provider has no such API (embeddings on Anthropic...)
     │   └── ResponseFormatError     a 2xx answer that is not what the wire format says (names
     │                               status, content-type and the body's first 200 characters)
+    ├── StructuredOutputError       an answer asked for with ``response_format`` is not valid
+    │                               JSON or not valid against the schema (``raw``: the text)
     ├── BatchError                  some prompts of ``aask_batch_parallel`` failed; keeps the rest
     ├── NoMoneyException            a request would pass the budget, or has no price while a
     │                               budget is set (alias BudgetExceeded)
@@ -63,6 +65,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "StreamError",
+    "StructuredOutputError",
     "TokenizerDataError",
     "UnknownLLMTypeError",
     "status_error_class",
@@ -262,6 +265,21 @@ class ResponseFormatError(ProviderError):
                 f"body starts {body_excerpt or ''!r})"
             )
         super().__init__(message, provider=provider, model=model)
+
+
+class StructuredOutputError(HarnessError):
+    """The answer to a request with a ``response_format`` is not valid JSON, or not valid
+    against the schema: ``raw`` is the text the model answered, ``reason`` what is wrong."""
+
+    def __init__(self, reason: str, *, raw: str, provider: str, model: str | None) -> None:
+        self.reason = reason
+        self.raw = raw
+        self.provider = provider
+        self.model = model
+        super().__init__(
+            f"{provider} ({model or 'no model'}): the structured answer is invalid: {reason}; "
+            f"the answer was {raw!r:.300}"
+        )
 
 
 class BatchError(HarnessError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -14,6 +15,7 @@ __all__ = [
     "image_url",
     "mask_base64_data",
     "system_msg",
+    "tool_result",
     "user_msg",
 ]
 
@@ -51,9 +53,42 @@ def user_msg(text: str, images: str | Sequence[str] | None = None) -> Message:
     return {"role": "user", "content": content}
 
 
-def assistant_msg(text: str) -> Message:
-    """An assistant message."""
-    return {"role": "assistant", "content": text}
+def assistant_msg(text: str | None = None, tool_calls: Iterable[Any] | None = None) -> Message:
+    """An assistant message: its text, and the tool calls it made (``ToolCall`` objects or
+    OpenAI-shaped ``tool_calls`` entries), in OpenAI's shape."""
+    msg: Message = {"role": "assistant", "content": text}
+    calls = [_call_entry(call, index) for index, call in enumerate(tool_calls or ())]
+    if calls:
+        msg["tool_calls"] = calls
+    elif text is None:
+        raise ValueError("an assistant message needs text or tool calls")
+    return msg
+
+
+def _call_entry(call: Any, index: int) -> dict[str, Any]:
+    to_message = getattr(call, "to_message", None)
+    entry = to_message() if callable(to_message) else call
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("function"), Mapping):
+        raise TypeError(
+            f"tool call {index}: expected a ToolCall or an OpenAI tool_calls entry, "
+            f"got {entry!r:.200}"
+        )
+    return dict(entry)
+
+
+def tool_result(call_id: str, content: Any, *, is_error: bool | None = None) -> Message:
+    """The result of the tool call ``call_id``, as a ``tool`` message; content that is not a
+    string is sent as JSON. (A call without an id, as Gemini may send, is answered by its
+    tool's name.) ``is_error`` marks a failed call for the wire formats that say so
+    (Anthropic's ``is_error``, Bedrock's ``status``); OpenAI-family requests leave it out."""
+    if not call_id:
+        raise ValueError("tool_result needs the call's id")
+    if not isinstance(content, str):
+        content = json.dumps(content, ensure_ascii=False)
+    msg: Message = {"role": "tool", "tool_call_id": call_id, "content": content}
+    if is_error is not None:
+        msg["is_error"] = is_error
+    return msg
 
 
 def system_msg(text: str) -> Message:

@@ -34,7 +34,7 @@ import tiktoken
 import yaml
 
 from harness._model_names import longest_prefix_match
-from harness._token_rules import image_tokens, tools_tokens
+from harness._token_rules import claude_tool_prompt_tokens, image_tokens, tools_tokens
 from harness.errors import ConfigError, TokenizerDataError
 from harness.messages import content_text
 
@@ -47,6 +47,7 @@ __all__ = [
     "count_message_tokens",
     "count_output_tokens",
     "count_text_tokens",
+    "count_tool_tokens",
     "encoding_for_model",
     "estimate_message_tokens",
     "estimate_text_tokens",
@@ -341,17 +342,75 @@ def count_message_tokens(
     model: str | None = None,
     *,
     tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: str | None = None,
 ) -> TokenCount:
-    """Prompt tokens of chat ``messages`` for ``model``, by OpenAI's chat counting rule.
+    """Prompt tokens of chat ``messages`` (and the ``tools`` offered) for ``model``.
 
-    Exact for text, names and inline images on OpenAI models. OpenAI does not publish how
-    ``tools`` and tool calls are rendered: harness uses the community's reverse-engineered
-    rendering, which equals what OpenAI billed for every recorded request in
-    tests/wire_corpus, but may be off by a few tokens for schemas it has not met (nested
-    objects, enums, strict mode).
+    Exact for text, names and inline images on OpenAI models, by OpenAI's chat counting rule.
+    With ``tools`` the count is an estimate (``estimated``): OpenAI does not publish how tool
+    definitions are rendered (harness uses the community's reverse-engineered rendering,
+    which equals what OpenAI billed for every recorded request in tests/wire_corpus); for
+    Claude models Anthropic's documented tool-use system prompt is added (see
+    :func:`count_tool_tokens`).
     """
     tokenizer = tokenizer_for_model(model)
-    return _result(tokenizer, tokenizer.prompt_tokens(messages, tools))
+    if tools and _is_claude(model):
+        value = tokenizer.prompt_tokens(messages) + _claude_tools_tokens(
+            tokenizer, tools, model, tool_choice
+        )
+    else:
+        value = tokenizer.prompt_tokens(messages, tools)
+    count = _result(tokenizer, value)
+    if tools:
+        count.estimated = True
+    return count
+
+
+def count_tool_tokens(
+    tools: Sequence[Mapping[str, Any]],
+    model: str | None = None,
+    *,
+    tool_choice: str | None = None,
+) -> TokenCount:
+    """Prompt tokens that tool definitions (OpenAI-style function dicts) add to a request
+    without a system message; always an estimate (no provider publishes the whole rule).
+
+    OpenAI models: the definitions rendered as the models see them, plus the fitted framing.
+    Claude models: the definitions' JSON plus Anthropic's documented tool-use system prompt
+    for the model and ``tool_choice``. Others: the OpenAI rendering, counted by estimate.
+    """
+    tokenizer = tokenizer_for_model(model)
+    if not tools:
+        return TokenCount(0, estimated=not tokenizer.exact, encoding=tokenizer.encoding.name)
+    if _is_claude(model):
+        value = _claude_tools_tokens(tokenizer, tools, model, tool_choice)
+    else:
+        value = tools_tokens(
+            tools, tokenizer.count, framing=tokenizer.tool_framing_tokens, has_system=False
+        )
+    return TokenCount(value, estimated=True, encoding=tokenizer.encoding.name)
+
+
+def _is_claude(model: str | None) -> bool:
+    return "claude" in (model or "").lower()
+
+
+def _claude_tools_tokens(
+    tokenizer: Tokenizer,
+    tools: Sequence[Mapping[str, Any]],
+    model: str | None,
+    tool_choice: str | None,
+) -> int:
+    total = claude_tool_prompt_tokens(model, tool_choice)
+    for tool in tools:
+        function = tool.get("function", tool)
+        definition = {
+            "name": function.get("name", ""),
+            "description": function.get("description", ""),
+            "input_schema": function.get("parameters") or function.get("input_schema") or {},
+        }
+        total += tokenizer.count(_compact_json(definition))
+    return total
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from harness.tokens import (
     count_message_tokens,
     count_output_tokens,
     count_text_tokens,
+    count_tool_tokens,
     encoding_for_model,
     get_encoding,
     tokenizer_for_model,
@@ -267,3 +268,49 @@ def test_counting_never_touches_the_network(text: str) -> None:
         count_output_tokens(text, "gpt-3.5-turbo")
     finally:
         socket.socket = real_socket  # type: ignore[misc]
+
+
+# -- tool definitions (issue #12) ----------------------------------------------------------------
+
+_WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a given location",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+        },
+    },
+}
+
+
+def test_a_count_with_tools_says_it_is_an_estimate() -> None:
+    messages = [{"role": "user", "content": "weather?"}]
+    plain = count_message_tokens(messages, "gpt-4o")
+    with_tools = count_message_tokens(messages, "gpt-4o", tools=[_WEATHER_TOOL])
+    assert plain.estimated is False
+    assert with_tools.estimated is True  # OpenAI publishes no rule for tool definitions
+    assert with_tools - plain == count_tool_tokens([_WEATHER_TOOL], "gpt-4o")
+
+
+def test_claude_tool_counts_add_anthropics_documented_tool_prompt() -> None:
+    messages = [{"role": "user", "content": "weather?"}]
+    plain = count_message_tokens(messages, "claude-3-haiku-20240307")
+    auto = count_message_tokens(messages, "claude-3-haiku-20240307", tools=[_WEATHER_TOOL])
+    forced = count_message_tokens(
+        messages, "claude-3-haiku-20240307", tools=[_WEATHER_TOOL], tool_choice="get_weather"
+    )
+    definition = count_tool_tokens([_WEATHER_TOOL], "claude-3-haiku-20240307")
+    # Anthropic's table: Claude 3 Haiku adds 264 tokens (auto) or 340 (any or a named tool).
+    assert auto - plain == definition
+    assert forced - auto == 340 - 264
+    assert definition > 264 and definition.estimated is True
+    bedrock = count_tool_tokens([_WEATHER_TOOL], "anthropic.claude-3-haiku-20240307-v1:0")
+    assert bedrock == definition
+
+
+def test_claude_models_outside_the_table_add_only_the_definitions() -> None:
+    tokens = count_tool_tokens([_WEATHER_TOOL], "claude-sonnet-4-0")
+    assert 0 < tokens < 100

@@ -16,7 +16,7 @@ from harness.costs import Usage
 
 if TYPE_CHECKING:
     from harness.evals.cases import Case
-    from harness.providers.base import BaseLLM, ChatResponse
+    from harness.providers.base import BaseLLM, ChatResponse, ToolCall
 
 __all__ = [
     "Grade",
@@ -70,6 +70,12 @@ class GradeContext:
     judge: JudgeFactory | None = None
     turns: list[str] = field(default_factory=list)  # every turn's reply (one for single-turn)
     attempt: int = 0  # the repeat number, from 0
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """Every tool call of the attempt, in order (``response.tool_calls``; for a case with
+        tools, the calls of every step of its loop)."""
+        return list(self.response.tool_calls) if self.response is not None else []
 
 
 Grader = Callable[[GradeContext], "Grade | Awaitable[Grade]"]

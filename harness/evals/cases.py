@@ -13,6 +13,23 @@ A suite file is YAML (``*.suite.yaml``)::
         prompt: What is the capital of France? Answer in one word.
         expect: [{contains: Paris}]
 
+A case may offer tools and run the agent loop: ``tools`` are tool definitions (OpenAI-style
+function dicts or ``{name, description, parameters}`` with a JSON schema), ``tool_results``
+scripts what each tool returns (a text, or a mapping from arguments to texts: keys are JSON
+objects matched as subsets of the call's arguments, ``"*"`` the fallback), and the model is
+asked again with the results up to ``max_steps`` times (default 5) until it answers without
+calling a tool::
+
+      - id: weather-paris
+        prompt: What is the weather in Paris?
+        tools:
+          - name: get_weather
+            description: The current weather in a city.
+            parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+        tool_results:
+          get_weather: {'{"city": "Paris"}': 18 C and sunny, '*': unknown city}
+        expect: [{called_tool: {name: get_weather, args: {city: Paris}}}, {contains: sunny}]
+
 or JSONL (``*.suite.jsonl``): one case mapping per line, with the suite settings (everything
 but ``cases``) in ``<name>.suite.yaml`` beside it, or given to :meth:`Suite.from_file`.
 
@@ -32,7 +49,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import yaml
@@ -41,8 +58,10 @@ from pydantic import ValidationError
 from harness.config import LLMConfig
 from harness.errors import ConfigError
 from harness.evals.graders import GRADERS, Grader, as_grader
+from harness.tools import Tool, normalize_tool_choice
 
 __all__ = [
+    "DEFAULT_MAX_STEPS",
     "Case",
     "Suite",
     "SuiteFormatError",
@@ -65,7 +84,12 @@ _CASE_KEYS = (
     "tags",
     "params",
     "description",
+    "tools",
+    "tool_results",
+    "tool_choice",
+    "max_steps",
 )
+DEFAULT_MAX_STEPS = 5
 _SUITE_KEYS = (
     "suite",
     "description",
@@ -95,6 +119,13 @@ class Case:
     graders: tuple[Grader, ...] = ()
     tags: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # LLMConfig overrides
+    # The agent loop: tools offered (Tools or OpenAI-style dicts), each tool's scripted result
+    # (a text, a mapping from argument JSON to text, or in Python a function of the
+    # arguments), the tool choice, and how many requests the loop may make.
+    tools: tuple[Any, ...] = ()
+    tool_results: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    tool_choice: str | None = None
+    max_steps: int = DEFAULT_MAX_STEPS
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip():
@@ -114,6 +145,9 @@ class Case:
         object.__setattr__(self, "tags", tuple(self.tags))
         object.__setattr__(self, "graders", tuple(as_grader(g) for g in self.graders))
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        tools = _check_tools(self, source=None, prefix=f"case {self.id!r}.")
+        object.__setattr__(self, "tools", tools)
+        object.__setattr__(self, "tool_results", MappingProxyType(dict(self.tool_results)))
 
     @property
     def input(self) -> str | list[str] | list[dict[str, Any]]:
@@ -436,6 +470,18 @@ def _case(entry: Any, source: str, prefix: str) -> Case:
             f"must be a mapping, got {params!r}", source=source, key=f"{where}params"
         )
     validate_params(params, source=source, key=f"{where}params")
+    tools = entry.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise SuiteFormatError(
+            "must be a list of tool definitions (mappings)", source=source, key=f"{where}tools"
+        )
+    fields = {
+        "tools": tuple(tools),
+        "tool_results": entry.get("tool_results") or {},
+        "tool_choice": entry.get("tool_choice"),
+        "max_steps": entry.get("max_steps", DEFAULT_MAX_STEPS),
+    }
+    _check_tools(SimpleNamespace(prompt=prompt, **fields), source=source, prefix=where)
     return Case(
         id=str(case_id),
         prompt=prompt,
@@ -446,7 +492,91 @@ def _case(entry: Any, source: str, prefix: str) -> Case:
         graders=_graders(entry.get("expect"), source, f"{where}expect"),
         tags=tuple(str(t) for t in tags),
         params=params,
+        **fields,
     )
+
+
+def _check_tools(case: Any, *, source: str | None, prefix: str) -> tuple[Tool, ...]:
+    """A case's tools as Tools, after checking its tool fields (results for every tool, a
+    valid tool choice, max_steps >= 1); SuiteFormatErrors name ``prefix`` + the field."""
+    try:
+        tools = tuple(Tool.of(t) for t in case.tools)
+    except (TypeError, ValueError) as exc:
+        raise SuiteFormatError(str(exc), source=source, key=f"{prefix}tools") from exc
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        raise SuiteFormatError(
+            f"two tools share a name: {names}", source=source, key=f"{prefix}tools"
+        )
+    if not tools:
+        if case.tool_results or case.tool_choice is not None:
+            raise SuiteFormatError(
+                "tool_results and tool_choice need 'tools'", source=source, key=f"{prefix}tools"
+            )
+        return tools
+    if isinstance(case.prompt, list):
+        raise SuiteFormatError(
+            "a case with tools has one prompt or 'messages', not a list of turns",
+            source=source,
+            key=f"{prefix}prompt",
+        )
+    if not isinstance(case.tool_results, Mapping):
+        raise SuiteFormatError(
+            "must be a mapping from tool name to its result",
+            source=source,
+            key=f"{prefix}tool_results",
+        )
+    for name, result in case.tool_results.items():
+        key = f"{prefix}tool_results.{name}"
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SuiteFormatError(
+                f"no tool named {name!r}{hint}; tools: {', '.join(names)}", source=source, key=key
+            )
+        _check_result(result, source, key)
+    missing = [n for n in names if n not in case.tool_results]
+    if missing:
+        raise SuiteFormatError(
+            f"no scripted result for {', '.join(missing)}",
+            source=source,
+            key=f"{prefix}tool_results",
+        )
+    try:
+        normalize_tool_choice(case.tool_choice, list(tools))
+    except ValueError as exc:
+        raise SuiteFormatError(str(exc), source=source, key=f"{prefix}tool_choice") from exc
+    steps = case.max_steps
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise SuiteFormatError(
+            f"must be an integer >= 1, got {steps!r}", source=source, key=f"{prefix}max_steps"
+        )
+    return tools
+
+
+def _check_result(result: Any, source: str | None, key: str) -> None:
+    """A tool's scripted result: a text, a callable, or a mapping from argument JSON to text."""
+    if isinstance(result, str) or callable(result):
+        return
+    if not isinstance(result, Mapping) or not result:
+        raise SuiteFormatError(
+            "a tool result is a text or a mapping from arguments (JSON) to texts",
+            source=source,
+            key=key,
+        )
+    for pattern in result:
+        if pattern == "*":
+            continue
+        try:
+            parsed = json.loads(pattern) if isinstance(pattern, str) else None
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise SuiteFormatError(
+                f"{pattern!r} is not a JSON object of arguments (or '*')",
+                source=source,
+                key=f"{key}[{pattern!r}]",
+            )
 
 
 def _check_messages(messages: Any, source: str, key: str) -> None:

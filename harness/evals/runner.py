@@ -24,6 +24,7 @@ import httpx2
 from harness.config import LLMConfig, ModelsConfig
 from harness.costs import CostManager, Usage
 from harness.errors import ConfigError, HarnessError
+from harness.evals._tool_loop import run_tool_loop
 from harness.evals.baseline import Baseline
 from harness.evals.cases import Case, Suite, SuiteFormatError, validate_params
 from harness.evals.graders import GradeContext, Grader, grader_models, grader_name, run_grader
@@ -184,6 +185,14 @@ class _Call:
 async def _ask(llm: BaseLLM, case: Case, config: LLMConfig) -> _Call:
     stream = config.stream
     system = [case.system] if case.system else None
+    if case.tools:  # the agent loop; its response's tool_calls are every step's calls
+        if isinstance(case.prompt, str):
+            images = list(case.images) or None
+            start = llm._build_messages(case.prompt, system, None, images)  # as aask builds
+        else:
+            start = [dict(m) for m in case.messages or []]
+        loop = await run_tool_loop(llm, case, start, stream=stream)
+        return _Call(loop.text, [loop.text], loop.messages, loop.response)
     if isinstance(case.prompt, str):
         images = list(case.images) or None
         reply = await llm.aask(case.prompt, system_msgs=system, images=images, stream=stream)

@@ -185,14 +185,13 @@ def to_converse_messages(
         if role == "tool":
             role = "user"
             result = content_text(message.get("content"))
-            blocks = [
-                {
-                    "toolResult": {
-                        "toolUseId": message.get("tool_call_id"),
-                        "content": [{"text": result}],
-                    }
-                }
-            ]
+            tool_result: dict[str, Any] = {
+                "toolUseId": message.get("tool_call_id"),
+                "content": [{"text": result}],
+            }
+            if message.get("is_error") is not None:
+                tool_result["status"] = "error" if message["is_error"] else "success"
+            blocks = [{"toolResult": tool_result}]
         else:
             role = "assistant" if role == "assistant" else "user"
             blocks = _content_blocks(message.get("content"), index)

@@ -15,13 +15,17 @@ from harness.costs import Usage
 from harness.errors import AuthenticationError, RateLimitError, ServerError, status_error_class
 from harness.messages import content_text
 from harness.providers._sdk import error_message, parse_retry_after
-from harness.providers.base import ChatResponse, Choice, ToolCall
+from harness.providers.base import ChatOptions, ChatResponse, Choice, ToolCall
+from harness.tools import ResponseFormat
 
 __all__ = [
     "as_int",
     "candidates",
     "gemini_error",
+    "gemini_response_format",
+    "gemini_tool_fields",
     "is_filtered",
+    "is_gemini_schema",
     "parse_gemini_response",
     "parse_gemini_usage",
     "to_gemini_contents",
@@ -99,6 +103,88 @@ def _function_calls(message: Mapping[str, Any], index: int) -> list[dict[str, An
     return calls
 
 
+# The keywords of Gemini's ``Schema`` (a subset of OpenAPI 3.0); a JSON schema that uses only
+# these (with one ``type`` per node) is sent in the classic fields, any other schema in the
+# JSON-Schema fields (``parametersJsonSchema``, ``responseJsonSchema``).
+_SCHEMA_KEYWORDS = frozenset(
+    {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    }
+)
+
+
+def is_gemini_schema(schema: Any) -> bool:
+    """Whether ``schema`` fits Gemini's OpenAPI-subset ``Schema`` as it is."""
+    if not isinstance(schema, Mapping):
+        return False
+    if set(schema) - _SCHEMA_KEYWORDS or not isinstance(schema.get("type", ""), str):
+        return False
+    properties = schema.get("properties") or {}
+    children = [*properties.values(), *(schema.get("anyOf") or [])]
+    if "items" in schema:
+        children.append(schema["items"])
+    return isinstance(properties, Mapping) and all(is_gemini_schema(c) for c in children)
+
+
+def gemini_tool_fields(options: ChatOptions) -> dict[str, Any]:
+    """The ``tools`` (``functionDeclarations``) and ``toolConfig`` of a ``generateContent``
+    request. Parameters go in ``parameters`` when they fit Gemini's OpenAPI subset, else in
+    ``parametersJsonSchema`` (any JSON Schema); ``tool_choice`` maps to the function-calling
+    mode AUTO, NONE or ANY (a tool name: ANY with that one allowed)."""
+    fields: dict[str, Any] = {}
+    if options.tools:
+        declarations = []
+        for tool in options.tools:
+            declaration: dict[str, Any] = {"name": tool.name}
+            if tool.description:
+                declaration["description"] = tool.description
+            key = "parameters" if is_gemini_schema(tool.parameters) else "parametersJsonSchema"
+            declaration[key] = tool.parameters
+            declarations.append(declaration)
+        fields["tools"] = [{"functionDeclarations": declarations}]
+    choice = options.tool_choice
+    if choice is not None:
+        modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+        calling: dict[str, Any] = {"mode": modes.get(choice, "ANY")}
+        if choice not in modes:
+            calling["allowedFunctionNames"] = [choice]
+        fields["toolConfig"] = {"functionCallingConfig": calling}
+    return fields
+
+
+def gemini_response_format(response_format: ResponseFormat) -> dict[str, Any]:
+    """The ``generationConfig`` fields of a structured answer: JSON output, and the schema as
+    ``responseSchema`` when it fits Gemini's OpenAPI subset, else as ``responseJsonSchema``
+    (any JSON Schema, e.g. pydantic's with ``$defs`` or ``additionalProperties``)."""
+    fields: dict[str, Any] = {"responseMimeType": "application/json"}
+    schema = response_format.schema
+    if schema is not None:
+        key = "responseSchema" if is_gemini_schema(schema) else "responseJsonSchema"
+        fields[key] = schema
+    return fields
+
+
 def to_gemini_contents(
     messages: list[dict[str, Any]],
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -119,12 +205,14 @@ def to_gemini_contents(
             continue
         if role == "tool":
             call_id = str(message.get("tool_call_id") or "")
-            name = message.get("name") or names.get(call_id, "")
+            known = call_id in names
+            # A call Gemini sent without an id is answered by its name (see tool_result).
+            name = message.get("name") or names.get(call_id) or call_id
             response: dict[str, Any] = {
                 "name": name,
                 "response": {"content": message.get("content")},
             }
-            if call_id:
+            if call_id and (known or name != call_id):
                 response["id"] = call_id
             parts = [{"functionResponse": response}]
             gemini_role = "user"

@@ -12,13 +12,20 @@ from harness.errors import ConfigError
 from harness.messages import content_text
 from harness.providers._sdk import in_stream_error, raise_mapped
 from harness.providers._wire import SSEStream, format_error, json_answer
-from harness.providers.base import BaseLLM, ChatResponse, StreamChunk, ToolCall
+from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, StreamChunk, ToolCall
 from harness.providers.registry import register_provider
+from harness.providers.results import split_forced_answer
+from harness.tools import Tool
 
 if TYPE_CHECKING:  # the SDK is imported at first use: it is slow to import
     import anthropic
 
-__all__ = ["AnthropicLLM", "parse_anthropic_usage", "to_anthropic_messages"]
+__all__ = [
+    "AnthropicLLM",
+    "anthropic_tool_params",
+    "parse_anthropic_usage",
+    "to_anthropic_messages",
+]
 
 
 def _image_block(url: str) -> dict[str, Any]:
@@ -93,7 +100,66 @@ def _tool_result_block(message: Mapping[str, Any]) -> dict[str, Any]:
             block["content"] = parts
     elif content:
         block["content"] = str(content)
+    if message.get("is_error") is not None:
+        block["is_error"] = bool(message["is_error"])
     return block
+
+
+def _anthropic_tool(tool: Tool) -> dict[str, Any]:
+    return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
+
+
+def _forced_answer_choice(options: ChatOptions, answer: str) -> dict[str, Any] | None:
+    """The Anthropic ``tool_choice`` of a request with a ``response_format``: the answer tool
+    when no other tool may be called; with tools on offer (choice unset, auto or required)
+    ``any``, so the model either calls a tool (a step of the loop) or answers through the
+    answer tool; None (keep the choice) when a named tool is forced for this step."""
+    choice = options.tool_choice
+    if not options.tools or choice == "none":
+        return {"type": "tool", "name": answer}
+    if choice in (None, "auto", "required"):
+        return {"type": "any"}
+    return None
+
+
+def anthropic_tool_params(options: ChatOptions, *, thinking: bool = False) -> dict[str, Any]:
+    """The ``tools`` and ``tool_choice`` of a Messages API request.
+
+    A ``response_format`` is asked for with a forced tool: a synthetic tool whose input schema
+    is the answer's; the call's input is the answer. ``tool_choice`` names it, unless other
+    tools are offered too (see :func:`_forced_answer_choice`). Extended thinking allows no
+    forced tool, so the two together are refused.
+    """
+    tools = [_anthropic_tool(tool) for tool in options.tools]
+    choice = options.tool_choice if options.tools else None  # "none" without tools: default
+    wire_choice: dict[str, Any] | None = None
+    if choice == "auto":
+        wire_choice = {"type": "auto"}
+    elif choice == "required":
+        wire_choice = {"type": "any"}
+    elif choice == "none":
+        wire_choice = {"type": "none"}
+    elif choice is not None:
+        wire_choice = {"type": "tool", "name": choice}
+    if options.response_format is not None:
+        answer = options.response_format.as_tool()
+        if any(tool.name == answer.name for tool in options.tools):
+            raise ValueError(
+                f"response_format {answer.name!r} has the name of an offered tool: rename one"
+            )
+        if thinking:
+            raise ValueError(
+                "response_format on Anthropic is answered through a forced tool call, which "
+                "extended thinking does not allow: turn reasoning off for this request"
+            )
+        tools.append(_anthropic_tool(answer))
+        wire_choice = _forced_answer_choice(options, answer.name) or wire_choice
+    params: dict[str, Any] = {}
+    if tools:
+        params["tools"] = tools
+    if wire_choice is not None:
+        params["tool_choice"] = wire_choice
+    return params
 
 
 def to_anthropic_messages(
@@ -159,6 +225,26 @@ def parse_anthropic_usage(*parts: Mapping[str, Any] | None) -> Usage | None:
     )
 
 
+def _collect_thinking(data: Mapping[str, Any], signed: dict[int, dict[str, Any]]) -> None:
+    """Rebuild streamed thinking blocks (text and signature) as the API wants them back."""
+    kind = data.get("type")
+    index = int(data.get("index", 0) or 0)
+    if kind == "content_block_start":
+        block = data.get("content_block") or {}
+        if block.get("type") in ("thinking", "redacted_thinking"):
+            signed[index] = dict(block)
+    elif kind == "content_block_delta" and index in signed:
+        delta = data.get("delta") or {}
+        if delta.get("type") == "thinking_delta":
+            signed[index]["thinking"] = signed[index].get("thinking", "") + delta.get(
+                "thinking", ""
+            )
+        elif delta.get("type") == "signature_delta":
+            signed[index]["signature"] = signed[index].get("signature", "") + delta.get(
+                "signature", ""
+            )
+
+
 @register_provider([LLMType.ANTHROPIC, LLMType.CLAUDE])
 class AnthropicLLM(BaseLLM):
     """Claude models over the Messages API, streaming and extended thinking included."""
@@ -199,7 +285,9 @@ class AnthropicLLM(BaseLLM):
             )
         return self._client
 
-    def _params(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+    def _params(
+        self, messages: list[dict[str, Any]], stream: bool, options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         config = self.config
         if not self.model:
             raise ConfigError("no model configured", source=config.source, key="model")
@@ -234,6 +322,8 @@ class AnthropicLLM(BaseLLM):
             params["stop_sequences"] = (
                 [config.stop] if isinstance(config.stop, str) else config.stop
             )
+        if options:
+            params.update(anthropic_tool_params(options, thinking=bool(config.reasoning)))
         if stream:
             params["stream"] = True
         return params
@@ -244,9 +334,9 @@ class AnthropicLLM(BaseLLM):
         raise_mapped(exc, anthropic, provider=self.provider_name, model=self.model)
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
-        params = self._params(messages, stream=False)
+        params = self._params(messages, stream=False, options=options)
         try:
             raw = await self.client.messages.with_raw_response.create(**params, timeout=timeout)
         except Exception as exc:
@@ -267,6 +357,7 @@ class AnthropicLLM(BaseLLM):
             )
         text: list[str] = []
         thinking: list[str] = []
+        signed: list[dict[str, Any]] = []  # thinking blocks, sent back as they came
         calls: list[ToolCall] = []
         for block in data["content"]:
             if not isinstance(block, Mapping):
@@ -274,27 +365,34 @@ class AnthropicLLM(BaseLLM):
             kind = block.get("type")
             if kind == "text":
                 text.append(block.get("text", ""))
-            elif kind == "thinking":
+            elif kind in ("thinking", "redacted_thinking"):
                 thinking.append(block.get("thinking", ""))
+                signed.append(dict(block))
             elif kind == "tool_use":
                 arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
                 calls.append(
                     ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments)
                 )
+        answer, calls = split_forced_answer(calls, options)
+        joined = "".join(text) if answer is None else answer
+        replay = None
+        if signed:  # with thinking and tools, Anthropic wants the thinking back, unchanged
+            replay = signed + ([{"type": "text", "text": joined}] if joined else [])
         return ChatResponse(
-            text="".join(text),
+            text=joined,
             usage=parse_anthropic_usage(data.get("usage")),
             reasoning_content="".join(thinking) or None,
             finish_reason=data.get("stop_reason"),
             model=data.get("model"),
             tool_calls=calls,
             raw=data,
+            replay_content=replay,
         )
 
     async def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
-        params = self._params(messages, stream=True)
+        params = self._params(messages, stream=True, options=options)
         try:
             stream = await self.client.messages.create(**params, timeout=timeout)
         except Exception as exc:
@@ -303,6 +401,8 @@ class AnthropicLLM(BaseLLM):
         start_usage: Mapping[str, Any] | None = None
         model: str | None = None
         tools: dict[int, dict[str, Any]] = {}
+        signed: dict[int, dict[str, Any]] = {}  # thinking blocks, rebuilt to send back
+        text: list[str] = []
         stopped = False  # message_stop seen: the wire format's end of an answer
         # Chunks without content (message_start, block starts, tool-input fragments) are held
         # back until the first content arrives: an error event before it (e.g. overloaded_error)
@@ -335,6 +435,8 @@ class AnthropicLLM(BaseLLM):
                 if kind == "message_stop":
                     stopped = True
                 chunk = self._chunk(data, tools, start_usage)
+                _collect_thinking(data, signed)
+                text.append(chunk.text)
                 if kind == "message_start":
                     message = data.get("message") or {}
                     start_usage = message.get("usage")
@@ -355,14 +457,22 @@ class AnthropicLLM(BaseLLM):
             raise reader.cut("the stream ended without message_stop")
         for earlier in held or ():
             yield earlier
+        replay = None
+        if signed:
+            joined = "".join(text)
+            replay = [block for _, block in sorted(signed.items())]
+            replay += [{"type": "text", "text": joined}] if joined else []
         if tools:
+            calls = [
+                ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+                for _, c in sorted(tools.items())
+            ]
+            answer, calls = split_forced_answer(calls, options)
             yield StreamChunk(
-                tool_calls=[
-                    ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
-                    for _, c in sorted(tools.items())
-                ],
-                model=model,
+                text=answer or "", tool_calls=calls, model=model, replay_content=replay
             )
+        elif replay is not None:
+            yield StreamChunk(model=model, replay_content=replay)
 
     @staticmethod
     def _chunk(

@@ -33,9 +33,11 @@ from harness.errors import (
     ResponseFormatError,
     ServerError,
     StreamError,
+    StructuredOutputError,
 )
 from harness.providers.fields import VENDOR_FIELDS, config_sets, refuse_unsupported
 from harness.providers.results import (
+    ChatOptions,
     ChatResponse,
     Choice,
     Embeddings,
@@ -50,11 +52,13 @@ from harness.tokens import (
     count_output_tokens,
     count_text_tokens,
 )
+from harness.tools import ToolLike, normalize_tool_choice, response_format_of, tools_of
 
 __all__ = [
     "USE_CONFIG_TIMEOUT",
     "VENDOR_FIELDS",
     "BaseLLM",
+    "ChatOptions",
     "ChatResponse",
     "Choice",
     "Embeddings",
@@ -261,19 +265,32 @@ class BaseLLM(ABC):
         images: str | Sequence[str] | None = None,
         timeout: float = USE_CONFIG_TIMEOUT,
         stream: bool | None = None,
+        *,
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
     ) -> Reply:
         """Ask one question; the answer is a ``str`` (a :class:`Reply` with the call's facts).
 
         System messages come first (``system_msgs``, or the default system prompt; none when
         ``use_system_prompt`` is off), then ``format_msgs``, then ``msg`` (a string, sent as a
-        user message with ``images``, or a list of message dicts).
+        user message with ``images``, or a list of message dicts). ``tools``, ``tool_choice``
+        and ``response_format`` are as for :meth:`acompletion`; with a ``response_format`` the
+        Reply's ``parsed`` is the validated answer.
         """
         message = self._build_messages(msg, system_msgs, format_msgs, images)
         if stream is None:
             stream = self.config.stream
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("aask messages: %s", [self.mask_base64_data(m) for m in message])
-        response = await self.acompletion(message, stream=stream, timeout=timeout)
+        response = await self.acompletion(
+            message,
+            stream=stream,
+            timeout=timeout,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+        )
         return Reply(response)
 
     def _build_messages(
@@ -378,29 +395,66 @@ class BaseLLM(ABC):
         messages: list[dict[str, Any]],
         stream: bool = False,
         timeout: float = USE_CONFIG_TIMEOUT,
+        *,
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
     ) -> ChatResponse:
         """One chat completion with compression, a budget check, retries and cost accounting.
+
+        ``tools`` (harness Tools, OpenAI-style function dicts, functions or pydantic model
+        classes) are offered to the model, ``tool_choice`` (``auto``, ``none``, ``required``
+        or a tool name) says whether it must call one; ``response_format`` (a pydantic model
+        class, a JSON-schema dict or ``"json"``) asks for a structured answer, validated into
+        ``parsed`` (StructuredOutputError, with the raw text, when it is not valid). An answer
+        that calls tools is not parsed (``parsed`` stays None): the structured answer is the
+        loop's last turn.
 
         With a ``max_budget`` on the cost manager, a request whose projected cost (its prompt
         plus ``n`` x ``max_token`` of output) would pass the budget, or whose model has no
         price, raises NoMoneyException unsent.
         """
+        options = self._chat_options(tools, tool_choice, response_format)
         prepared = self.compress_messages(messages)
         effective_timeout = self.get_timeout(timeout)
-        price, reservation = self._reserve_budget(prepared)
+        price, reservation = self._reserve_budget(prepared, options)
+        extra: dict[str, Any] = {"options": options} if options else {}
 
         async def attempt() -> ChatResponse:
             if stream:
-                return await self._collect_stream(prepared, effective_timeout)
-            return await self._achat_completion(prepared, timeout=effective_timeout)
+                return await self._collect_stream(prepared, effective_timeout, **extra)
+            return await self._achat_completion(prepared, timeout=effective_timeout, **extra)
 
         try:
             response = await self._with_retries(attempt)
         except BaseException:
             self.cost_manager.release(reservation)
             raise
-        self._account(prepared, response, price, reservation)
+        self._account(prepared, response, price, reservation, options)
+        # An answer that calls tools is a step of the loop, not yet the structured answer.
+        if options.response_format is not None and not response.tool_calls:
+            self._parse_structured(response, options)
         return response
+
+    def _chat_options(self, tools: Any, tool_choice: Any, response_format: Any) -> ChatOptions:
+        """The request's tools, tool choice and response format, checked and normalised."""
+        offered = tools_of(tools)
+        return ChatOptions(
+            tools=offered,
+            tool_choice=normalize_tool_choice(tool_choice, offered),
+            response_format=response_format_of(response_format),
+        )
+
+    def _parse_structured(self, response: ChatResponse, options: ChatOptions) -> None:
+        """Set ``response.parsed`` from the answer's text, or raise StructuredOutputError."""
+        assert options.response_format is not None
+        text = response.text or ""
+        try:
+            response.parsed = options.response_format.parse(text)
+        except ValueError as exc:
+            raise StructuredOutputError(
+                str(exc), raw=text, provider=self.provider_name, model=self.model
+            ) from exc
 
     async def astream(
         self,
@@ -409,23 +463,33 @@ class BaseLLM(ABC):
         format_msgs: Sequence[dict[str, Any]] | None = None,
         images: str | Sequence[str] | None = None,
         timeout: float = USE_CONFIG_TIMEOUT,
+        *,
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
     ) -> AsyncIterator[StreamChunk]:
         """Stream one answer chunk by chunk, as the provider sends it.
 
         A failure before the first text (or reasoning, tool call, finish) is retried; after
         it, the error reaches the caller (the caller has already seen part of the answer).
         Costs are counted when the stream ends, however it ends: a stream the caller leaves
-        early is billed for what it got.
+        early is billed for what it got. Tool calls arrive whole, in a chunk at the end; a
+        ``response_format`` shapes the streamed text but is not validated (join the text and
+        parse it, or use ``aask``).
         """
+        options = self._chat_options(tools, tool_choice, response_format)
         message = self._build_messages(msg, system_msgs, format_msgs, images)
         prepared = self.compress_messages(message)
         effective_timeout = self.get_timeout(timeout)
-        price, reservation = self._reserve_budget(prepared)
+        price, reservation = self._reserve_budget(prepared, options)
+        extra: dict[str, Any] = {"options": options} if options else {}
 
         async def first() -> tuple[list[StreamChunk], AsyncIterator[StreamChunk]]:
             # Chunks without content (a role, usage so far) are held back with the first one
             # that has some, so a stream that fails before any content can still be retried.
-            iterator = aiter(self._achat_completion_stream(prepared, timeout=effective_timeout))
+            iterator = aiter(
+                self._achat_completion_stream(prepared, timeout=effective_timeout, **extra)
+            )
             held: list[StreamChunk] = []
             try:
                 while True:
@@ -461,7 +525,7 @@ class BaseLLM(ABC):
             if aclose is not None:
                 await aclose()
             if collected.chunks:
-                self._account(prepared, collected.response(), price, reservation)
+                self._account(prepared, collected.response(), price, reservation, options)
             else:
                 self.cost_manager.release(reservation)
 
@@ -525,6 +589,10 @@ class BaseLLM(ABC):
 
     # -- what a provider implements ------------------------------------------------------------
 
+    # A provider that supports tools or structured output takes an ``options: ChatOptions``
+    # keyword in both methods; it is passed only when the request sets some, so providers
+    # without it keep working for plain requests.
+
     @abstractmethod
     async def _achat_completion(
         self, messages: list[dict[str, Any]], timeout: float
@@ -548,9 +616,11 @@ class BaseLLM(ABC):
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _collect_stream(self, messages: list[dict[str, Any]], timeout: float) -> ChatResponse:
+    async def _collect_stream(
+        self, messages: list[dict[str, Any]], timeout: float, **extra: Any
+    ) -> ChatResponse:
         collected = StreamCollector()
-        async for chunk in self._achat_completion_stream(messages, timeout=timeout):
+        async for chunk in self._achat_completion_stream(messages, timeout=timeout, **extra):
             collected.add(chunk)
         return collected.response()
 
@@ -613,7 +683,7 @@ class BaseLLM(ABC):
         return self.config.calc_usage or self.cost_manager.max_budget is not None
 
     def _reserve_budget(
-        self, prepared: list[dict[str, Any]]
+        self, prepared: list[dict[str, Any]], options: ChatOptions | None = None
     ) -> tuple[ModelPrice | None, Reservation | None]:
         """The config's price override, and a hold on the budget for the projected cost."""
         price = (
@@ -623,7 +693,7 @@ class BaseLLM(ABC):
             return price, None
         reservation = self.cost_manager.reserve(
             self.pricing_plan or self.model or "unknown",
-            count_message_tokens(prepared, self.model),
+            count_message_tokens(prepared, self.model, **_tool_count_args(options)),
             self.config.max_token * max(self.config.n or 1, 1),  # n answers, each up to max_token
             price=price,
         )
@@ -635,19 +705,25 @@ class BaseLLM(ABC):
         response: ChatResponse,
         price: ModelPrice | None,
         reservation: Reservation | None,
+        options: ChatOptions | None = None,
     ) -> None:
         """Fill in usage the provider did not report, then bill the call."""
         if response.usage is None:
-            response.usage = self._estimate_usage(prepared, response)
+            response.usage = self._estimate_usage(prepared, response, options)
         self._update_costs(response, price=price, reservation=reservation)
 
-    def _estimate_usage(self, messages: list[dict[str, Any]], response: ChatResponse) -> Usage:
+    def _estimate_usage(
+        self,
+        messages: list[dict[str, Any]],
+        response: ChatResponse,
+        options: ChatOptions | None = None,
+    ) -> Usage:
         """Usage counted locally when the provider reported none (always flagged estimated:
-        tools and hidden reasoning are not seen; exact text counts for OpenAI models)."""
+        hidden reasoning is not seen; exact text counts for OpenAI models)."""
         model = response.model or self.model
         reasoning = count_output_tokens(response.reasoning_content or "", model)
         return Usage(
-            prompt_tokens=count_message_tokens(messages, model),
+            prompt_tokens=count_message_tokens(messages, model, **_tool_count_args(options)),
             completion_tokens=count_output_tokens(response.text or "", model) + reasoning,
             reasoning_tokens=reasoning,
             estimated=True,
@@ -665,3 +741,13 @@ class BaseLLM(ABC):
             return
         model = self.pricing_plan or response.model or self.model or "unknown"
         self.cost_manager.update(response.usage, model, price=price, reservation=reservation)
+
+
+def _tool_count_args(options: ChatOptions | None) -> dict[str, Any]:
+    """The offered tools (as OpenAI function dicts) and tool choice, for token counting."""
+    if not options or not options.tools:
+        return {}
+    return {
+        "tools": [tool.to_openai() for tool in options.tools],
+        "tool_choice": options.tool_choice,
+    }

@@ -43,9 +43,22 @@ from harness.providers._aws_wire import (
 )
 from harness.providers._sdk import in_stream_error, transport_error, with_transport_note
 from harness.providers._wire import format_error, json_answer
-from harness.providers.anthropic import AnthropicLLM, parse_anthropic_usage, to_anthropic_messages
-from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk, ToolCall
+from harness.providers.anthropic import (
+    AnthropicLLM,
+    anthropic_tool_params,
+    parse_anthropic_usage,
+    to_anthropic_messages,
+)
+from harness.providers.base import (
+    BaseLLM,
+    ChatOptions,
+    ChatResponse,
+    Embeddings,
+    StreamChunk,
+    ToolCall,
+)
 from harness.providers.registry import register_provider
+from harness.providers.results import split_forced_answer
 
 __all__ = [
     "BedrockLLM",
@@ -220,7 +233,9 @@ class BedrockLLM(BaseLLM):
 
     # -- Converse ---------------------------------------------------------------------------
 
-    def _converse_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _converse_body(
+        self, messages: list[dict[str, Any]], options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         config = self.config
         explicit = config.model_fields_set
         system, chat = to_converse_messages(messages)
@@ -242,11 +257,17 @@ class BedrockLLM(BaseLLM):
         body: dict[str, Any] = {"messages": chat, "inferenceConfig": inference}
         if system:
             body["system"] = system
+        if options:
+            tool_config = converse_tool_config(options)
+            if tool_config:
+                body["toolConfig"] = tool_config
         if extra:
             body["additionalModelRequestFields"] = extra
         return body
 
-    def _converse_response(self, data: dict[str, Any], response: httpx2.Response) -> ChatResponse:
+    def _converse_response(
+        self, data: dict[str, Any], response: httpx2.Response, options: ChatOptions | None = None
+    ) -> ChatResponse:
         message = (data.get("output") or {}).get("message")
         if not isinstance(message, Mapping) or not isinstance(message.get("content"), list):
             raise format_error(
@@ -258,6 +279,7 @@ class BedrockLLM(BaseLLM):
             )
         text: list[str] = []
         reasoning: list[str] = []
+        signed: list[dict[str, Any]] = []  # reasoning blocks, sent back as they came
         calls: list[ToolCall] = []
         for block in message["content"]:
             if not isinstance(block, Mapping):
@@ -267,6 +289,7 @@ class BedrockLLM(BaseLLM):
             elif "reasoningContent" in block:
                 part = (block["reasoningContent"] or {}).get("reasoningText") or {}
                 reasoning.append(str(part.get("text") or ""))
+                signed.append(dict(block))
             elif "toolUse" in block:
                 use = block["toolUse"] or {}
                 calls.append(
@@ -276,8 +299,11 @@ class BedrockLLM(BaseLLM):
                         arguments=json.dumps(use.get("input") or {}, ensure_ascii=False),
                     )
                 )
+        answer, calls = split_forced_answer(calls, options)
+        joined = "".join(text) if answer is None else answer
         return ChatResponse(
-            text="".join(text),
+            text=joined,
+            replay_content=_replay(signed, joined),
             usage=parse_converse_usage(data.get("usage")),
             reasoning_content="".join(reasoning) or None,
             finish_reason=data.get("stopReason"),
@@ -288,13 +314,15 @@ class BedrockLLM(BaseLLM):
         )
 
     async def _converse_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None
     ) -> AsyncGenerator[StreamChunk, None]:
         response = await self._post(
-            "converse-stream", self._converse_body(messages), timeout, stream=True
+            "converse-stream", self._converse_body(messages, options), timeout, stream=True
         )
         reader = FrameStream(response, provider=self.provider_name, model=self.model)
         tools: dict[int, dict[str, Any]] = {}
+        signed: dict[int, dict[str, str]] = {}  # reasoning text and signature per block
+        text: list[str] = []
         stopped = False
         try:
             async for event, data in reader.events():
@@ -312,8 +340,13 @@ class BedrockLLM(BaseLLM):
                     delta = data.get("delta") or {}
                     if "text" in delta:
                         chunk.text = str(delta["text"])
+                        text.append(chunk.text)
                     elif "reasoningContent" in delta:
-                        chunk.reasoning = str((delta["reasoningContent"] or {}).get("text") or "")
+                        part = delta["reasoningContent"] or {}
+                        chunk.reasoning = str(part.get("text") or "")
+                        block = signed.setdefault(index, {"text": "", "signature": ""})
+                        block["text"] += chunk.reasoning
+                        block["signature"] += str(part.get("signature") or "")
                     elif "toolUse" in delta and index in tools:
                         tools[index]["input"] += str((delta["toolUse"] or {}).get("input") or "")
                 elif event == "messageStop":
@@ -327,18 +360,28 @@ class BedrockLLM(BaseLLM):
             await response.aclose()
         if not stopped:
             raise reader.cut("the stream ended without messageStop")
+        blocks = [
+            {"reasoningContent": {"reasoningText": {k: v for k, v in b.items() if v}}}
+            for _, b in sorted(signed.items())
+        ]
+        replay = _replay(blocks, "".join(text))
         if tools:
+            calls = [
+                ToolCall(id=t["id"], name=t["name"], arguments=t["input"] or "{}")
+                for _, t in sorted(tools.items())
+            ]
+            answer, calls = split_forced_answer(calls, options)
             yield StreamChunk(
-                model=self.model,
-                tool_calls=[
-                    ToolCall(id=t["id"], name=t["name"], arguments=t["input"] or "{}")
-                    for _, t in sorted(tools.items())
-                ],
+                model=self.model, text=answer or "", tool_calls=calls, replay_content=replay
             )
+        elif replay is not None:
+            yield StreamChunk(model=self.model, replay_content=replay)
 
     # -- InvokeModel with Anthropic Messages bodies --------------------------------------------
 
-    def _anthropic_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _anthropic_body(
+        self, messages: list[dict[str, Any]], options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         config = self.config
         explicit = config.model_fields_set
         system, chat = to_anthropic_messages(messages)
@@ -359,9 +402,13 @@ class BedrockLLM(BaseLLM):
                 body["top_k"] = config.top_k
         if config.stop:
             body["stop_sequences"] = [config.stop] if isinstance(config.stop, str) else config.stop
+        if options:
+            body.update(anthropic_tool_params(options, thinking=bool(config.reasoning)))
         return body
 
-    def _anthropic_response(self, data: dict[str, Any], response: httpx2.Response) -> ChatResponse:
+    def _anthropic_response(
+        self, data: dict[str, Any], response: httpx2.Response, options: ChatOptions | None = None
+    ) -> ChatResponse:
         if data.get("type") == "error":
             raise in_stream_error(data, provider=self.provider_name, model=self.model)
         if not isinstance(data.get("content"), list):
@@ -390,8 +437,9 @@ class BedrockLLM(BaseLLM):
         latency = response.headers.get("x-amzn-bedrock-invocation-latency")
         if latency and latency.isdigit():
             metrics["latency"] = int(latency) / 1000.0
+        answer, calls = split_forced_answer(calls, options)
         return ChatResponse(
-            text="".join(text),
+            text="".join(text) if answer is None else answer,
             usage=parse_anthropic_usage(data.get("usage")),
             reasoning_content="".join(thinking) or None,
             finish_reason=data.get("stop_reason"),
@@ -402,10 +450,13 @@ class BedrockLLM(BaseLLM):
         )
 
     async def _anthropic_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None
     ) -> AsyncGenerator[StreamChunk, None]:
         response = await self._post(
-            "invoke-with-response-stream", self._anthropic_body(messages), timeout, stream=True
+            "invoke-with-response-stream",
+            self._anthropic_body(messages, options),
+            timeout,
+            stream=True,
         )
         reader = FrameStream(response, provider=self.provider_name, model=self.model)
         tools: dict[int, dict[str, Any]] = {}
@@ -440,37 +491,36 @@ class BedrockLLM(BaseLLM):
         if not stopped:
             raise reader.cut("the stream ended without message_stop")
         if tools:
-            yield StreamChunk(
-                model=model,
-                tool_calls=[
-                    ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
-                    for _, c in sorted(tools.items())
-                ],
-            )
+            calls = [
+                ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+                for _, c in sorted(tools.items())
+            ]
+            answer, calls = split_forced_answer(calls, options)
+            yield StreamChunk(model=model, text=answer or "", tool_calls=calls)
 
     # -- BaseLLM hooks ------------------------------------------------------------------------
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
         if self.uses_invoke():
             response = await self._post(
-                "invoke", self._anthropic_body(messages), timeout, stream=False
+                "invoke", self._anthropic_body(messages, options), timeout, stream=False
             )
             data = await json_answer(response, provider=self.provider_name, model=self.model)
-            return self._anthropic_response(data, response)
+            return self._anthropic_response(data, response, options)
         response = await self._post(
-            "converse", self._converse_body(messages), timeout, stream=False
+            "converse", self._converse_body(messages, options), timeout, stream=False
         )
         data = await json_answer(response, provider=self.provider_name, model=self.model)
-        return self._converse_response(data, response)
+        return self._converse_response(data, response, options)
 
     def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
         if self.uses_invoke():
-            return _content_first(self._anthropic_stream(messages, timeout))
-        return _content_first(self._converse_stream(messages, timeout))
+            return _content_first(self._anthropic_stream(messages, timeout, options))
+        return _content_first(self._converse_stream(messages, timeout, options))
 
     async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
         """Amazon Titan text embeddings over InvokeModel, one request per text."""
@@ -511,6 +561,61 @@ class BedrockLLM(BaseLLM):
             usage=Usage(prompt_tokens=tokens) if counted else None,
             raw=bodies,
         )
+
+
+def _replay(reasoning: list[dict[str, Any]], text: str) -> list[dict[str, Any]] | None:
+    """The assistant content to send back when the answer reasoned (Converse wants the
+    signed ``reasoningContent`` blocks again with tool use), else None."""
+    if not reasoning:
+        return None
+    return reasoning + ([{"type": "text", "text": text}] if text else [])
+
+
+def converse_tool_config(options: ChatOptions) -> dict[str, Any]:
+    """The Converse ``toolConfig``: ``toolSpec``s and ``toolChoice`` (auto, any or one tool).
+
+    A ``response_format`` is asked for with a forced synthetic tool whose input is the answer.
+    Converse has no way to forbid tool use, so ``tool_choice="none"`` is refused.
+    """
+    tools = list(options.tools)
+    choice: dict[str, Any] | None = None
+    if options.tool_choice == "none" and options.response_format is None:
+        raise ValueError(
+            "Bedrock Converse has no tool_choice 'none': leave tool_choice unset, or send the "
+            "request without tools"
+        )
+    if options.tool_choice == "auto":
+        choice = {"auto": {}}
+    elif options.tool_choice == "required":
+        choice = {"any": {}}
+    elif options.tool_choice is not None:
+        choice = {"tool": {"name": options.tool_choice}}
+    if options.response_format is not None:
+        answer = options.response_format.as_tool()
+        if any(tool.name == answer.name for tool in tools):
+            raise ValueError(
+                f"response_format {answer.name!r} has the name of an offered tool: rename one"
+            )
+        tools.append(answer)
+        # As on Anthropic: the answer tool forced when no other tool may be called, else any
+        # tool (a loop step or the answer), or the named tool forced for this step.
+        if not options.tools or options.tool_choice == "none":
+            choice = {"tool": {"name": answer.name}}
+        elif options.tool_choice in (None, "auto", "required"):
+            choice = {"any": {}}
+    if not tools:
+        return {}
+    specs = []
+    for tool in tools:
+        spec: dict[str, Any] = {"name": tool.name}
+        if tool.description:  # Converse rejects an empty description
+            spec["description"] = tool.description
+        spec["inputSchema"] = {"json": tool.parameters}
+        specs.append({"toolSpec": spec})
+    config: dict[str, Any] = {"tools": specs}
+    if choice is not None:
+        config["toolChoice"] = choice
+    return config
 
 
 async def _content_first(chunks: AsyncGenerator[StreamChunk, None]) -> AsyncIterator[StreamChunk]:

@@ -26,6 +26,8 @@ from harness.providers._gemini_wire import (
     as_int,
     candidates,
     gemini_error,
+    gemini_response_format,
+    gemini_tool_fields,
     is_filtered,
     parse_gemini_response,
     parse_gemini_usage,
@@ -33,7 +35,7 @@ from harness.providers._gemini_wire import (
 )
 from harness.providers._sdk import transport_error, with_transport_note
 from harness.providers._wire import SSEStream, format_error, json_answer
-from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk
+from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, Embeddings, StreamChunk
 from harness.providers.registry import register_provider
 
 __all__ = [
@@ -132,12 +134,18 @@ class GeminiLLM(BaseLLM):
             }
         return generation
 
-    def _body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _body(
+        self, messages: list[dict[str, Any]], options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         instruction, contents = to_gemini_contents(messages)
         body: dict[str, Any] = {"contents": contents}
         if instruction is not None:
             body["systemInstruction"] = instruction
         body["generationConfig"] = self._generation_config()
+        if options:
+            body.update(gemini_tool_fields(options))
+            if options.response_format is not None:
+                body["generationConfig"].update(gemini_response_format(options.response_format))
         return body
 
     async def _send(
@@ -232,10 +240,10 @@ class GeminiLLM(BaseLLM):
     # -- chat ----------------------------------------------------------------------------
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
         url = self._url("generateContent")
-        response = await self._send(url, self._body(messages), timeout, stream=False)
+        response = await self._send(url, self._body(messages, options), timeout, stream=False)
         data = await json_answer(response, provider=self.provider_name, model=self.model)
         self._check_blocked(data)
         if not isinstance(data.get("candidates"), list):
@@ -249,12 +257,12 @@ class GeminiLLM(BaseLLM):
         return parse_gemini_response(data)
 
     async def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
         url = self._url("streamGenerateContent")
         if self.stream_format == "sse":
             url += "?alt=sse"
-        response = await self._send(url, self._body(messages), timeout, stream=True)
+        response = await self._send(url, self._body(messages, options), timeout, stream=True)
         media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media == "application/json":
             objects = self._json_array(response)

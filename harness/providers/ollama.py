@@ -36,9 +36,17 @@ from harness.providers._sdk import (
     with_transport_note,
 )
 from harness.providers._wire import EXCERPT_CHARS, format_error, json_answer
-from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk, ToolCall
+from harness.providers.base import (
+    BaseLLM,
+    ChatOptions,
+    ChatResponse,
+    Embeddings,
+    StreamChunk,
+    ToolCall,
+)
 from harness.providers.registry import register_provider
 from harness.tokens import count_message_tokens, count_output_tokens
+from harness.tools import ResponseFormat
 
 __all__ = [
     "OllamaEmbedLLM",
@@ -47,6 +55,8 @@ __all__ = [
     "OllamaLLM",
     "ollama_api_url",
     "ollama_durations",
+    "ollama_format",
+    "ollama_tool_fields",
     "to_ollama_messages",
 ]
 
@@ -105,6 +115,7 @@ def to_ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI-shaped messages as ``/api/chat`` wants them: every message, in order, text as a
     string, images as base64 in ``images``, tool calls with their arguments as objects."""
     converted = []
+    names: dict[str, str] = {}  # tool-call id -> function name, for the results' tool_name
     for index, message in enumerate(messages):
         content = message.get("content")
         out: dict[str, Any] = {
@@ -124,10 +135,42 @@ def to_ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         calls = _tool_calls(message, index)
         if calls:
             out["tool_calls"] = calls
-        if message.get("role") == "tool" and message.get("name"):
-            out["tool_name"] = message["name"]
+        for call in message.get("tool_calls") or []:
+            if isinstance(call, Mapping):
+                name = (call.get("function") or {}).get("name", "")
+                # Ollama's calls have no id: their results name the call by its tool's name.
+                names[str(call.get("id") or name)] = name
+        if message.get("role") == "tool":
+            name = message.get("name") or names.get(str(message.get("tool_call_id") or ""))
+            if name:
+                out["tool_name"] = name
         converted.append(out)
     return converted
+
+
+def ollama_format(response_format: ResponseFormat) -> Any:
+    """Ollama's ``format``: ``"json"`` for any JSON, else the JSON schema itself."""
+    return "json" if response_format.schema is None else response_format.schema
+
+
+def ollama_tool_fields(options: ChatOptions) -> dict[str, Any]:
+    """The ``tools`` and ``format`` of an ``/api/chat`` request.
+
+    Ollama has no tool choice: ``auto`` is what it does, ``none`` sends no tools (the model
+    cannot call one); ``required`` and a tool name cannot be enforced and are refused.
+    """
+    fields: dict[str, Any] = {}
+    choice = options.tool_choice
+    if choice not in (None, "auto", "none"):
+        raise ValueError(
+            f"Ollama's /api/chat has no tool_choice: {choice!r} cannot be enforced (use auto "
+            "or none)"
+        )
+    if options.tools and choice != "none":
+        fields["tools"] = [tool.to_openai() for tool in options.tools]
+    if options.response_format is not None:
+        fields["format"] = ollama_format(options.response_format)
+    return fields
 
 
 def _generate_prompt(messages: list[dict[str, Any]]) -> tuple[str, str | None, list[str]]:
@@ -294,7 +337,9 @@ class OllamaLLM(BaseLLM):
             options["frequency_penalty"] = config.frequency_penalty
         return options
 
-    def _body(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+    def _body(
+        self, messages: list[dict[str, Any]], stream: bool, options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._require_model(),
             "messages": to_ollama_messages(messages),
@@ -303,6 +348,8 @@ class OllamaLLM(BaseLLM):
         }
         if self.config.reasoning:
             body["think"] = True
+        if options:
+            body.update(ollama_tool_fields(options))
         return body
 
     async def _post(
@@ -397,13 +444,15 @@ class OllamaLLM(BaseLLM):
     def _parts(self, data: Mapping[str, Any]) -> tuple[str, str, list[ToolCall]]:
         return self._message_parts(data)
 
-    def _request(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
-        return self._body(messages, stream)
+    def _request(
+        self, messages: list[dict[str, Any]], stream: bool, options: ChatOptions | None = None
+    ) -> dict[str, Any]:
+        return self._body(messages, stream, options)
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
-        body = self._request(messages, stream=False)
+        body = self._request(messages, stream=False, options=options)
         response = await self._post(self.endpoint, body, timeout, stream=False)
         data = await json_answer(response, provider=self.provider_name, model=self.model)
         if "error" in data:
@@ -421,9 +470,9 @@ class OllamaLLM(BaseLLM):
         )
 
     async def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
-        body = self._request(messages, stream=True)
+        body = self._request(messages, stream=True, options=options)
         response = await self._post(self.endpoint, body, timeout, stream=True)
         reader = _NDJSONStream(response, provider=self.provider_name, model=self.model)
         answer: list[str] = []
@@ -485,7 +534,15 @@ class OllamaGenerateLLM(OllamaLLM):
 
     endpoint = "generate"
 
-    def _request(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+    def _request(
+        self, messages: list[dict[str, Any]], stream: bool, options: ChatOptions | None = None
+    ) -> dict[str, Any]:
+        if options and options.tools:
+            raise NotSupportedError(
+                "Ollama's /api/generate takes no tools: use api_type 'ollama' (/api/chat)",
+                provider=self.provider_name,
+                model=self.model,
+            )
         prompt, system, images = _generate_prompt(messages)
         body: dict[str, Any] = {
             "model": self._require_model(),
@@ -499,6 +556,8 @@ class OllamaGenerateLLM(OllamaLLM):
             body["images"] = images
         if self.config.reasoning:
             body["think"] = True
+        if options and options.response_format is not None:
+            body["format"] = ollama_format(options.response_format)
         return body
 
     def _parts(self, data: Mapping[str, Any]) -> tuple[str, str, list[ToolCall]]:
@@ -520,12 +579,12 @@ class OllamaEmbedLLM(OllamaLLM):
         )
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
         raise self._no_chat()
 
     async def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
         raise self._no_chat()
         yield StreamChunk()  # pragma: no cover - makes this an async generator

@@ -9,11 +9,12 @@ from harness.config import LLMType
 from harness.errors import ConfigError, NotSupportedError
 from harness.providers._sdk import in_stream_error, raise_mapped
 from harness.providers._wire import SSEStream, format_error, json_answer
-from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk
+from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, Embeddings, StreamChunk
 from harness.providers.openai_compat import (
     ToolCallAssembler,
     build_chat_params,
     is_reasoning_model,
+    openai_options,
     parse_chat_chunks,
     parse_chat_response,
     parse_embeddings,
@@ -162,7 +163,9 @@ class OpenAILLM(BaseLLM):
         """Whether a streaming request may ask for the usage chunk (``stream_options``)."""
         return self.config.api_type in _STREAM_USAGE_TYPES
 
-    def _params(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+    def _params(
+        self, messages: list[dict[str, Any]], stream: bool, options: ChatOptions | None = None
+    ) -> dict[str, Any]:
         params = build_chat_params(
             self.config,
             messages,
@@ -170,6 +173,9 @@ class OpenAILLM(BaseLLM):
             stream=stream,
             include_usage=self._stream_include_usage(),
         )
+        if options:
+            strict = self.config.api_type in (LLMType.OPENAI, LLMType.AZURE)
+            params.update(openai_options(options, strict=strict))
         extra: dict[str, Any] = {}
         sampling = _EXTRA_SAMPLING.get(self.config.api_type, frozenset())
         if "top_k" in sampling and self.config.top_k:
@@ -233,9 +239,9 @@ class OpenAILLM(BaseLLM):
             ) from exc
 
     async def _achat_completion(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> ChatResponse:
-        params = self._params(messages, stream=False)
+        params = self._params(messages, stream=False, options=options)
         try:
             raw = await self.client.chat.completions.with_raw_response.create(
                 **params, timeout=timeout
@@ -261,9 +267,9 @@ class OpenAILLM(BaseLLM):
         return parse_chat_response(data)
 
     async def _achat_completion_stream(
-        self, messages: list[dict[str, Any]], timeout: float
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
-        params = self._params(messages, stream=True)
+        params = self._params(messages, stream=True, options=options)
         tools: dict[int, ToolCallAssembler] = {}
         try:
             stream = await self.client.chat.completions.create(**params, timeout=timeout)

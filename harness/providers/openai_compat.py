@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import re
 import struct
 from collections.abc import Mapping
@@ -16,17 +17,27 @@ from typing import Any
 
 from harness.config import LLMConfig
 from harness.costs import Usage
-from harness.providers.base import ChatResponse, Choice, Embeddings, StreamChunk, ToolCall
+from harness.providers.base import (
+    ChatOptions,
+    ChatResponse,
+    Choice,
+    Embeddings,
+    StreamChunk,
+    ToolCall,
+)
+from harness.tools import ResponseFormat
 
 __all__ = [
     "ToolCallAssembler",
     "build_chat_params",
     "is_reasoning_model",
+    "openai_options",
     "parse_chat_chunk",
     "parse_chat_chunks",
     "parse_chat_response",
     "parse_embeddings",
     "parse_openai_usage",
+    "strict_schema",
 ]
 
 # o1, o3, o4-mini, gpt-5... take no temperature and count max_completion_tokens.
@@ -59,7 +70,7 @@ def build_chat_params(
     reasoning = (
         config.reasoning_model if config.reasoning_model is not None else is_reasoning_model(model)
     )
-    params: dict[str, Any] = {"model": model, "messages": messages}
+    params: dict[str, Any] = {"model": model, "messages": _openai_messages(messages)}
     if reasoning:
         params["max_completion_tokens"] = config.max_token
     else:
@@ -84,6 +95,78 @@ def build_chat_params(
         if include_usage:
             params["stream_options"] = {"include_usage": True}
     return params
+
+
+def _openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # harness's ``is_error`` on a tool message has no Chat Completions field: left out.
+    if not any(m.get("role") == "tool" and "is_error" in m for m in messages):
+        return messages
+    return [
+        {k: v for k, v in m.items() if k != "is_error"} if m.get("role") == "tool" else m
+        for m in messages
+    ]
+
+
+def openai_options(options: ChatOptions, *, strict: bool) -> dict[str, Any]:
+    """The ``tools``, ``tool_choice`` and ``response_format`` fields of a Chat Completions
+    request; ``strict``: the API enforces ``json_schema`` strictly (OpenAI, Azure)."""
+    params: dict[str, Any] = {}
+    if options.tools:
+        params["tools"] = [tool.to_openai() for tool in options.tools]
+    # tool_choice without tools is an error on the API: "none" with no tools is the default.
+    choice = options.tool_choice if options.tools else None
+    if choice in ("auto", "none", "required"):
+        params["tool_choice"] = choice
+    elif choice is not None:
+        params["tool_choice"] = {"type": "function", "function": {"name": choice}}
+    if options.response_format is not None:
+        params["response_format"] = openai_response_format(options.response_format, strict)
+    return params
+
+
+def openai_response_format(response_format: ResponseFormat, strict: bool) -> dict[str, Any]:
+    """OpenAI's ``response_format``: ``json_object`` for any JSON, else ``json_schema``, strict
+    when the API enforces it and the schema allows it (see :func:`strict_schema`)."""
+    if response_format.kind == "json" or response_format.schema is None:
+        return {"type": "json_object"}
+    schema = response_format.schema
+    strict_version = strict_schema(schema) if strict else None
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": response_format.name,
+            "schema": strict_version if strict_version is not None else schema,
+            "strict": strict_version is not None,
+        },
+    }
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """``schema`` made fit for OpenAI's strict mode, or None when it cannot be without
+    changing its meaning.
+
+    The rule: every object that lists ``properties`` gets ``additionalProperties: false``
+    unless it sets ``additionalProperties`` itself (then it must be false), and must list all
+    its properties in ``required``. An optional property would have to become a required
+    nullable one, which changes what a valid answer is, so such a schema is sent non-strict
+    (the answer is still validated locally).
+    """
+    result = copy.deepcopy(schema)
+    return result if _make_strict(result) else None
+
+
+def _make_strict(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(_make_strict(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        if node.setdefault("additionalProperties", False) is not False:
+            return False
+        if set(node.get("required") or []) != set(properties):
+            return False
+    return all(_make_strict(value) for value in node.values() if isinstance(value, (dict, list)))
 
 
 def _int(value: Any) -> int:

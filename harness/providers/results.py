@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.costs import Usage
+from harness.tools import ResponseFormat, Tool
 
 __all__ = [
+    "ChatOptions",
     "ChatResponse",
     "Choice",
     "Embeddings",
@@ -16,6 +18,7 @@ __all__ = [
     "StreamChunk",
     "StreamCollector",
     "ToolCall",
+    "split_forced_answer",
 ]
 
 
@@ -44,6 +47,33 @@ class ToolCall:
         if self.signature:
             entry["extra_content"] = {"google": {"thought_signature": self.signature}}
         return entry
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """What a request asks beyond its messages: the tools offered, the tool choice (``auto``,
+    ``none``, ``required`` or a tool name) and the structured answer wanted."""
+
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: str | None = None
+    response_format: ResponseFormat | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.tools) or self.tool_choice is not None or self.response_format is not None
+
+
+def split_forced_answer(
+    calls: list[ToolCall], options: ChatOptions | None
+) -> tuple[str | None, list[ToolCall]]:
+    """For APIs that answer a ``response_format`` through a forced tool (Anthropic, Bedrock):
+    the synthetic tool's input as the answer's text, and the other calls (None: no such call)."""
+    if options is None or options.response_format is None:
+        return None, calls
+    name = options.response_format.name
+    answer = [call for call in calls if call.name == name]
+    if not answer:
+        return None, calls
+    return answer[0].arguments, [call for call in calls if call.name != name]
 
 
 @dataclass
@@ -76,6 +106,23 @@ class ChatResponse:
     raw: Any = None  # the provider's decoded body (or the list of stream chunks)
     choices: list[Choice] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    parsed: Any = None  # the validated structured answer, when a response_format asked for one
+    # Content parts the provider wants back verbatim in the next turn's assistant message
+    # (Anthropic's signed thinking blocks before the text), when there are any.
+    replay_content: list[dict[str, Any]] | None = None
+
+    def message(self) -> dict[str, Any]:
+        """This answer as the assistant message to append to the history for the next turn:
+        its text and tool calls, in OpenAI's shape, with the parts the provider wants back
+        (Anthropic's thinking blocks and their signatures)."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.replay_content is not None:
+            message["content"] = list(self.replay_content)
+        elif not self.text and not self.tool_calls:
+            message["content"] = ""
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_message() for call in self.tool_calls]
+        return message
 
 
 @dataclass
@@ -91,6 +138,8 @@ class StreamChunk:
     raw: Any = None
     index: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    # At the end: the parts to send back in the next turn (see ChatResponse.replay_content).
+    replay_content: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -157,6 +206,17 @@ class Reply(str):
         """The provider's timings and counters for this call (may be empty)."""
         return self.response.metrics
 
+    @property
+    def parsed(self) -> Any:
+        """The structured answer a ``response_format`` asked for: the pydantic model instance,
+        or the decoded (validated) JSON; None without a ``response_format``."""
+        return self.response.parsed
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls the model asked for (empty when it answered with text)."""
+        return self.response.tool_calls
+
 
 class _ChoiceCollector:
     """The text, reasoning, finish reason and tool calls of one answer of a stream."""
@@ -166,12 +226,15 @@ class _ChoiceCollector:
         self.reasoning: list[str] = []
         self.finish_reason: str | None = None
         self.tool_calls: list[ToolCall] = []
+        self.replay_content: list[dict[str, Any]] | None = None
 
     def add(self, chunk: StreamChunk) -> None:
         self.text.append(chunk.text)
         self.reasoning.append(chunk.reasoning)
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.tool_calls.extend(chunk.tool_calls)
+        if chunk.replay_content is not None:
+            self.replay_content = chunk.replay_content
 
     def choice(self, index: int) -> Choice:
         return Choice(
@@ -206,6 +269,7 @@ class StreamCollector:
     def response(self) -> ChatResponse:
         choices = [self.answers[i].choice(i) for i in sorted(self.answers)] or [Choice(0, "")]
         first = choices[0]
+        replay = self.answers[min(self.answers)].replay_content if self.answers else None
         return ChatResponse(
             text=first.text,
             usage=self.usage,
@@ -216,4 +280,5 @@ class StreamCollector:
             raw=self.raw,
             choices=choices if len(choices) > 1 else [],
             metrics=self.metrics,
+            replay_content=replay,
         )
