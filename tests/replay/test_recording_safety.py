@@ -239,6 +239,20 @@ def test_rewrite_whose_every_answer_is_an_error_keeps_the_good_cassette_and_warn
         gc.collect()
 
 
+async def test_use_cassette_rewrite_whose_every_answer_is_an_error_keeps_the_cassette(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    before = _cassette(path, range(10))
+    with pytest.warns(ReplayWarning, match=r"as it was: .*\(404\)"):
+        async with (
+            use_cassette(path, "rewrite", upstream=Upstream(_status(404)).transport()),
+            httpx2.AsyncClient(base_url="https://wrong.example.com") as client,
+        ):
+            assert (await client.post("/v1/x", json={"n": 1})).status_code == 404
+    assert path.read_bytes() == before
+
+
 def test_rewrite_with_one_success_among_errors_replaces_the_cassette(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     _cassette(path, range(10))
