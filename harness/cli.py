@@ -19,19 +19,13 @@ __all__ = ["main"]
 
 def _models(args: argparse.Namespace) -> int:
     config = ModelsConfig.from_yaml_file(args.config)
+    entries = [("llm (default)", config.llm)] if config.llm is not None else []
+    entries += list(config.models.items())
     rows = []
-    if config.llm is not None:
-        rows.append(
-            [
-                "llm (default)",
-                config.llm.api_type.value,
-                config.llm.model,
-                config.llm.resolved_base_url(),
-            ]
-        )
-    for name, entry in config.models.items():
-        rows.append([name, entry.api_type.value, entry.model, entry.resolved_base_url()])
-    print(tabulate(rows, headers=["name", "api_type", "model", "base_url"]))
+    for name, entry in entries:
+        url, origin = entry.base_url_origin()
+        rows.append([name, entry.api_type.value, entry.model, url, origin])
+    print(tabulate(rows, headers=["name", "api_type", "model", "base_url", "from"]))
     return 0
 
 

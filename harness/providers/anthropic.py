@@ -191,7 +191,7 @@ class AnthropicLLM(BaseLLM):
             headers: dict[str, Any] = {"x-api-key": api_key, "Authorization": anthropic.omit}
             self._client = anthropic.AsyncAnthropic(
                 api_key=api_key,
-                base_url=self.config.resolved_base_url(),
+                base_url=self.config.resolved_base_url(self._environ),
                 max_retries=0,
                 timeout=self.config.timeout,
                 http_client=self._build_http_client(),

@@ -138,7 +138,7 @@ class OpenAILLM(BaseLLM):
     def _make_client(self) -> openai.AsyncOpenAI:
         import openai
 
-        base_url = self.config.resolved_base_url()
+        base_url = self.config.resolved_base_url(self._environ)
         if not base_url:
             raise ConfigError(
                 f"api_type {self.config.api_type.value!r} has no default base_url: set base_url",
