@@ -65,6 +65,7 @@ from harness._plugin_report import (
 from harness._plugin_state import LLMCassette, LLMFactory, TestState
 from harness._plugin_suites import PLUGIN_KEY as SUITES
 from harness._plugin_suites import SuitePlugin, add_suite_options
+from harness._plugin_vcr import add_vcr_options, register_vcr_plugin
 from harness.config import ModelsConfig
 from harness.costs import CostManager
 from harness.providers import FakeLLM
@@ -142,6 +143,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated hosts (or patterns) replay mode may reach. ini: llm_allow_hosts",
     )
     add_suite_options(group, parser)
+    add_vcr_options(parser)  # pytest-recording's flags, unless it is installed
     parser.addini("llm_mode", "default --llm-mode", default="replay")
     parser.addini("llm_cassette_dir", "default --llm-cassette-dir", default="cassettes")
     parser.addini("llm_config", "default --llm-config", default="")
@@ -220,6 +222,7 @@ def pytest_configure(config: pytest.Config) -> None:
         SuitePlugin(config, mode=session.mode, cassette_dir=_cassette_dir(config)),
         "harness-llm-suites",
     )
+    register_vcr_plugin(config, session.guard)
 
 
 def _cassette_dir(config: pytest.Config) -> Path:

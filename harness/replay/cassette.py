@@ -54,6 +54,7 @@ from harness.replay.reading import (
     read_cassette_text,
 )
 from harness.replay.redaction import SECRET_PATTERNS, Redactor, find_secrets, secret_matches
+from harness.replay.vcr_format import dump_vcr, is_vcr_cassette
 
 __all__ = [
     "FORMAT",
@@ -335,6 +336,9 @@ class Cassette:
         # The bytes this object last wrote (or read), and the items they were made of.
         self._written: tuple[bytes | None, list[_Item]] = (None, [])
         self._swept = False  # stale temp files of killed writers removed once per object
+        # The format ``save`` writes: None keeps the file's (vcrpy stays vcrpy; harness when
+        # new), True writes vcrpy's (harness.replay.vcr_format), False harness's (converts).
+        self.vcr_format: bool | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Cassette:
@@ -468,7 +472,11 @@ class Cassette:
 
                 on_disk = self._read_back(redactor, keep, replace_unreadable)
                 items = [*on_disk, *pending]
-                data = _document(items).encode("utf-8")
+                vcr = self.vcr_format
+                if vcr is None:
+                    vcr = is_vcr_cassette(self.path)
+                text = dump_vcr(i.interaction for i in items) if vcr else _document(items)
+                data = text.encode("utf-8")
                 atomic_write(self.path, data)
                 self._written = (data, items)
             del self._pending[: len(pending)]
