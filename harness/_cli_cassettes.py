@@ -432,11 +432,8 @@ def vcr_document(interactions: list[Interaction]) -> dict[str, Any]:
     return {"interactions": items, "version": 1}
 
 
-def _convert(args: argparse.Namespace) -> int:
-    source = _existing_file(args.src)
-    target = Path(args.dst)
-    if target.exists() and not args.force and not (target.exists() and target.samefile(source)):
-        raise CommandError(f"{target}: already exists (pass --force to replace it)")
+def _convert_file(source: Path, target: Path, to: str) -> int:
+    """Convert one cassette; the number of interactions written."""
     redactor = Redactor.from_env()
     interactions = [
         replace(
@@ -446,7 +443,7 @@ def _convert(args: argparse.Namespace) -> int:
         )
         for i in load_interactions(source)
     ]
-    if args.to == "harness":
+    if to == "harness":
         data, text = dump_interactions(interactions)
     else:
         data = vcr_document(interactions)
@@ -457,7 +454,35 @@ def _convert(args: argparse.Namespace) -> int:
         raise CommandError(f"refusing to write {target}: it would contain secrets\n{shown}")
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, text)
-    print(f"wrote {target} ({args.to} format, {len(interactions)} interaction(s))")
+    return len(interactions)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    source = Path(args.src)
+    target = Path(args.dst) if args.dst is not None else source
+    if source.is_dir():
+        if target.exists() and not target.is_dir():
+            raise CommandError(f"{target}: SRC is a directory, so DST must be one too")
+        in_place = target.exists() and target.samefile(source)
+        pairs = [(f, target / f.relative_to(source)) for f in _cassette_files([str(source)])]
+        if not pairs:
+            raise CommandError(f"{source}: no *.yaml or *.yml cassette files in it")
+        taken = [t for _, t in pairs if t.exists() and not in_place]
+        if taken and not args.force:
+            raise CommandError(f"{taken[0]}: already exists (pass --force to replace it)")
+        for file, _ in pairs:  # read every file first: a bad one stops before any write
+            load_interactions(file)
+        total = sum(_convert_file(file, destination, args.to) for file, destination in pairs)
+        print(
+            f"converted {len(pairs)} cassette(s) from {source} into {target} ({args.to} format, "
+            f"{total} interaction(s))"
+        )
+        return 0
+    source = _existing_file(args.src)
+    if target.exists() and not args.force and not target.samefile(source):
+        raise CommandError(f"{target}: already exists (pass --force to replace it)")
+    count = _convert_file(source, target, args.to)
+    print(f"wrote {target} ({args.to} format, {count} interaction(s))")
     return 0
 
 
@@ -491,9 +516,24 @@ def add_cassettes_parser(commands: Any) -> None:
     prune.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     prune.set_defaults(run=_prune)
 
-    convert = sub.add_parser("convert", help="vcrpy -> harness format, or back")
-    convert.add_argument("src")
-    convert.add_argument("dst")
-    convert.add_argument("--to", choices=("harness", "vcrpy"), default="harness")
-    convert.add_argument("--force", action="store_true", help="replace DST if it exists")
+    convert = sub.add_parser(
+        "convert",
+        help="vcrpy -> harness format, or back; a file or a whole folder",
+        description="Convert cassettes between vcrpy's format and harness's. SRC may be a "
+        "folder: every *.yaml/*.yml file under it is converted to the same relative path "
+        "under DST.",
+    )
+    convert.add_argument("src", help="a cassette file, or a folder of cassettes")
+    convert.add_argument(
+        "dst", nargs="?", default=None, help="where to write (default: SRC itself, in place)"
+    )
+    convert.add_argument(
+        "--to",
+        choices=("harness", "vcrpy"),
+        default="harness",
+        help="the format to write (default: harness)",
+    )
+    convert.add_argument(
+        "--force", action="store_true", help="replace files that already exist at DST"
+    )
     convert.set_defaults(run=_convert)

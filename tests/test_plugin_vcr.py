@@ -70,6 +70,14 @@ class TestRaw:
 """
 
 
+def _body(body: bytes) -> object:
+    """A JSON body parsed (harness stores JSON parsed), any other body as it is."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
 def _vcr_count(path: Path) -> int:
     interactions, _ = vcr.serialize.deserialize(
         path.read_text(encoding="utf-8"), vcr.serializers.yamlserializer
@@ -299,3 +307,35 @@ def test_pytest_recording_installed_is_left_alone(pytester: pytest.Pytester) -> 
         assert error.ret == pytest.ExitCode.USAGE_ERROR
     finally:
         monkey.undo()
+
+
+def test_cassettes_convert_takes_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    source = tmp_path / "tests" / "cassettes"
+    (source / "test_a").mkdir(parents=True)
+    (source / "test_b").mkdir(parents=True)
+    shutil.copy(OPENAI_GZIP, source / "test_a" / "one.yaml")
+    shutil.copy(ANTHROPIC_STREAM, source / "test_b" / "two.yml")
+    (source / "notes.txt").write_text("not a cassette")
+    target = tmp_path / "converted"
+
+    assert main(["cassettes", "convert", str(source), str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "converted 2 cassette(s)" in out
+    assert "(harness format, 2 interaction(s))" in out
+    for name, original in (("test_a/one.yaml", OPENAI_GZIP), ("test_b/two.yml", ANTHROPIC_STREAM)):
+        written = target / name
+        assert written.read_text().startswith("format: harness")
+        before, after = load_interactions(original), load_interactions(written)
+        assert [_body(i.response.body) for i in after] == [_body(i.response.body) for i in before]
+    assert not (target / "notes.txt").exists()
+
+    # a second run refuses to overwrite, --force replaces, and in place goes back to vcrpy
+    assert main(["cassettes", "convert", str(source), str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["cassettes", "convert", str(target), "--to", "vcrpy"]) == 0
+    assert _vcr_count(target / "test_a" / "one.yaml") == 1
+    assert _vcr_count(target / "test_b" / "two.yml") == 1
