@@ -201,7 +201,8 @@ def provider_defaults(api_type: LLMType | str) -> ProviderDefaults:
     return _PROVIDER_DEFAULTS[LLMType(api_type)]
 
 
-_PLACEHOLDER_KEYS = {"", "YOUR_API_KEY", "sk-"}
+# The pytest plugin's keyless-replay placeholder (harness._plugin_keyless) is no key either.
+_PLACEHOLDER_KEYS = {"", "YOUR_API_KEY", "sk-", "sk-harness-replay-placeholder-not-a-key"}
 SECRET_FIELDS = frozenset({"api_key", "secret_key", "access_key", "session_token", "api_secret"})
 
 
