@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.config import LLMType
 from harness.errors import ConfigError, NotSupportedError
-from harness.providers._sdk import in_stream_error, raise_mapped
+from harness.providers._sdk import in_stream_error, raise_mapped, require_sdk
 from harness.providers._wire import SSEStream, format_error, json_answer
 from harness.providers.base import BaseLLM, ChatResponse, Embeddings, StreamChunk
 from harness.providers.openai_compat import (
@@ -96,6 +96,7 @@ class OpenAILLM(BaseLLM):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        require_sdk("openai", self.config.api_type.value)  # ConfigError naming the extra
         self.provider_name = self.config.api_type.value
         self._client: openai.AsyncOpenAI | None = None
         domain = self.config.domain
