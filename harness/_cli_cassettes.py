@@ -363,7 +363,27 @@ def _unplayed_indexes(
     return sorted(indexes)
 
 
+def _report_cassettes(report_path: Path) -> list[Path]:
+    """Every cassette a report names (relative paths: from the report's folder)."""
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CommandError(f"{report_path}: not a JSON unplayed report: {exc}") from None
+    entries = report if isinstance(report, list) else [report]
+    paths = []
+    for entry in entries:
+        name = entry.get("cassette") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise CommandError(f"{report_path}: expected objects with a 'cassette' path")
+        paths.append(Path(name) if Path(name).is_absolute() else report_path.parent / name)
+    return paths
+
+
 def _prune(args: argparse.Namespace) -> int:
+    if args.file is None:  # the whole report: each cassette it names
+        for cassette in _report_cassettes(_existing_file(args.unplayed)):
+            _prune(argparse.Namespace(**{**vars(args), "file": str(cassette)}))
+        return 0
     file = _existing_file(args.file)
     entry = _report_entry(_existing_file(args.unplayed), file)
     with FileLock(Cassette(file).lock_path, timeout=60):
@@ -511,7 +531,7 @@ def add_cassettes_parser(commands: Any) -> None:
     audit.set_defaults(run=_audit)
 
     prune = sub.add_parser("prune", help="drop the interactions a run reported unplayed")
-    prune.add_argument("file")
+    prune.add_argument("file", nargs="?", help="one cassette (default: every one in REPORT)")
     prune.add_argument("--unplayed", required=True, metavar="REPORT", help="JSON report of a run")
     prune.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     prune.set_defaults(run=_prune)
