@@ -13,6 +13,7 @@ from harness._cli_cassettes import add_cassettes_parser
 from harness._cli_eval import add_eval_parser
 from harness.config import ModelsConfig
 from harness.errors import HarnessError
+from harness.local_llm import server as local_llm
 
 __all__ = ["main"]
 
@@ -39,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     models.set_defaults(run=_models)
     add_cassettes_parser(commands)
     add_eval_parser(commands)
+    local = commands.add_parser(
+        "local-llm",
+        help="build, fetch, start and stop the local model (llama.cpp's llama-server)",
+        description=local_llm.DESCRIPTION,
+    )
+    local_llm.add_commands(local)
+    local.set_defaults(run=local_llm.run)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

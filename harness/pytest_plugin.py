@@ -62,7 +62,7 @@ from typing import Any
 
 import pytest
 
-from harness import _clock
+from harness import _clock, _plugin_local_llm
 from harness._plugin_async import ASYNC_PLUGINS, run_coroutine_test, runs_coroutine
 from harness._plugin_keyless import PlaceholderKeys
 from harness._plugin_network import NetworkGuard
@@ -271,6 +271,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "harness-llm-suites",
     )
     register_vcr_plugin(config, session.guard)
+    config.pluginmanager.register(_plugin_local_llm, "harness-llm-local")  # local_llm
 
 
 def _cassette_dir(config: pytest.Config) -> Path:
