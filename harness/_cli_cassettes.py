@@ -519,7 +519,7 @@ def add_cassettes_parser(commands: Any) -> None:
     listing.set_defaults(run=_list)
 
     show = sub.add_parser("show", help="requests and responses, streams reassembled")
-    show.add_argument("file")
+    show.add_argument("file", help="the cassette file (harness or vcrpy format)")
     show.add_argument("--index", type=int, help="only interactions[N]")
     show.add_argument("--headers", action="store_true", help="all headers, not just key ones")
     show.add_argument("--raw", action="store_true", help="list stream events, not reassembled")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -15,7 +16,7 @@ from harness.config import ModelsConfig
 from harness.errors import HarnessError
 from harness.local_llm import server as local_llm
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -30,9 +31,15 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``harness`` console script."""
-    parser = argparse.ArgumentParser(prog="harness", description=harness.__doc__)
+def _plain(text: str) -> str:
+    """A docstring without its reStructuredText markup, for a terminal."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"::$", ":", text.replace("``", ""), flags=re.M)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``harness`` command line: every subcommand and its arguments."""
+    parser = argparse.ArgumentParser(prog="harness", description=_plain(harness.__doc__ or ""))
     parser.add_argument("--version", action="version", version=f"harness {harness.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     models = commands.add_parser("models", help="list the models of a config file")
@@ -47,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     local_llm.add_commands(local)
     local.set_defaults(run=local_llm.run)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``harness`` console script."""
+    args = build_parser().parse_args(argv)
     try:
         result: int = args.run(args)
     except (HarnessError, OSError) as exc:
