@@ -339,3 +339,55 @@ def test_cassettes_convert_takes_folders(
     assert main(["cassettes", "convert", str(target), "--to", "vcrpy"]) == 0
     assert _vcr_count(target / "test_a" / "one.yaml") == 1
     assert _vcr_count(target / "test_b" / "two.yml") == 1
+
+
+def test_vcr_config_filters_and_callbacks_shape_what_is_recorded(
+    pytester: pytest.Pytester, echo_url: str
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def scrub_request(request):
+            request.uri = request.uri.replace("/private", "/public")
+            return request
+
+        def scrub_response(response):
+            response["headers"]["x-recorded-by"] = ["scrubber"]
+            return response
+
+        @pytest.fixture(scope="module")
+        def vcr_config():
+            return {
+                "filter_headers": ["X-Custom-Token"],
+                "filter_query_parameters": ["session"],
+                "before_record_request": scrub_request,
+                "before_record_response": scrub_response,
+            }
+        """
+    )
+    pytester.makepyfile(
+        test_scrub=f"""
+        import httpx
+        import pytest
+
+        @pytest.mark.vcr
+        def test_call():
+            with httpx.Client(base_url={echo_url!r}) as client:
+                answer = client.post(
+                    "/private?session=s3cr3t&page=2",
+                    json={{"n": 1}},
+                    headers={{"X-Custom-Token": "abc123"}},
+                )
+            assert answer.json()["echo"] == {{"n": 1}}
+        """
+    )
+    pytester.runpytest("--record-mode=once", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    path = pytester.path / "cassettes" / "test_scrub" / "test_call.yaml"
+    (recorded,) = load_interactions(path)
+    assert "x-custom-token" not in {name for name, _ in recorded.request.headers}
+    assert "abc123" not in path.read_text()
+    assert recorded.request.uri.endswith("/public?page=2")  # filtered, then the callback
+    assert ("x-recorded-by", "scrubber") in recorded.response.headers
+    # the replay matches with the same callbacks applied to the live request
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
