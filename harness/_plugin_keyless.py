@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 
-__all__ = ["PLACEHOLDER_KEY", "PlaceholderKeys", "key_variables"]
+__all__ = ["PLACEHOLDER_KEY", "PlaceholderKeys", "key_groups", "key_variables"]
 
 PLACEHOLDER_KEY = "sk-harness-replay-placeholder-not-a-key"
 """The value of every placeholder key (matches the secret scan's ``sk-`` pattern)."""
@@ -26,15 +26,21 @@ _AWS_PLACEHOLDERS = {
 }
 
 
-def key_variables() -> dict[str, str]:
-    """Every key variable a provider of harness.config reads (plus AWS's), and its placeholder."""
+def key_groups() -> list[tuple[str, ...]]:
+    """The key variables, grouped as each provider reads them (``GEMINI_API_KEY`` or
+    ``GOOGLE_API_KEY``), plus AWS's two."""
     from harness.config import LLMType, provider_defaults  # only when a test needs it
 
-    names = {name for api_type in LLMType for name in provider_defaults(api_type).key_env}
-    names.discard("AWS_ACCESS_KEY_ID")
-    variables = dict.fromkeys(sorted(names), PLACEHOLDER_KEY)
-    variables.update(_AWS_PLACEHOLDERS)
-    return variables
+    groups = {provider_defaults(api_type).key_env for api_type in LLMType}
+    groups.discard(("AWS_ACCESS_KEY_ID",))
+    groups.discard(())
+    return [*sorted(groups), *((name,) for name in _AWS_PLACEHOLDERS)]
+
+
+def key_variables() -> dict[str, str]:
+    """Every key variable a provider of harness.config reads (plus AWS's), and its placeholder."""
+    names = [name for group in key_groups() for name in group]
+    return {name: _AWS_PLACEHOLDERS.get(name, PLACEHOLDER_KEY) for name in names}
 
 
 class PlaceholderKeys:
@@ -45,11 +51,12 @@ class PlaceholderKeys:
         self.placed: dict[str, str] = {}
 
     def install(self) -> None:
-        """Set each unset (or empty) key variable to its placeholder."""
-        for name, value in key_variables().items():
-            if not self.environ.get(name):
-                self.environ[name] = value
-                self.placed[name] = value
+        """Set the first variable of each group with none set (or all empty) to a placeholder."""
+        for group in key_groups():
+            if any(self.environ.get(name) for name in group):
+                continue  # one of the group is set: the SDK finds it (and two would warn)
+            name = group[0]
+            self.environ[name] = self.placed[name] = _AWS_PLACEHOLDERS.get(name, PLACEHOLDER_KEY)
 
     def remove(self) -> None:
         """Remove the placeholders still in place (a value the test set itself stays)."""

@@ -107,11 +107,18 @@ def test_a_key_that_is_set_is_not_replaced(monkeypatch: pytest.MonkeyPatch) -> N
     keys.install()
     assert environ["OPENAI_API_KEY"] == "sk-real"
     assert environ["ANTHROPIC_API_KEY"] == PLACEHOLDER_KEY  # empty counts as unset
-    assert {"AZURE_OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"} <= set(environ)
-    assert {"DEEPSEEK_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(environ)
+    assert {"AZURE_OPENAI_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"} <= set(environ)
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(environ)
+    assert "GOOGLE_API_KEY" not in environ  # google-genai warns when both are set
     environ["GEMINI_API_KEY"] = "changed by the test"
     keys.remove()
     assert environ == {"OPENAI_API_KEY": "sk-real", "GEMINI_API_KEY": "changed by the test"}
+
+
+def test_a_group_with_one_variable_set_gets_no_placeholder() -> None:
+    environ = {"GOOGLE_API_KEY": "AIza-mine"}
+    PlaceholderKeys(environ).install()
+    assert "GEMINI_API_KEY" not in environ and environ["GOOGLE_API_KEY"] == "AIza-mine"
 
 
 def test_every_placeholder_is_caught_by_the_secret_scan_and_the_redactor() -> None:
