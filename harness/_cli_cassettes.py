@@ -396,7 +396,27 @@ def _unplayed_indexes(
     return sorted(indexes)
 
 
+def _report_cassettes(report_path: Path) -> list[Path]:
+    """Every cassette a report names (relative paths: from the report's folder)."""
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CommandError(f"{report_path}: not a JSON unplayed report: {exc}") from None
+    entries = report if isinstance(report, list) else [report]
+    paths = []
+    for entry in entries:
+        name = entry.get("cassette") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise CommandError(f"{report_path}: expected objects with a 'cassette' path")
+        paths.append(Path(name) if Path(name).is_absolute() else report_path.parent / name)
+    return paths
+
+
 def _prune(args: argparse.Namespace) -> int:
+    if args.file is None:  # the whole report: each cassette it names
+        for cassette in _report_cassettes(_existing_file(args.unplayed)):
+            _prune(argparse.Namespace(**{**vars(args), "file": str(cassette)}))
+        return 0
     file = _existing_file(args.file)
     entry = _report_entry(_existing_file(args.unplayed), file)
     with FileLock(Cassette(file).lock_path, timeout=60):
@@ -465,11 +485,8 @@ def vcr_document(interactions: list[Interaction]) -> dict[str, Any]:
     return {"interactions": items, "version": 1}
 
 
-def _convert(args: argparse.Namespace) -> int:
-    source = _existing_file(args.src)
-    target = Path(args.dst)
-    if target.exists() and not args.force and not (target.exists() and target.samefile(source)):
-        raise CommandError(f"{target}: already exists (pass --force to replace it)")
+def _convert_file(source: Path, target: Path, to: str) -> int:
+    """Convert one cassette; the number of interactions written."""
     redactor = Redactor.from_env()
     interactions = [
         replace(
@@ -479,7 +496,7 @@ def _convert(args: argparse.Namespace) -> int:
         )
         for i in load_interactions(source)
     ]
-    if args.to == "harness":
+    if to == "harness":
         data, text = dump_interactions(interactions)
     else:
         data = vcr_document(interactions)
@@ -490,7 +507,35 @@ def _convert(args: argparse.Namespace) -> int:
         raise CommandError(f"refusing to write {target}: it would contain secrets\n{shown}")
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, text)
-    print(f"wrote {target} ({args.to} format, {len(interactions)} interaction(s))")
+    return len(interactions)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    source = Path(args.src)
+    target = Path(args.dst) if args.dst is not None else source
+    if source.is_dir():
+        if target.exists() and not target.is_dir():
+            raise CommandError(f"{target}: SRC is a directory, so DST must be one too")
+        in_place = target.exists() and target.samefile(source)
+        pairs = [(f, target / f.relative_to(source)) for f in _cassette_files([str(source)])]
+        if not pairs:
+            raise CommandError(f"{source}: no *.yaml or *.yml cassette files in it")
+        taken = [t for _, t in pairs if t.exists() and not in_place]
+        if taken and not args.force:
+            raise CommandError(f"{taken[0]}: already exists (pass --force to replace it)")
+        for file, _ in pairs:  # read every file first: a bad one stops before any write
+            load_interactions(file)
+        total = sum(_convert_file(file, destination, args.to) for file, destination in pairs)
+        print(
+            f"converted {len(pairs)} cassette(s) from {source} into {target} ({args.to} format, "
+            f"{total} interaction(s))"
+        )
+        return 0
+    source = _existing_file(args.src)
+    if target.exists() and not args.force and not target.samefile(source):
+        raise CommandError(f"{target}: already exists (pass --force to replace it)")
+    count = _convert_file(source, target, args.to)
+    print(f"wrote {target} ({args.to} format, {count} interaction(s))")
     return 0
 
 
@@ -507,7 +552,7 @@ def add_cassettes_parser(commands: Any) -> None:
     listing.set_defaults(run=_list)
 
     show = sub.add_parser("show", help="requests and responses, streams reassembled")
-    show.add_argument("file")
+    show.add_argument("file", help="the cassette file (harness or vcrpy format)")
     show.add_argument("--index", type=int, help="only interactions[N]")
     show.add_argument("--headers", action="store_true", help="all headers, not just key ones")
     show.add_argument("--raw", action="store_true", help="list stream events, not reassembled")
@@ -519,14 +564,29 @@ def add_cassettes_parser(commands: Any) -> None:
     audit.set_defaults(run=_audit)
 
     prune = sub.add_parser("prune", help="drop the interactions a run reported unplayed")
-    prune.add_argument("file")
+    prune.add_argument("file", nargs="?", help="one cassette (default: every one in REPORT)")
     prune.add_argument("--unplayed", required=True, metavar="REPORT", help="JSON report of a run")
     prune.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     prune.set_defaults(run=_prune)
 
-    convert = sub.add_parser("convert", help="vcrpy -> harness format, or back")
-    convert.add_argument("src")
-    convert.add_argument("dst")
-    convert.add_argument("--to", choices=("harness", "vcrpy"), default="harness")
-    convert.add_argument("--force", action="store_true", help="replace DST if it exists")
+    convert = sub.add_parser(
+        "convert",
+        help="vcrpy -> harness format, or back; a file or a whole folder",
+        description="Convert cassettes between vcrpy's format and harness's. SRC may be a "
+        "folder: every *.yaml/*.yml file under it is converted to the same relative path "
+        "under DST.",
+    )
+    convert.add_argument("src", help="a cassette file, or a folder of cassettes")
+    convert.add_argument(
+        "dst", nargs="?", default=None, help="where to write (default: SRC itself, in place)"
+    )
+    convert.add_argument(
+        "--to",
+        choices=("harness", "vcrpy"),
+        default="harness",
+        help="the format to write (default: harness)",
+    )
+    convert.add_argument(
+        "--force", action="store_true", help="replace files that already exist at DST"
+    )
     convert.set_defaults(run=_convert)

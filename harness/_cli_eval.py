@@ -66,15 +66,17 @@ def add_eval_parser(commands: Any) -> None:
     run.set_defaults(run=_run)
 
     merge = sub.add_parser("merge", help="join results.json files of shards into one")
-    merge.add_argument("out", metavar="OUT.json")
-    merge.add_argument("inputs", nargs="+", metavar="IN.json")
+    merge.add_argument("out", metavar="OUT.json", help="where to write the merged results")
+    merge.add_argument(
+        "inputs", nargs="+", metavar="IN.json", help="results.json files of the shards to merge"
+    )
     merge.set_defaults(run=_merge)
 
     diff = sub.add_parser(
         "compare", help="print the cases that changed between two runs (exit 1 on a regression)"
     )
-    diff.add_argument("old", metavar="OLD.json")
-    diff.add_argument("new", metavar="NEW.json")
+    diff.add_argument("old", metavar="OLD.json", help="the earlier results.json")
+    diff.add_argument("new", metavar="NEW.json", help="the later results.json")
     diff.set_defaults(run=_compare)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "encode_records",
     "summary_lines",
     "usage_of",
+    "wait_lines",
 ]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
@@ -63,6 +64,8 @@ class TestRecord:
     mode: str | None = None
     recorded: int = 0
     unplayed: int = 0
+    waited: float = 0.0  # seconds of retry, Retry-After, latency and fault waits
+    unplayed_report: dict[str, Any] | None = None  # the cassette's --llm-unplayed-report entry
 
     @property
     def cost_value(self) -> Decimal | None:
@@ -165,8 +168,23 @@ def _cost_text(cost: Decimal | None, partial: bool = False) -> str:
     return f"${cost:.6f}" + (" (priced only)" if partial else "")
 
 
-def summary_lines(records: list[TestRecord], *, budget: Decimal | None = None) -> list[str]:
-    """The closing report: a table per test and in total, cassettes written, unplayed."""
+def wait_lines(records: Iterable[TestRecord], *, real_time: bool = False) -> list[str]:
+    """The seconds each test waited (retries, latency, slow faults), virtual or real."""
+    waited = sorted((r for r in records if r.waited > 0), key=lambda r: r.nodeid)
+    if not waited:
+        return []
+    total = sum(r.waited for r in waited)
+    if real_time:
+        head = f"real waits: {total:.1f} s (--llm-real-time)"
+    else:
+        head = f"virtual waits: {total:.1f} s, none of it slept (--llm-real-time waits for real)"
+    return [head, *(f"  {r.nodeid}: {r.waited:.1f} s" for r in waited)]
+
+
+def summary_lines(
+    records: list[TestRecord], *, budget: Decimal | None = None, real_time: bool = False
+) -> list[str]:
+    """The closing report: a table per test and in total, waits, cassettes written, unplayed."""
     totals = Totals()
     rows = []
     for record in sorted(records, key=lambda r: r.nodeid):
@@ -197,6 +215,7 @@ def summary_lines(records: list[TestRecord], *, budget: Decimal | None = None) -
         spent = total_cost(records)
         state = "EXCEEDED" if spent > budget else "ok"
         lines.append(f"budget: ${spent:.6f} of ${budget} spent ({state})")
+    lines.extend(wait_lines(records, real_time=real_time))
     written = sorted({r.cassette for r in records if r.recorded and r.cassette})
     if written:
         lines.append(f"cassettes written ({len(written)}):")

@@ -15,6 +15,7 @@ import httpx2
 
 from harness._http import build_async_client
 from harness._plugin_report import TestRecord, usage_of
+from harness._plugin_unplayed import unplayed_entry
 from harness.config import LLMConfig, LLMType, ModelsConfig
 from harness.costs import CostManager
 from harness.errors import ConfigError
@@ -81,7 +82,10 @@ class TestState:
         else:
             self.costs.update(usage, model or "unknown")
 
-    def finish(self, rootdir: Path) -> TestRecord:
+    def finish(
+        self, rootdir: Path, *, unplayed_report: bool = False, failed: bool = False
+    ) -> TestRecord:
+        """The test's record; with ``unplayed_report``, its cassette's unplayed entry too."""
         record = self.record
         totals = self.costs.get_costs()
         record.requests = totals.requests_count + self.unmetered
@@ -95,6 +99,8 @@ class TestState:
                 record.cassette = _shown(cassette.path, rootdir)
                 record.recorded = len(cassette.recorded)
                 record.unplayed = len(cassette.unplayed)
+                if unplayed_report and cassette.transport is not None:
+                    record.unplayed_report = unplayed_entry(cassette.transport, failed=failed)
         return record
 
 

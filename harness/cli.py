@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -13,31 +14,32 @@ from harness._cli_cassettes import add_cassettes_parser
 from harness._cli_eval import add_eval_parser
 from harness.config import ModelsConfig
 from harness.errors import HarnessError
+from harness.local_llm import server as local_llm
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _models(args: argparse.Namespace) -> int:
     config = ModelsConfig.from_yaml_file(args.config)
+    entries = [("llm (default)", config.llm)] if config.llm is not None else []
+    entries += list(config.models.items())
     rows = []
-    if config.llm is not None:
-        rows.append(
-            [
-                "llm (default)",
-                config.llm.api_type.value,
-                config.llm.model,
-                config.llm.resolved_base_url(),
-            ]
-        )
-    for name, entry in config.models.items():
-        rows.append([name, entry.api_type.value, entry.model, entry.resolved_base_url()])
-    print(tabulate(rows, headers=["name", "api_type", "model", "base_url"]))
+    for name, entry in entries:
+        url, origin = entry.base_url_origin()
+        rows.append([name, entry.api_type.value, entry.model, url, origin])
+    print(tabulate(rows, headers=["name", "api_type", "model", "base_url", "from"]))
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``harness`` console script."""
-    parser = argparse.ArgumentParser(prog="harness", description=harness.__doc__)
+def _plain(text: str) -> str:
+    """A docstring without its reStructuredText markup, for a terminal."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"::$", ":", text.replace("``", ""), flags=re.M)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``harness`` command line: every subcommand and its arguments."""
+    parser = argparse.ArgumentParser(prog="harness", description=_plain(harness.__doc__ or ""))
     parser.add_argument("--version", action="version", version=f"harness {harness.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     models = commands.add_parser("models", help="list the models of a config file")
@@ -45,7 +47,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     models.set_defaults(run=_models)
     add_cassettes_parser(commands)
     add_eval_parser(commands)
-    args = parser.parse_args(argv)
+    local = commands.add_parser(
+        "local-llm",
+        help="build, fetch, start and stop the local model (llama.cpp's llama-server)",
+        description=local_llm.DESCRIPTION,
+    )
+    local_llm.add_commands(local)
+    local.set_defaults(run=local_llm.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``harness`` console script."""
+    args = build_parser().parse_args(argv)
     try:
         result: int = args.run(args)
     except (HarnessError, OSError) as exc:

@@ -127,26 +127,41 @@ class CompressType(str, enum.Enum):
 
 @dataclass(frozen=True)
 class ProviderDefaults:
-    """What a provider type implies when the config does not say: base URL and key variable."""
+    """What a provider type implies when the config does not say: base URL and key variable.
+
+    ``url_env`` names the environment variables the vendor's own SDK reads its base URL from;
+    they come between the config's ``base_url`` and ``base_url`` here.
+    """
 
     base_url: str | None
     key_env: tuple[str, ...] = ()
     key_required: bool = True
+    url_env: tuple[str, ...] = ()
 
 
-_OLLAMA = ProviderDefaults("http://127.0.0.1:11434/api", (), key_required=False)
-_ANTHROPIC = ProviderDefaults("https://api.anthropic.com", ("ANTHROPIC_API_KEY",))
+_OLLAMA = ProviderDefaults(
+    "http://127.0.0.1:11434/api", (), key_required=False, url_env=("OLLAMA_HOST",)
+)
+_ANTHROPIC = ProviderDefaults(
+    "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), url_env=("ANTHROPIC_BASE_URL",)
+)
 _OPENROUTER = ProviderDefaults("https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",))
 
 _PROVIDER_DEFAULTS: dict[LLMType, ProviderDefaults] = {
-    LLMType.OPENAI: ProviderDefaults("https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+    LLMType.OPENAI: ProviderDefaults(
+        "https://api.openai.com/v1", ("OPENAI_API_KEY",), url_env=("OPENAI_BASE_URL",)
+    ),
     LLMType.ANTHROPIC: _ANTHROPIC,
     LLMType.CLAUDE: _ANTHROPIC,
     LLMType.GEMINI: ProviderDefaults(
-        "https://generativelanguage.googleapis.com", ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+        "https://generativelanguage.googleapis.com",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        url_env=("GOOGLE_GEMINI_BASE_URL",),  # google-genai's
     ),
     # Azure's endpoint is per resource (https://<resource>.openai.azure.com): no default.
-    LLMType.AZURE: ProviderDefaults(None, ("AZURE_OPENAI_API_KEY",)),
+    LLMType.AZURE: ProviderDefaults(
+        None, ("AZURE_OPENAI_API_KEY",), url_env=("AZURE_OPENAI_ENDPOINT",)
+    ),
     # Bedrock signs requests with AWS credentials (access_key/secret_key), not an API key.
     LLMType.BEDROCK: ProviderDefaults(None, ("AWS_ACCESS_KEY_ID",), key_required=False),
     LLMType.QIANFAN: ProviderDefaults("https://qianfan.baidubce.com/v2", ("QIANFAN_API_KEY",)),
@@ -186,7 +201,8 @@ def provider_defaults(api_type: LLMType | str) -> ProviderDefaults:
     return _PROVIDER_DEFAULTS[LLMType(api_type)]
 
 
-_PLACEHOLDER_KEYS = {"", "YOUR_API_KEY", "sk-"}
+# The pytest plugin's keyless-replay placeholder (harness._plugin_keyless) is no key either.
+_PLACEHOLDER_KEYS = {"", "YOUR_API_KEY", "sk-", "sk-harness-replay-placeholder-not-a-key"}
 SECRET_FIELDS = frozenset({"api_key", "secret_key", "access_key", "session_token", "api_secret"})
 
 
@@ -334,9 +350,21 @@ class LLMConfig(_ConfigModel):
         """The defaults of this config's provider type."""
         return _PROVIDER_DEFAULTS[self.api_type]
 
-    def resolved_base_url(self) -> str | None:
-        """The configured base URL, or the provider's default one."""
-        return self.base_url or self.defaults.base_url
+    def resolved_base_url(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The base URL: the config's, else the vendor SDK's variable, else the default."""
+        return self.base_url_origin(environ)[0]
+
+    def base_url_origin(self, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+        """The resolved base URL and where it came from: ``config``, a variable's name, or
+        ``default``."""
+        if self.base_url:
+            return self.base_url, "config"
+        env = os.environ if environ is None else environ
+        for name in self.defaults.url_env:
+            value = env.get(name, "").strip()
+            if value:
+                return (_ollama_host_url(value) if name == "OLLAMA_HOST" else value), name
+        return self.defaults.base_url, "default"
 
     def resolved_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The API key from the config or the provider's usual environment variable(s)."""
@@ -368,6 +396,18 @@ class LLMConfig(_ConfigModel):
             f"set {env_hint} in the environment, or {where}",
             env_var=env_names[0] if env_names else None,
         )
+
+
+def _ollama_host_url(host: str) -> str:
+    """``OLLAMA_HOST`` (``host``, ``host:port`` or a URL, as ollama reads it) as an API URL."""
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest = "http", host
+    hostport, _, path = rest.partition("/")
+    if ":" not in hostport.rpartition("]")[2]:  # no port (an IPv6 address keeps its own colons)
+        hostport = f"{hostport}:{443 if scheme == 'https' else 11434}"
+    path = path.strip("/").removesuffix("api").strip("/")
+    return f"{scheme}://{hostport}/{path + '/' if path else ''}api"
 
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -507,10 +547,11 @@ def _expand_env(value: Any, environ: Mapping[str, str], source: str, path: tuple
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
+        value = environ.get(name)
+        if default is not None:  # the shell's ":-": unset or empty takes the default
+            return value or default
+        if value is not None:
+            return value
         if path and path[-1] in SECRET_FIELDS:
             return ""
         raise ConfigError(

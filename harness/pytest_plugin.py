@@ -9,6 +9,8 @@ Options (one group, ``llm``; each flag has an ini key of the same name with unde
     --llm-budget USD                          fail the session once this much is spent
     --llm-strict                              fail a test that leaves interactions unplayed
     --llm-allow-hosts HOST,...                hosts replay mode may still reach (patterns ok)
+    --llm-real-time                           retry, latency and fault waits sleep for real
+    --llm-unplayed-report FILE                write what no test played, for cassettes prune
 
 Eval suites (:mod:`harness._plugin_suites`): suite files matching the ini ``llm_suite_files``
 (default ``*.suite.yaml *.suite.jsonl``) and module-level ``Suite`` objects are collected, one
@@ -36,6 +38,13 @@ Precedence, for every setting: **flag > marker > fixture > ini > default**. The 
 configuration fixtures return the ini value (or the default), so overriding a fixture beats
 the ini file, a marker beats the fixture, and an explicit flag beats everything.
 
+Waits (retry backoff, ``Retry-After``, FakeLLM ``latency=``, slow-first-byte faults) advance a
+virtual clock per test (:mod:`harness._clock`) and are reported in the summary, unless
+``--llm-real-time``. In replay mode the usual API-key variables that are unset hold
+placeholders for each test (:mod:`harness._plugin_keyless`), so SDK clients start keyless.
+``async def`` tests run in a fresh event loop when no async plugin takes them
+(:mod:`harness._plugin_async`).
+
 In replay mode (the session's mode: flag > ini > default; vcrpy's ``none`` and ``once`` count
 as replay here) every non-loopback connection and
 name lookup fails at the socket, naming the host and ``--llm-allow-hosts``; a test whose own
@@ -53,6 +62,9 @@ from typing import Any
 
 import pytest
 
+from harness import _clock, _plugin_local_llm
+from harness._plugin_async import ASYNC_PLUGINS, run_coroutine_test, runs_coroutine
+from harness._plugin_keyless import PlaceholderKeys
 from harness._plugin_network import NetworkGuard
 from harness._plugin_report import (
     TestRecord,
@@ -65,8 +77,11 @@ from harness._plugin_report import (
 from harness._plugin_state import LLMCassette, LLMFactory, TestState
 from harness._plugin_suites import PLUGIN_KEY as SUITES
 from harness._plugin_suites import SuitePlugin, add_suite_options
+from harness._plugin_unplayed import write_report
+from harness._plugin_vcr import add_vcr_options, register_vcr_plugin
 from harness.config import ModelsConfig
 from harness.costs import CostManager
+from harness.errors import HarnessError
 from harness.providers import FakeLLM
 from harness.replay import (
     MODES,
@@ -85,6 +100,7 @@ _STARTED_KEY = "harness_llm_run_started_at"  # the controller's start, handed to
 _MODE_NAMES: tuple[str, ...] = (*MODES, "none", "new_episodes", "all", "once")  # + vcrpy's
 _SESSION = pytest.StashKey["_Session"]()
 _CALL_FAILED = pytest.StashKey[bool]()
+_KEYS = pytest.StashKey[PlaceholderKeys]()
 
 _CASSETTE_HELP = (
     "llm_cassette(path=None, *, mode=None, match=None, strict=None): route every httpx/httpx2 "
@@ -141,13 +157,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="HOSTS",
         help="comma-separated hosts (or patterns) replay mode may reach. ini: llm_allow_hosts",
     )
+    group.addoption(
+        "--llm-real-time",
+        action="store_true",
+        default=None,
+        help="retry backoff, Retry-After, FakeLLM latency and slow faults sleep for real "
+        "(default: a virtual clock, waits reported in the summary). ini: llm_real_time",
+    )
+    group.addoption(
+        "--llm-unplayed-report",
+        default=None,
+        metavar="FILE",
+        help="write the interactions no test played (JSON) for "
+        "'harness cassettes prune --unplayed FILE'",
+    )
     add_suite_options(group, parser)
+    add_vcr_options(parser)  # pytest-recording's flags, unless it is installed
     parser.addini("llm_mode", "default --llm-mode", default="replay")
     parser.addini("llm_cassette_dir", "default --llm-cassette-dir", default="cassettes")
     parser.addini("llm_config", "default --llm-config", default="")
     parser.addini("llm_budget", "default --llm-budget (USD)", default="")
     parser.addini("llm_strict", "default --llm-strict", type="bool", default=False)
     parser.addini("llm_allow_hosts", "default --llm-allow-hosts", type="args", default=[])
+    parser.addini("llm_real_time", "default --llm-real-time", type="bool", default=False)
 
 
 class _Session:
@@ -158,8 +190,12 @@ class _Session:
         self.mode = _session_mode(config)
         self.started_at = _run_started_at(config)  # rewrite keeps what this run recorded
         self.budget = _budget(config)
+        self.models_config = _models_config(config)
+        self.real_time = bool(config.getoption("llm_real_time") or config.getini("llm_real_time"))
+        self.unplayed_report: str | None = config.getoption("llm_unplayed_report")
         self.records: list[TestRecord] = []
         self.failure: str | None = None
+        self.notes: list[str] = []
         self.guard: NetworkGuard | None = None
         if _guarded(self.mode):
             self.guard = NetworkGuard(_allowed_hosts(config), mode=self.mode)
@@ -205,6 +241,20 @@ def _budget(config: pytest.Config) -> Decimal | None:
     return value
 
 
+def _models_config(config: pytest.Config) -> ModelsConfig | None:
+    """The ``--llm-config`` (or ini ``llm_config``) file, checked once at start-up."""
+    flag = config.getoption("llm_config")
+    given = flag or str(config.getini("llm_config") or "")
+    if not given:
+        return None
+    path = Path(given) if flag else config.rootpath / given
+    try:
+        return ModelsConfig.from_yaml_file(path)
+    except HarnessError as error:
+        option = "--llm-config" if flag else "llm_config (ini)"
+        raise pytest.UsageError(f"{option} {given}: {error}") from None
+
+
 def _allowed_hosts(config: pytest.Config) -> list[str]:
     flag = config.getoption("llm_allow_hosts")
     hosts = flag.split(",") if flag else list(config.getini("llm_allow_hosts"))
@@ -220,6 +270,8 @@ def pytest_configure(config: pytest.Config) -> None:
         SuitePlugin(config, mode=session.mode, cassette_dir=_cassette_dir(config)),
         "harness-llm-suites",
     )
+    register_vcr_plugin(config, session.guard)
+    config.pluginmanager.register(_plugin_local_llm, "harness-llm-local")  # local_llm
 
 
 def _cassette_dir(config: pytest.Config) -> Path:
@@ -236,6 +288,60 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
     if session is not None and session.guard is not None:
         session.guard.uninstall()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Each test waits on its own clock (virtual unless --llm-real-time) and, in replay mode,
+    has placeholder API keys for the key variables that are unset."""
+    session = item.config.stash.get(_SESSION, None)
+    if session is None:
+        return (yield)
+    clock: _clock.RealClock | _clock.VirtualClock
+    clock = _clock.RealClock() if session.real_time else _clock.VirtualClock()
+    keys = item.stash[_KEYS] = PlaceholderKeys()
+    if session.guard is not None and _marker_mode(item) in (None, "replay"):
+        keys.install()
+    try:
+        with _clock.use(clock):
+            return (yield)
+    finally:
+        keys.remove()
+        _note_wait(session, item.nodeid, clock.waited)
+
+
+def _marker_mode(item: pytest.Item) -> str | None:
+    """The mode an ``llm_cassette`` marker gives the test, if it gives one."""
+    mark = item.get_closest_marker("llm_cassette")
+    mode = item.config.getoption("llm_mode") or (mark.kwargs.get("mode") if mark else None)
+    if not mode:
+        return None
+    with contextlib.suppress(ValueError):
+        return resolve_mode(str(mode), "")
+    return None
+
+
+def _note_wait(session: _Session, nodeid: str, waited: float) -> None:
+    if waited <= 0:
+        return
+    record = next((r for r in reversed(session.records) if r.nodeid == nodeid), None)
+    if record is None:
+        session.records.append(TestRecord(nodeid=nodeid, waited=waited))
+    else:
+        record.waited += waited
+
+
+@pytest.hookimpl
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``async def`` test that no async plugin takes, in a fresh event loop."""
+    manager = pyfuncitem.config.pluginmanager
+    if any(manager.has_plugin(name) for name in ASYNC_PLUGINS):
+        return None
+    markers = {mark.name for mark in pyfuncitem.iter_markers()}
+    if not runs_coroutine(pyfuncitem.obj, markers):
+        return None
+    run_coroutine_test(pyfuncitem.obj, pyfuncitem.funcargs, pyfuncitem._fixtureinfo.argnames)
+    return True
 
 
 @pytest.hookimpl(wrapper=True)
@@ -257,6 +363,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if workeroutput is not None:
         workeroutput[_WORKER_KEY] = encode_records(state.records)
         return
+    if state.unplayed_report:
+        entries = [r.unplayed_report for r in state.records if r.unplayed_report]
+        count = write_report(state.unplayed_report, entries)
+        state.notes.append(
+            f"unplayed report: {state.unplayed_report} ({count} interaction(s) in "
+            f"{len(entries)} cassette use(s)); prune with: harness cassettes prune --unplayed "
+            f"{state.unplayed_report}"
+        )
     if state.budget is not None:
         spent = total_cost(state.records) + config.stash[SUITES].spent()
         if spent > state.budget:
@@ -291,9 +405,10 @@ def pytest_terminal_summary(
     state = config.stash.get(_SESSION, None)
     if state is None or hasattr(config, "workerinput"):
         return
-    if state.records:
+    if state.records or state.notes:
         terminalreporter.section(f"harness LLM calls (--llm-mode={state.mode})")
-        for line in summary_lines(state.records, budget=state.budget):
+        lines = summary_lines(state.records, budget=state.budget, real_time=state.real_time)
+        for line in [*lines, *state.notes] if state.records else state.notes:
             terminalreporter.write_line(line)
     if state.failure:
         terminalreporter.write_line(state.failure, red=True, bold=True)
@@ -307,7 +422,11 @@ def _llm_state(request: pytest.FixtureRequest) -> Iterator[TestState]:
     session = request.config.stash[_SESSION]
     state = TestState(request.node.nodeid, session.remaining_budget())
     yield state
-    session.records.append(state.finish(request.config.rootpath))
+    failed = request.node.stash.get(_CALL_FAILED, True)  # no call report: setup failed
+    record = state.finish(
+        request.config.rootpath, unplayed_report=bool(session.unplayed_report), failed=failed
+    )
+    session.records.append(record)
 
 
 @pytest.fixture(autouse=True)
@@ -445,6 +564,8 @@ def llm_cassette(
         on_interaction=_llm_state.observe,
         **options,
     )
+    if mode != "replay" and _KEYS in node.stash:  # recording or live: no placeholder keys
+        node.stash[_KEYS].remove()
     lifted = mode != "replay" and session.guard is not None and path is not None
     with contextlib.ExitStack() as stack:
         if lifted:
@@ -481,7 +602,7 @@ def llm(
 ) -> Iterator[LLMFactory]:
     """A factory of configured providers wired to the test's cassette and cost ledger."""
     flag = pytestconfig.getoption("llm_config")
-    models = ModelsConfig.from_yaml_file(flag) if flag else llm_models_config
+    models = pytestconfig.stash[_SESSION].models_config if flag else llm_models_config
     factory = LLMFactory(models, llm_cassette, llm_costs)
     yield factory
     factory.close()

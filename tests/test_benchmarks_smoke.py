@@ -17,6 +17,7 @@ EXPECTED = {
     "bench_load.py": ["harness / vcrpy", "peak RSS", "N=50"],
     "bench_record.py": ["record / SDK alone per block", "last / first block"],
     "bench_compression.py": ["call / tokenize once", "pre_cut_by_token"],
+    "bench_plugin_startup.py": ["added by the plugin: median", "heavy modules"],
 }
 
 

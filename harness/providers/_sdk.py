@@ -8,6 +8,9 @@ a bare ``APIError`` for errors sent inside a stream), so one function serves bot
 from __future__ import annotations
 
 import email.utils
+import importlib.metadata
+import importlib.util
+import re
 import sys
 import time
 from types import ModuleType
@@ -19,6 +22,7 @@ from harness.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ConfigError,
     HarnessError,
     RateLimitError,
     ResponseFormatError,
@@ -29,11 +33,13 @@ from harness.errors import (
 
 __all__ = [
     "NOTE_EXTENSION",
+    "SDK_EXTRAS",
     "error_message",
     "in_stream_error",
     "map_sdk_error",
     "parse_retry_after",
     "raise_mapped",
+    "require_sdk",
     "transport_error",
     "with_transport_note",
 ]
@@ -43,6 +49,47 @@ __all__ = [
 # import harness.replay.
 NOTE_EXTENSION = "harness.note"
 _CREDENTIAL_STATUSES = frozenset({401, 403, 407})
+
+SDK_EXTRAS: dict[str, tuple[str, tuple[int, int]]] = {
+    "openai": ("harness-llm[openai]", (3, 0)),  # openai >= 3 runs on httpx2
+    "anthropic": ("harness-llm[anthropic]", (2, 0)),  # anthropic >= 2 takes an httpx2 client
+}
+"""Per vendor SDK: the extra that installs it, and the oldest version the providers drive."""
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
+
+
+def require_sdk(name: str, api_type: str) -> None:
+    """Check, when a provider is made, that SDK ``name`` is installed and new enough for it.
+
+    Raises ConfigError naming the extra to install. The SDK itself is not imported here (it is
+    slow to import); replay, the plugin and FakeLLM never need it.
+    """
+    extra, oldest = SDK_EXTRAS[name]
+    wanted = ".".join(str(n) for n in oldest)
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError(
+            f"api_type {api_type!r} runs on the {name} SDK, which is not installed: "
+            f"pip install '{extra}' (or {name}>={wanted})",
+            key="api_type",
+        )
+    try:
+        installed = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return  # importable without metadata (vendored, a source tree): trust it
+    if _version(installed) < oldest:
+        raise ConfigError(
+            f"api_type {api_type!r} needs {name}>={wanted} (it runs on httpx2), but {name} "
+            f"{installed} is installed: pip install -U '{extra}'. The rest of harness (replay, "
+            "cassettes, the pytest plugin, FakeLLM) works with any version",
+            key="api_type",
+        )
 
 
 # Error types that Anthropic may send as a stream event, and the status they stand for.

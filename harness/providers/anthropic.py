@@ -10,7 +10,7 @@ from harness.config import LLMType
 from harness.costs import Usage
 from harness.errors import ConfigError
 from harness.messages import content_text
-from harness.providers._sdk import in_stream_error, raise_mapped
+from harness.providers._sdk import in_stream_error, raise_mapped, require_sdk
 from harness.providers._wire import SSEStream, format_error, json_answer
 from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, StreamChunk, ToolCall
 from harness.providers.registry import register_provider
@@ -260,6 +260,7 @@ class AnthropicLLM(BaseLLM):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        require_sdk("anthropic", self.config.api_type.value)  # ConfigError naming the extra
         self._client: anthropic.AsyncAnthropic | None = None
 
     def _forget_clients(self) -> None:
@@ -277,7 +278,7 @@ class AnthropicLLM(BaseLLM):
             headers: dict[str, Any] = {"x-api-key": api_key, "Authorization": anthropic.omit}
             self._client = anthropic.AsyncAnthropic(
                 api_key=api_key,
-                base_url=self.config.resolved_base_url(),
+                base_url=self.config.resolved_base_url(self._environ),
                 max_retries=0,
                 timeout=self.config.timeout,
                 http_client=self._build_http_client(),

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from harness import _clock
 from harness import messages as msgs
 from harness._http import AsyncTransport, build_async_client, reaches_upstream
 from harness.compression import compress_messages
@@ -131,7 +132,7 @@ class BaseLLM(ABC):
         # None: decided per request from the transport (a client injected for TLS or proxy
         # settings goes live and needs the real key).
         self._allow_missing_key = allow_missing_key
-        self._sleep: Sleep = sleep or asyncio.sleep
+        self._sleep: Sleep = sleep or _clock.async_sleep  # the plugin's clock in tests
         self._environ = environ
         self._check_config_fields()
 

@@ -91,7 +91,7 @@ class GeminiLLM(BaseLLM):
         return model if "/" in model else f"models/{model}"
 
     def _url(self, method: str) -> str:
-        base = (self.config.resolved_base_url() or "").rstrip("/")
+        base = (self.config.resolved_base_url(self._environ) or "").rstrip("/")
         if not base:
             raise ConfigError("gemini needs a base_url", source=self.config.source, key="base_url")
         if not _VERSION_SUFFIX.search(base):

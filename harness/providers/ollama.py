@@ -294,7 +294,7 @@ class OllamaLLM(BaseLLM):
     # -- requests ---------------------------------------------------------------------------
 
     def _url(self, endpoint: str) -> str:
-        return ollama_api_url(self.config.resolved_base_url(), endpoint)
+        return ollama_api_url(self.config.resolved_base_url(self._environ), endpoint)
 
     def _headers(self) -> dict[str, str]:
         # Ollama needs no key; one configured (a server behind an authenticating proxy) is

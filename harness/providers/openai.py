@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.config import LLMType
 from harness.errors import ConfigError, NotSupportedError
-from harness.providers._sdk import in_stream_error, raise_mapped
+from harness.providers._sdk import in_stream_error, raise_mapped, require_sdk
 from harness.providers._wire import SSEStream, format_error, json_answer
 from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, Embeddings, StreamChunk
 from harness.providers.openai_compat import (
@@ -97,6 +97,7 @@ class OpenAILLM(BaseLLM):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        require_sdk("openai", self.config.api_type.value)  # ConfigError naming the extra
         self.provider_name = self.config.api_type.value
         self._client: openai.AsyncOpenAI | None = None
         domain = self.config.domain
@@ -139,7 +140,7 @@ class OpenAILLM(BaseLLM):
     def _make_client(self) -> openai.AsyncOpenAI:
         import openai
 
-        base_url = self.config.resolved_base_url()
+        base_url = self.config.resolved_base_url(self._environ)
         if not base_url:
             raise ConfigError(
                 f"api_type {self.config.api_type.value!r} has no default base_url: set base_url",

@@ -54,6 +54,7 @@ from harness.replay.reading import (
     read_cassette_text,
 )
 from harness.replay.redaction import SECRET_PATTERNS, Redactor, find_secrets, secret_matches
+from harness.replay.vcr_format import dump_vcr, is_vcr_cassette
 
 __all__ = [
     "FORMAT",
@@ -352,6 +353,9 @@ class Cassette:
         # The bytes this object last wrote (or read), and the items they were made of.
         self._written: tuple[bytes | None, list[_Item]] = (None, [])
         self._swept = False  # stale temp files of killed writers removed once per object
+        # The format ``save`` writes: None keeps the file's (vcrpy stays vcrpy; harness when
+        # new), True writes vcrpy's (harness.replay.vcr_format), False harness's (converts).
+        self.vcr_format: bool | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Cassette:
@@ -517,7 +521,11 @@ class Cassette:
                     and any(_success(interaction) for interaction in dropped)
                 )
                 if written:
-                    data = _document(items).encode("utf-8")
+                    vcr = self.vcr_format
+                    if vcr is None:
+                        vcr = is_vcr_cassette(self.path)
+                    text = dump_vcr(i.interaction for i in items) if vcr else _document(items)
+                    data = text.encode("utf-8")
                     atomic_write(self.path, data)
                     self._written = (data, items)
             if written:

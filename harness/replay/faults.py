@@ -13,17 +13,16 @@ see exactly what a real failure looks like. Waits (slow first byte) go through a
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import re
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
 
+from harness import _clock
 from harness._http import reaches_upstream
 from harness.replay.adapters import library_for
 from harness.replay.bodies import content_type
@@ -327,8 +326,8 @@ class FaultTransport:
         faults: Faults | Iterable[Fault | None] = (),
         *,
         when: Callable[[Any], bool] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], None] = _clock.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = _clock.async_sleep,
     ) -> None:
         self._inner = inner
         schedule = faults if isinstance(faults, Faults) else Faults(tuple((f, 1) for f in faults))

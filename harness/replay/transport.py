@@ -237,7 +237,10 @@ class ReplayTransport:
 
         Record mode merges the buffered interactions into the file. Rewrite mode replaces the
         cassette: interactions recorded before the run started (see ``run_started_at``) are
-        dropped; those other transports of the run wrote are kept. Replay and live: no-op.
+        dropped; those other transports of the run wrote are kept. If the result would hold
+        only error answers while dropping recorded successes, the file is left as it is (a
+        ReplayWarning names the statuses) and what was recorded stays buffered: a later flush
+        that has a success writes it all, ``close`` forgets it. Replay and live: no-op.
         """
         if self.mode == "record":
             with self._lock:

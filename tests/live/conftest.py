@@ -1,7 +1,7 @@
-"""The real local LLM server (``scripts/local-llm``: llama.cpp's llama-server) for the live tier.
+"""The real local LLM server (``harness local-llm``: llama.cpp's llama-server) for the live tier.
 
 Each test using ``local_llm`` gets its own server on a free loopback port, started with
-``scripts/local-llm start --background --state-file <tmp>`` and stopped by that state file when
+``harness local-llm start --background --state-file <tmp>`` and stopped by that state file when
 the test ends (on failure too). A test may stop it earlier with :meth:`LocalLLM.stop` to prove
 that what follows (replay) no longer needs it. Every subprocess runs under a time limit.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "local-llm"
-MODELS_YAML = REPO / "scripts" / "local-llm.models.yaml"
+from harness.local_llm import MODELS_YAML as MODELS_YAML  # used by the live tests
+
+LOCAL_LLM = [sys.executable, "-m", "harness.cli", "local-llm"]  # the packaged command
 MODEL = "smollm2"
 
 # Every wait is bounded. build/fetch return at once when the cache is filled (CI fills it in a
@@ -33,8 +33,8 @@ STOP_TIMEOUT = 30.0
 
 
 def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """``scripts/local-llm ARGS`` under a time limit; fails the test with its output if it fails."""
-    cmd = [sys.executable, str(SCRIPT), *args]
+    """``harness local-llm ARGS`` under a time limit; fails the test with its output if it fails."""
+    cmd = [*LOCAL_LLM, *args]
     try:
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
@@ -59,7 +59,7 @@ def answers(url: str, timeout: float = 2.0) -> bool:
 
 @dataclass
 class LocalLLM:
-    """One running llama-server, as ``scripts/local-llm start --background`` reported it."""
+    """One running llama-server, as ``harness local-llm start --background`` reported it."""
 
     url: str
     state_file: Path
@@ -116,7 +116,7 @@ def local_llm(local_llm_ready: None, tmp_path: Path) -> Iterator[LocalLLM]:
         # a start that timed out or failed after launching must not leave a server behind
         if state_file.exists():
             subprocess.run(
-                [sys.executable, str(SCRIPT), "stop", "--state-file", str(state_file)],
+                [*LOCAL_LLM, "stop", "--state-file", str(state_file)],
                 capture_output=True,
                 timeout=STOP_TIMEOUT,
             )

@@ -36,7 +36,9 @@ def _config(url: str, name: str, **overrides: Any) -> LLMConfig:
     config = ModelsConfig.from_yaml_file(MODELS_YAML, environ={"HARNESS_LOCAL_LLM_URL": url}).get(
         name
     )
-    settings: dict[str, Any] = {"temperature": 0.0, "seed": SEED, "max_token": MAX_TOKENS}
+    settings: dict[str, Any] = {"temperature": 0.0, "max_token": MAX_TOKENS}
+    if config.api_type != "anthropic":  # the Messages API has no seed (a set seed is refused)
+        settings["seed"] = SEED
     settings.update(overrides)
     return config.model_copy(update=settings)
 

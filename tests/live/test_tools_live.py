@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,10 +31,9 @@ from harness.providers.base import ToolCall
 from harness.replay import ReplayTransport, load_interactions
 from tests.live.conftest import (
     HEALTH_TIMEOUT,
+    LOCAL_LLM,
     MODEL,
     MODELS_YAML,
-    REPO,
-    SCRIPT,
     START_TIMEOUT,
     STOP_TIMEOUT,
     LocalLLM,
@@ -44,6 +42,7 @@ from tests.live.conftest import (
 
 pytestmark = pytest.mark.live
 
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "cassettes" / "suites" / "tools" / "chatml-tools.jinja"
 WEATHER = {
     "type": "function",
@@ -89,7 +88,7 @@ def tools_llm(local_llm_ready: None, tmp_path: Path) -> Iterator[LocalLLM]:
     except BaseException:
         if state_file.exists():
             subprocess.run(
-                [sys.executable, str(SCRIPT), "stop", "--state-file", str(state_file)],
+                [*LOCAL_LLM, "stop", "--state-file", str(state_file)],
                 capture_output=True,
                 timeout=STOP_TIMEOUT,
             )

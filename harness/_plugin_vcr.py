@@ -1,0 +1,485 @@
+"""pytest-recording's interface, served by harness when pytest-recording is not installed.
+
+A project written for pytest-recording runs unchanged: ``@pytest.mark.vcr`` (cassette names
+as arguments, vcrpy options as keywords), ``@pytest.mark.block_network``, the ``vcr_config``,
+``vcr_cassette_dir``, ``default_cassette_name``, ``record_mode`` and ``vcr`` fixtures, the
+``--record-mode``, ``--block-network``, ``--allowed-hosts`` and ``--disable-recording`` flags,
+and the default layout ``<test dir>/cassettes/<module>/<test>.yaml``. Cassettes are read as
+vcrpy wrote them, and recording keeps a vcrpy cassette (and creates a new one) in vcrpy's
+format, so the project can go back to pytest-recording at any time; the ini key
+``llm_vcr_convert = true`` writes harness's format instead.
+
+``vcr_config`` keys: ``match_on`` (vcrpy's matcher names), ``filter_headers``,
+``filter_query_parameters``, ``filter_post_data_parameters``, ``record_mode``,
+``before_record_request`` and ``before_record_response`` (callables on vcrpy-like objects:
+see :class:`VcrRequest`), ``decode_compressed_response`` (harness always stores bodies
+decoded), ``serializer`` (``"yaml"`` only) and ``cassette_library_dir``. Any other key is a
+usage error naming it. The record mode: ``--record-mode`` > ``--llm-mode`` > marker keyword >
+``vcr_config`` > ``none`` (replay only).
+
+When pytest-recording is installed it keeps ``vcr``: harness registers none of this and
+says so once, in the session header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import sys
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness._plugin_network import NetworkGuard
+from harness._plugin_state import LLMCassette, TestState
+from harness.replay import Matcher, RecordedRequest, Redactor, RequestKey, resolve_mode
+from harness.replay.matching import canonical_body, is_volatile_header, normalize_url
+from harness.replay.models import Interaction, RecordedResponse
+from harness.replay.patching import use_cassette
+from harness.replay.transport import ReplayTransport
+from harness.replay.vcr_format import is_vcr_cassette
+
+__all__ = [
+    "RECORD_MODES",
+    "VcrCassette",
+    "VcrMatcher",
+    "VcrRequest",
+    "add_vcr_options",
+    "recording_installed",
+    "register_vcr_plugin",
+    "transport_options",
+]
+
+RECORD_MODES: tuple[str, ...] = ("once", "new_episodes", "none", "all")
+_DEFAULT_MATCH_ON: tuple[str, ...] = ("method", "scheme", "host", "port", "path", "query")
+_MATCHERS = frozenset({"method", "uri", "scheme", "host", "port", "path", "query", "body"})
+_MATCHERS_ALIASES = {"raw_body": "body"}
+_IGNORED_KEYS = frozenset({"decode_compressed_response"})  # harness always decodes
+_KNOWN_KEYS = frozenset(
+    {
+        "match_on",
+        "filter_headers",
+        "filter_query_parameters",
+        "filter_post_data_parameters",
+        "record_mode",
+        "before_record_request",
+        "before_record_response",
+        "serializer",
+        "cassette_library_dir",
+        *_IGNORED_KEYS,
+    }
+)
+_FORBIDDEN_NAME_CHARS = "<>?%*:|\"'/\\"
+_PLUGIN_NAME = "harness-llm-vcr"
+
+
+def recording_installed() -> bool:
+    """Whether pytest-recording is importable (then it serves ``vcr`` and harness stays out)."""
+    return importlib.util.find_spec("pytest_recording") is not None
+
+
+def add_vcr_options(parser: pytest.Parser) -> None:
+    """pytest-recording's flags, unless pytest-recording itself is installed."""
+    if recording_installed():
+        return
+    group = parser.getgroup("recording", "pytest-recording's interface, served by harness")
+    group.addoption(
+        "--record-mode",
+        default=None,
+        choices=RECORD_MODES,
+        help="record mode of @pytest.mark.vcr tests: none (default: replay only), once "
+        "(record a missing cassette), new_episodes (record what is new) or all (re-record)",
+    )
+    group.addoption(
+        "--block-network",
+        action="store_true",
+        default=False,
+        help="refuse network access in every test except while a vcr cassette records",
+    )
+    group.addoption(
+        "--allowed-hosts",
+        default=None,
+        metavar="HOSTS",
+        help="comma-separated hosts (or patterns) that blocked tests may still reach",
+    )
+    group.addoption(
+        "--disable-recording",
+        action="store_true",
+        default=False,
+        help="run @pytest.mark.vcr tests with no cassette at all (live)",
+    )
+    parser.addini(
+        "llm_vcr_convert", "write @pytest.mark.vcr cassettes in harness's format", type="bool"
+    )
+
+
+def register_vcr_plugin(config: pytest.Config, guard: NetworkGuard | None) -> None:
+    """Serve ``vcr`` (or, when pytest-recording is installed, say once that it does)."""
+    if recording_installed():
+        config.pluginmanager.register(_Deferring(), _PLUGIN_NAME)
+        return
+    config.addinivalue_line(
+        "markers",
+        "vcr(*cassette_names, **vcr_config): replay (or record) the test's HTTP traffic from "
+        "<vcr_cassette_dir>/<default_cassette_name>.yaml (served by harness)",
+    )
+    config.addinivalue_line(
+        "markers", "block_network: refuse network access except while a vcr cassette records"
+    )
+    hosts = _split(config.getoption("allowed_hosts"))
+    if guard is not None:
+        guard.allow.extend(h.lower() for h in hosts)
+    config.stash[_SETTINGS] = _Settings(guard, hosts)
+    config.pluginmanager.register(sys.modules[__name__], _PLUGIN_NAME)
+
+
+def _split(value: str | None) -> list[str]:
+    return [h.strip() for h in (value or "").split(",") if h.strip()]
+
+
+class _Deferring:
+    """Registered when pytest-recording is installed: one header line, nothing else."""
+
+    def pytest_report_header(self) -> str:
+        return (
+            "harness: pytest-recording is installed and serves @pytest.mark.vcr; harness "
+            "leaves it alone (uninstall pytest-recording to have harness serve it)"
+        )
+
+
+# -- matching and redaction from vcr_config ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VcrMatcher(Matcher):
+    """A Matcher comparing only the parts vcrpy's ``match_on`` names."""
+
+    match_on: tuple[str, ...] = _DEFAULT_MATCH_ON
+
+    def key(self, request: RecordedRequest) -> RequestKey:
+        """The key of ``request`` over the ``match_on`` parts (volatile headers never count)."""
+        on = set(self.match_on)
+        url = normalize_url(request.uri, self.ignore_query)
+        if "uri" not in on:
+            parts = urlsplit(url)
+            wanted = {
+                "scheme": parts.scheme,
+                "host": parts.hostname or "",
+                "port": str(parts.port or ""),
+                "path": parts.path,
+                "query": parts.query,
+            }
+            url = " ".join(f"{k}={v}" for k, v in wanted.items() if k in on)
+        extra: tuple[Hashable, ...] = tuple(fn(request) for fn in self.custom)
+        if "headers" in on:
+            redactor = Redactor()
+            extra += (
+                tuple(
+                    sorted(
+                        (name.lower(), value)
+                        for name, value in request.headers
+                        if not is_volatile_header(name) and not redactor.is_secret_header(name)
+                    )
+                ),
+            )
+        return RequestKey(
+            method=request.method.upper() if "method" in on else "",
+            url=url,
+            body=canonical_body(request.body, self.ignore_body_paths) if "body" in on else b"",
+            extra=extra,
+        )
+
+
+@dataclass
+class VcrRequest:
+    """What ``before_record_request`` gets and returns (vcrpy's Request, in brief)."""
+
+    method: str
+    uri: str
+    body: bytes | None
+    headers: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        """vcrpy's other name for ``uri``."""
+        return self.uri
+
+
+def _names(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise pytest.UsageError(f"vcr_config[{key!r}]: expected a list, got {value!r}")
+    names = []
+    for item in value:
+        name = item[0] if isinstance(item, (tuple, list)) and item else item
+        if not isinstance(name, str):
+            raise pytest.UsageError(f"vcr_config[{key!r}]: expected names, got {item!r}")
+        names.append(name)
+    return names
+
+
+class _CallbackRedactor(Redactor):
+    """harness's redaction, then the project's ``before_record_*`` callbacks."""
+
+    def __init__(self, base: Redactor, on_request: Any, on_response: Any) -> None:
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.init}
+        super().__init__(**fields)
+        object.__setattr__(self, "_on_request", on_request)
+        object.__setattr__(self, "_on_response", on_response)
+
+    def redact_request(self, request: RecordedRequest) -> RecordedRequest:
+        redacted = super().redact_request(request)
+        callback: Callable[[VcrRequest], Any] | None = getattr(self, "_on_request", None)
+        if callback is None:
+            return redacted
+        given = VcrRequest(
+            redacted.method, redacted.uri, redacted.body or None, dict(redacted.headers)
+        )
+        changed = callback(given)
+        if changed is None:  # vcrpy: None means "do not record"; harness keeps the redaction
+            return redacted
+        body = changed.body or b""
+        return RecordedRequest(
+            method=changed.method,
+            uri=changed.uri,
+            headers=list(dict(changed.headers).items()),
+            body=body.encode() if isinstance(body, str) else body,
+        )
+
+    def redact_response(self, response: RecordedResponse) -> RecordedResponse:
+        redacted = super().redact_response(response)
+        callback: Callable[[dict[str, Any]], Any] | None = getattr(self, "_on_response", None)
+        if callback is None:
+            return redacted
+        headers: dict[str, list[str]] = {}
+        for name, value in redacted.headers:
+            headers.setdefault(name, []).append(value)
+        given = {
+            "status": {"code": redacted.status, "message": ""},
+            "headers": headers,
+            "body": {"string": redacted.body},
+        }
+        changed = callback(given)
+        if changed is None:
+            return redacted
+        body = changed.get("body", {}).get("string", b"")
+        return RecordedResponse(
+            status=int(changed.get("status", {}).get("code", redacted.status)),
+            headers=[(k, v) for k, vs in changed.get("headers", {}).items() for v in vs],
+            body=body.encode() if isinstance(body, str) else (body or b""),
+        )
+
+
+def transport_options(vcr_config: Mapping[str, Any]) -> dict[str, Any]:
+    """ReplayTransport keyword arguments (``matcher``, ``redactor``) for a vcr_config."""
+    unknown = sorted(set(vcr_config) - _KNOWN_KEYS)
+    if unknown:
+        raise pytest.UsageError(
+            f"vcr_config key {unknown[0]!r} is not supported by harness's pytest-recording "
+            f"interface (supported: {', '.join(sorted(_KNOWN_KEYS))}); install "
+            "pytest-recording, or use harness's llm_cassette marker and llm_cassette_options"
+        )
+    serializer = vcr_config.get("serializer", "yaml")
+    if serializer != "yaml":
+        raise pytest.UsageError(f"vcr_config['serializer'] = {serializer!r}: only 'yaml' is read")
+    match_on = []
+    for name in vcr_config.get("match_on", _DEFAULT_MATCH_ON):
+        if not isinstance(name, str) or _MATCHERS_ALIASES.get(name, name) not in (
+            _MATCHERS | {"headers"}
+        ):
+            raise pytest.UsageError(
+                f"vcr_config['match_on']: unknown matcher {name!r} (harness knows "
+                f"{', '.join(sorted(_MATCHERS | {'headers', 'raw_body'}))})"
+            )
+        match_on.append(_MATCHERS_ALIASES.get(name, name))
+    query = _names(vcr_config.get("filter_query_parameters"), "filter_query_parameters")
+    headers = _names(vcr_config.get("filter_headers"), "filter_headers")
+    fields = _names(vcr_config.get("filter_post_data_parameters"), "filter_post_data_parameters")
+    base = Redactor.from_env()
+    redactor = dataclasses.replace(
+        base,
+        drop_headers=base.drop_headers | {h.lower() for h in headers},
+        drop_query=base.drop_query | {q.lower() for q in query},
+        body_fields=base.body_fields | {f.lower() for f in fields},
+    )
+    on_request = vcr_config.get("before_record_request")
+    on_response = vcr_config.get("before_record_response")
+    for key, value in (
+        ("before_record_request", on_request),
+        ("before_record_response", on_response),
+    ):
+        if value is not None and not callable(value):
+            raise pytest.UsageError(f"vcr_config[{key!r}]: expected a callable, got {value!r}")
+    if on_request is not None or on_response is not None:
+        redactor = _CallbackRedactor(redactor, on_request, on_response)
+    matcher = VcrMatcher(
+        ignore_query=Matcher().ignore_query | {q.lower() for q in query},
+        match_on=tuple(match_on),
+    )
+    return {"matcher": matcher, "redactor": redactor}
+
+
+# -- the plugin ---------------------------------------------------------------------------------
+
+
+class VcrCassette:
+    """What the ``vcr`` fixture gives a test: the cassette's file, mode and play counts."""
+
+    def __init__(self, path: Path, mode: str, transport: ReplayTransport) -> None:
+        self.path = path
+        self.record_mode = mode
+        self.transport = transport
+        self.play_count = 0
+        self.requests: list[RecordedRequest] = []
+
+    def observe(self, request: Any, interaction: Interaction, replayed: bool) -> None:
+        """Count an interaction replayed or recorded."""
+        self.requests.append(interaction.request)
+        if replayed:
+            self.play_count += 1
+
+    @property
+    def all_played(self) -> bool:
+        """Whether every recorded interaction was used."""
+        return not self.transport.unplayed()
+
+
+def _marker_config(marks: list[pytest.Mark]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for mark in reversed(marks):  # the closest marker wins
+        merged.update(mark.kwargs)
+    return merged
+
+
+@dataclass
+class _Settings:
+    """What the fixtures need from configuration time."""
+
+    guard: NetworkGuard | None
+    allowed_hosts: list[str]
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+
+
+@pytest.fixture(scope="session")
+def record_mode(pytestconfig: pytest.Config) -> str:
+    """The record mode given on the command line (``--record-mode``), default ``none``."""
+    if pytestconfig.getoption("disable_recording"):
+        return "none"
+    return str(pytestconfig.getoption("record_mode") or "none")
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    """vcrpy options shared by a module's vcr tests (override it in a conftest)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """``<test dir>/cassettes/<module name>``, as pytest-recording lays cassettes out."""
+    module = Path(str(request.node.path))
+    return str(module.parent / "cassettes" / module.stem)
+
+
+@pytest.fixture
+def default_cassette_name(request: pytest.FixtureRequest) -> str:
+    """``<Class>.<test name>`` or ``<test name>``, with characters unsafe in a file name
+    replaced by ``-``."""
+    name = str(request.node.name)
+    if request.cls is not None:
+        name = f"{request.cls.__name__}.{name}"
+    for char in _FORBIDDEN_NAME_CHARS:
+        name = name.replace(char, "-")
+    return name
+
+
+@pytest.fixture(autouse=True)
+def block_network(request: pytest.FixtureRequest, record_mode: str) -> Iterator[None]:
+    """Refuse the network under ``@pytest.mark.block_network`` or ``--block-network``,
+    except in a vcr test that records."""
+    wanted = request.node.get_closest_marker("block_network") or request.config.getoption(
+        "block_network"
+    )
+    vcr = request.node.get_closest_marker("vcr") is not None
+    settings = request.config.stash[_SETTINGS]
+    guarded = settings.guard is not None  # harness's replay mode blocks everything already
+    if not wanted or guarded or (vcr and record_mode != "none"):
+        yield
+        return
+    guard = NetworkGuard(settings.allowed_hosts, mode="block_network")
+    guard.install()
+    try:
+        yield
+    finally:
+        guard.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def vcr(
+    request: pytest.FixtureRequest, record_mode: str, block_network: None
+) -> Iterator[VcrCassette | None]:
+    """A test marked ``vcr`` runs on its cassette (every httpx/httpx2 client routed to it)."""
+    node = request.node
+    marks = list(node.iter_markers("vcr"))
+    config = request.config
+    if not marks or config.getoption("disable_recording"):
+        with NetworkGuard.suspended() if marks else contextlib.nullcontext():
+            yield None
+        return
+    vcr_config = dict(request.getfixturevalue("vcr_config"))
+    vcr_config.update(_marker_config(marks))
+    directory = Path(
+        vcr_config.pop("cassette_library_dir", None) or request.getfixturevalue("vcr_cassette_dir")
+    )
+    names = marks[0].args or (request.getfixturevalue("default_cassette_name"),)
+    if len(names) > 1:
+        raise pytest.UsageError(
+            f"{node.nodeid}: @pytest.mark.vcr{names!r}: harness replays one cassette per "
+            "test; merge the files (harness cassettes merge) or install pytest-recording"
+        )
+    name = str(names[0])
+    path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if not path.is_absolute():
+        path = directory / path
+    given = config.getoption("record_mode") or config.getoption("llm_mode")
+    raw_mode = str(given or vcr_config.pop("record_mode", None) or record_mode)
+    vcr_config.pop("record_mode", None)
+    try:
+        mode = resolve_mode(raw_mode, path)
+    except ValueError as error:
+        raise pytest.UsageError(f"{node.nodeid}: record mode: {error}") from None
+    options = transport_options(vcr_config)
+    options.update(request.getfixturevalue("llm_cassette_options"))
+    state: TestState = request.getfixturevalue("_llm_state")
+    state.cassette = LLMCassette(path, mode, strict=False)
+    convert = bool(config.getini("llm_vcr_convert"))
+    holder: list[VcrCassette] = []
+
+    def observe(req: Any, interaction: Interaction, replayed: bool) -> None:
+        state.observe(req, interaction, replayed)
+        if holder:
+            holder[0].observe(req, interaction, replayed)
+
+    context = use_cassette(path, mode, on_interaction=observe, **options)
+    with contextlib.ExitStack() as stack:
+        if mode != "replay":
+            stack.enter_context(NetworkGuard.suspended())
+        transport = stack.enter_context(context)
+        # a vcrpy file stays vcrpy, a new one is made in vcrpy's format: pytest-recording
+        # can read every cassette this writes, unless the project converts
+        if convert:
+            transport.cassette.vcr_format = False
+        elif not path.exists() or is_vcr_cassette(path):
+            transport.cassette.vcr_format = True
+        state.cassette.transport = transport
+        cassette = VcrCassette(path, mode, transport)
+        holder.append(cassette)
+        yield cassette

@@ -1,0 +1,72 @@
+"""``harness --help`` and every subcommand's help describe each argument, in plain text."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from harness.cli import build_parser, main
+
+# reStructuredText that would show up raw in a terminal
+_RST = re.compile(r"``|:(class|func|meth|mod|attr|exc|data|obj):`|\.\. \w+::|^\s*::\s*$", re.M)
+
+
+def _parsers(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ("harness",)
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser, argparse.ArgumentParser | None]]:
+    """Every parser of the command tree, with its path."""
+    found: list[tuple[tuple[str, ...], argparse.ArgumentParser, argparse.ArgumentParser | None]] = [
+        (path, parser, None)
+    ]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                assert helps.get(name), f"{' '.join(path)} {name}: no help line in the listing"
+                found.extend(_parsers(sub, (*path, name)))
+    return found
+
+
+COMMANDS = _parsers(build_parser())
+
+
+def test_the_tree_has_every_subcommand() -> None:
+    names = {" ".join(path) for path, _, _ in COMMANDS}
+    for wanted in (
+        "harness models",
+        "harness cassettes convert",
+        "harness cassettes audit",
+        "harness local-llm build",
+        "harness local-llm start",
+        "harness eval",
+    ):
+        assert any(name.startswith(wanted) for name in names), wanted
+
+
+@pytest.mark.parametrize(
+    "path, parser",
+    [(p, parser) for p, parser, _ in COMMANDS],
+    ids=[" ".join(p) for p, _, _ in COMMANDS],
+)
+def test_every_argument_has_help_in_plain_text(
+    path: tuple[str, ...], parser: argparse.ArgumentParser
+) -> None:
+    undocumented = [
+        "/".join(action.option_strings) or action.dest
+        for action in parser._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+        and not (action.help and action.help.strip())
+        and action.help is not argparse.SUPPRESS
+    ]
+    assert not undocumented, f"{' '.join(path)}: arguments without help: {undocumented}"
+    text = parser.format_help()
+    assert not _RST.search(text), f"{' '.join(path)} --help shows reStructuredText:\n{text}"
+
+
+def test_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["local-llm", "build", "--help"])
+    assert exit_.value.code == 0
+    assert "--jobs" in capsys.readouterr().out

@@ -1,0 +1,198 @@
+"""The local model in the package: ``harness local-llm``, build progress, ``local_llm``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.local_llm import BuildProgress, build_percent, format_elapsed
+from harness.local_llm.server import cache_root
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = cache_root()  # read at import, before pytester moves HOME
+
+# Lines of a real ``cmake --build`` of llama-server (make, -j2), with the noise between them.
+MAKE_LINES = """\
+[  1%] Building C object ggml/src/CMakeFiles/ggml-base.dir/ggml.c.o
+[  1%] Building CXX object vendor/hash/CMakeFiles/vendor-hash.dir/hash.cpp.o
+/work/llama.cpp/ggml/src/ggml.c: In function 'ggml_init':
+[  2%] Building C object vendor/hash/CMakeFiles/vendor-hash.dir/sha256/sha256.c.o
+[  9%] Linking CXX static library libggml-base.a
+[ 12%] Built target ggml-base
+[ 23%] Building CXX object ggml/src/CMakeFiles/ggml-cpu.dir/ggml-cpu/ops.cpp.o
+[ 35%] Building CXX object src/CMakeFiles/llama.dir/llama-model.cpp.o
+[ 36%] Building CXX object src/CMakeFiles/llama.dir/llama-vocab.cpp.o
+[ 61%] Building CXX object common/CMakeFiles/common.dir/common.cpp.o
+[ 98%] Building CXX object tools/server/CMakeFiles/llama-server.dir/main.cpp.o
+[100%] Linking CXX executable ../../bin/llama-server
+[100%] Built target llama-server
+""".splitlines()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_build_percent_reads_make_and_ninja_lines() -> None:
+    assert build_percent("[  1%] Building C object ggml/src/ggml.c.o") == 1
+    assert build_percent("[100%] Built target llama-server") == 100
+    assert build_percent("[120/240] Building CXX object src/llama.cpp.o") == 50
+    assert build_percent("-- Configuring done (2.1s)") is None
+    assert build_percent("/src/ggml.c:12: warning: [ 5%] in a message") is None
+
+
+def test_format_elapsed() -> None:
+    assert format_elapsed(45.2) == "45s"
+    assert format_elapsed(185) == "3m05s"
+    assert format_elapsed(981.2) == "16m21s"
+    assert format_elapsed(3723) == "1h02m03s"
+
+
+def test_build_progress_shows_step_percent_and_elapsed_time() -> None:
+    clock = _Clock()
+    shown: list[str] = []
+    progress = BuildProgress(clock.now, clock=clock, emit=shown.append, every=100.0)
+    for line in MAKE_LINES:
+        clock.now += 20.0  # 20 s per line
+        progress.feed(line)
+    assert shown[0] == "build: step 4 of 4: compiling llama-server [  1%], 20s elapsed"
+    # each 10 points (or after ``every`` quiet seconds), and always the end
+    percents = [int(re.search(r"\[\s*(\d+)%\]", m).group(1)) for m in shown]  # type: ignore[union-attr]
+    assert percents == [1, 12, 23, 35, 61, 98, 100]
+    assert shown[-1] == "build: step 4 of 4: compiling llama-server [100%], 4m00s elapsed"
+
+
+def test_build_progress_repeats_after_a_quiet_minute() -> None:
+    clock = _Clock()
+    shown: list[str] = []
+    progress = BuildProgress(clock.now, clock=clock, emit=shown.append, every=60.0)
+    progress.feed("[ 40%] Building CXX object a.o")
+    clock.now += 30
+    assert progress.feed("[ 41%] Building CXX object b.o") is None  # too soon, too small
+    clock.now += 31
+    assert progress.feed("[ 42%] Building CXX object c.o") is not None  # a minute went by
+    assert progress.feed("[ 42%] Building CXX object d.o") is None  # no progress: no line
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_LLM")}
+    env["HARNESS_LLM_CACHE"] = str(cache)
+    return env
+
+
+def test_harness_local_llm_paths_and_status_on_an_empty_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HARNESS_LLM_CACHE", str(tmp_path))
+    assert main(["local-llm", "paths"]) == 0
+    paths = json.loads(capsys.readouterr().out)
+    assert paths["cache_root"] == str(tmp_path.resolve())
+    assert paths["llama_server"].startswith(str(tmp_path.resolve() / "llama-server"))
+    assert paths["llama_server_built"] is False
+    assert main(["local-llm", "status"]) == 1
+    assert "no healthy server recorded" in capsys.readouterr().err
+
+
+def test_scripts_wrapper_runs_the_packaged_code_without_harness_importable(
+    tmp_path: Path,
+) -> None:
+    # -I: no PYTHONPATH, no user site; harness is loaded by file path, not imported
+    done = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "scripts" / "local-llm"), "paths"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cache_root"] == str(tmp_path.resolve())
+    helped = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "scripts" / "local-llm"), "build", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert "usage: local-llm build [-h] [--force] [--jobs JOBS] [--keep-build]" in helped.stdout
+
+
+FIXTURE_PROJECT = """
+import httpx
+
+
+def test_uses_the_model(local_llm):
+    answer = httpx.post(
+        local_llm.openai_base_url + "/chat/completions",
+        json={"model": local_llm.model, "messages": [{"role": "user", "content": "Hi"}],
+              "max_tokens": 4},
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    assert answer.json()["choices"][0]["message"]["content"] is not None
+    assert local_llm.models_config().get("local-smollm2").base_url == local_llm.openai_base_url
+
+
+def test_other():
+    pass
+"""
+
+
+def test_local_llm_fixture_fails_clearly_when_it_cannot_be_built(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("HARNESS_LLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(empty_bin))  # no cmake, no compiler
+    pytester.makepyfile(test_model=FIXTURE_PROJECT)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*local_llm: the local model could not be started: build: 'cmake' not found*",
+            "*harness local-llm build*",
+        ]
+    )
+
+
+def test_local_llm_fixture_starts_nothing_when_deselected(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))
+    pytester.makepyfile(test_model=FIXTURE_PROJECT)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "other")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert not cache.exists()
+
+
+@pytest.mark.live
+def test_local_llm_fixture_serves_the_real_model(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the server built and cached (``harness local-llm build``): start, use, stop."""
+    cache = CACHE  # pytester moves HOME: keep the cache where it is
+    if not (cache / "llama-server").is_dir():
+        pytest.fail(f"no llama-server in {cache}: run `harness local-llm build` first")
+    monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))
+    pytester.makepyfile(test_model=FIXTURE_PROJECT)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    states = list(pytester.path.parent.rglob("local-llm*/state.json"))
+    assert not any(p.exists() for p in states)  # stopped: the state file is gone
