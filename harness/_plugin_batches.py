@@ -15,11 +15,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.config import ModelsConfig
-from harness.evals.results import ItemResult
-from harness.evals.runner import EvalItem, rerecord_command, run_items
+if TYPE_CHECKING:  # imported where used: a session without suites never loads evals
+    from harness.config import ModelsConfig
+    from harness.evals.results import ItemResult
+    from harness.evals.runner import EvalItem
 
 __all__ = ["Prefetcher"]
 
@@ -141,6 +142,8 @@ class Prefetcher:
                 slot.result = result
                 slot.done.set()
 
+        from harness.evals.runner import run_items
+
         results = await run_items(
             items,
             models,
@@ -154,6 +157,8 @@ class Prefetcher:
             store(result)
 
     def _rerecord(self, item: EvalItem) -> str:
+        from harness.evals.runner import rerecord_command
+
         return self._commands.get(item.key) or rerecord_command(item)
 
     def _fail(self, keys: Sequence[tuple[str, str, str]], error: BaseException) -> None:

@@ -26,10 +26,42 @@ _AWS_PLACEHOLDERS = {
 }
 
 
+# What key_groups() derives from harness.config's provider defaults, spelled out so that the
+# plugin's per-test hook never imports config (pydantic); test_plugin_startup keeps it equal.
+_KEY_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("ANTHROPIC_API_KEY",),
+    ("ARK_API_KEY",),
+    ("AZURE_OPENAI_API_KEY",),
+    ("DASHSCOPE_API_KEY",),
+    ("DEEPSEEK_API_KEY",),
+    ("FIREWORKS_API_KEY",),
+    ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    ("LLAMA_API_KEY",),
+    ("METAGPT_API_KEY",),
+    ("MISTRAL_API_KEY",),
+    ("MOONSHOT_API_KEY",),
+    ("OPENAI_API_KEY",),
+    ("OPENROUTER_API_KEY",),
+    ("OPEN_LLM_API_KEY",),
+    ("QIANFAN_API_KEY",),
+    ("SILICONFLOW_API_KEY",),
+    ("SPARK_API_KEY",),
+    ("YI_API_KEY",),
+    ("ZHIPUAI_API_KEY",),
+    ("AWS_ACCESS_KEY_ID",),
+    ("AWS_SECRET_ACCESS_KEY",),
+)
+
+
 def key_groups() -> list[tuple[str, ...]]:
     """The key variables, grouped as each provider reads them (``GEMINI_API_KEY`` or
     ``GOOGLE_API_KEY``), plus AWS's two."""
-    from harness.config import LLMType, provider_defaults  # only when a test needs it
+    return list(_KEY_GROUPS)
+
+
+def derived_key_groups() -> list[tuple[str, ...]]:
+    """:func:`key_groups` as harness.config's provider defaults give it (imports config)."""
+    from harness.config import LLMType, provider_defaults
 
     groups = {provider_defaults(api_type).key_env for api_type in LLMType}
     groups.discard(("AWS_ACCESS_KEY_ID",))

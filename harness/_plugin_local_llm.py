@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from harness._plugin_network import NetworkGuard
-from harness.config import ModelsConfig
-from harness.local_llm import MODELS, MODELS_YAML
-from harness.local_llm import server as local_llm_server
+
+if TYPE_CHECKING:  # imported when a test asks for the local model, not by every session
+    from harness.config import ModelsConfig
 
 __all__ = ["LocalLLM", "local_llm", "local_llm_model"]
 
@@ -44,6 +45,9 @@ class LocalLLM:
 
     def models_config(self) -> ModelsConfig:
         """harness's models config for this server (``local-smollm2``, ``local-gemma``...)."""
+        from harness.config import ModelsConfig
+        from harness.local_llm import MODELS_YAML
+
         return ModelsConfig.from_yaml_file(
             MODELS_YAML, environ={"HARNESS_LOCAL_LLM_URL": self.base_url}
         )
@@ -58,6 +62,9 @@ def local_llm_model() -> str:
 @pytest.fixture(scope="session")
 def local_llm(local_llm_model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLM]:
     """A real local LLM server for the session (started on first use, stopped at the end)."""
+    from harness.local_llm import MODELS
+    from harness.local_llm import server as local_llm_server
+
     if local_llm_model not in MODELS:
         raise pytest.UsageError(
             f"local_llm_model {local_llm_model!r}: expected one of {', '.join(sorted(MODELS))}"

@@ -48,23 +48,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness._plugin_batches import Prefetcher
-from harness.config import ModelsConfig
 from harness.errors import ConfigError, HarnessError
-from harness.evals.baseline import Baseline
-from harness.evals.cases import Suite, is_settings_file
-from harness.evals.report import render_terminal, write_reports
-from harness.evals.results import ItemResult, SuiteResult
-from harness.evals.runner import EvalItem, item_config, plan_items
+
+if TYPE_CHECKING:  # config and evals are imported where used: not by sessions without suites
+    from harness.config import ModelsConfig
+    from harness.evals.baseline import Baseline
+    from harness.evals.cases import Suite
+    from harness.evals.results import ItemResult
+    from harness.evals.runner import EvalItem
 
 __all__ = [
     "SuiteCollector",
@@ -222,6 +224,8 @@ class _SuiteNode(pytest.Collector):
             plugin.baseline(baseline)
         except ConfigError as error:
             raise self.CollectError(str(error)) from None
+        from harness.evals.runner import item_config, plan_items
+
         planned = plan_items([suite], list(names))
         try:  # a bad model or params value: a collection error, before any call
             for eval_item in planned:
@@ -247,6 +251,8 @@ class SuiteFile(pytest.File, _SuiteNode):
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
         """One item per (case x model) of the file's suite."""
         try:
+            from harness.evals.cases import Suite
+
             suite = Suite.from_file(self.path)
         except ConfigError as error:
             raise self.CollectError(str(error)) from None
@@ -425,6 +431,8 @@ class SuitePlugin:
                     "llm_config in the ini file"
                 )
         if path not in self._models:
+            from harness.config import ModelsConfig
+
             self._models[path] = (ModelsConfig.from_yaml_file(path), self._shown(path))
         return self._models[path]
 
@@ -437,6 +445,8 @@ class SuitePlugin:
 
     def baseline(self, path: Path) -> Baseline:
         """The baseline in ``path`` (empty when the file does not exist), loaded once."""
+        from harness.evals.baseline import Baseline
+
         with self._lock:
             if path not in self._baselines:
                 try:
@@ -456,14 +466,21 @@ class SuitePlugin:
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> Any:
         """Suite files become collectors (a JSONL suite's settings file does not)."""
-        if _matches(file_path, self.patterns) and not is_settings_file(file_path):
-            return SuiteFile.from_parent(parent, path=file_path)
-        return None
+        if not _matches(file_path, self.patterns):
+            return None
+        from harness.evals.cases import is_settings_file
+
+        if is_settings_file(file_path):
+            return None
+        return SuiteFile.from_parent(parent, path=file_path)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pycollect_makeitem(self, collector: pytest.Collector, name: str, obj: Any) -> Any:
         """A module-level ``Suite`` object in a test module is collected like a suite file."""
-        if isinstance(obj, Suite) and isinstance(collector, pytest.Module):
+        cases = sys.modules.get("harness.evals.cases")  # not imported: obj is no Suite
+        if cases is None or not isinstance(collector, pytest.Module):
+            return None
+        if isinstance(obj, cases.Suite):
             return SuiteCollector.from_parent(collector, name=name, suite=obj)
         return None
 
@@ -539,6 +556,8 @@ class SuitePlugin:
         if self.update_baseline:
             self._write_baselines()
         if self.report_dir is not None:
+            from harness.evals.report import write_reports
+
             write_reports(self.merged(), self.report_dir)
             self.written.append(f"reports: {self.report_dir}")
 
@@ -578,6 +597,8 @@ class SuitePlugin:
             "mode": self.mode,
             "items": items,
         }
+        from harness.evals.results import SuiteResult
+
         return SuiteResult.from_json(raw).to_json()
 
     def _write_baselines(self) -> None:
@@ -586,6 +607,8 @@ class SuitePlugin:
             by_file.setdefault(data["baseline_file"], []).append(data)
         for name, rows in sorted(by_file.items()):
             path = Path(name)
+            from harness.evals.results import ItemResult
+
             results = [ItemResult.from_json(row) for row in rows]
             self.baseline(path).updated(results).save(path)
             self.written.append(f"baseline updated: {self._shown(path)} ({len(rows)} entries)")
@@ -595,6 +618,8 @@ class SuitePlugin:
         if hasattr(self.config, "workerinput") or not self.results:
             return
         terminalreporter.section(f"harness evals (--llm-mode={self.mode})")
+        from harness.evals.report import render_terminal
+
         for line in render_terminal(self.merged()).splitlines():
             terminalreporter.write_line(line)
         for line in self.written:

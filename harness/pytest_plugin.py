@@ -54,11 +54,12 @@ mode records or runs live lifts that for its duration.
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -66,38 +67,26 @@ from harness import _clock, _plugin_local_llm
 from harness._plugin_async import ASYNC_PLUGINS, run_coroutine_test, runs_coroutine
 from harness._plugin_keyless import PlaceholderKeys
 from harness._plugin_network import NetworkGuard
-from harness._plugin_report import (
-    TestRecord,
-    cassette_file_name,
-    decode_records,
-    encode_records,
-    summary_lines,
-    total_cost,
-)
-from harness._plugin_state import LLMCassette, LLMFactory, TestState
 from harness._plugin_suites import PLUGIN_KEY as SUITES
 from harness._plugin_suites import SuitePlugin, add_suite_options
-from harness._plugin_unplayed import write_report
 from harness._plugin_vcr import add_vcr_options, register_vcr_plugin
-from harness.config import ModelsConfig
-from harness.costs import CostManager
 from harness.errors import HarnessError
-from harness.providers import FakeLLM
-from harness.replay import (
-    MODES,
-    CassetteContext,
-    Fault,
-    Faults,
-    Matcher,
-    resolve_mode,
-    use_cassette,
-)
+
+if TYPE_CHECKING:  # config, providers and replay load when a test uses them (issue #14)
+    from harness._plugin_report import TestRecord
+    from harness._plugin_state import LLMCassette, LLMFactory, TestState
+    from harness.config import ModelsConfig
+    from harness.costs import CostManager
+    from harness.providers import FakeLLM
+    from harness.replay import CassetteContext, Faults
 
 __all__ = ["LLMCassette", "LLMFactory"]
 
 _WORKER_KEY = "harness_llm_records"
 _STARTED_KEY = "harness_llm_run_started_at"  # the controller's start, handed to xdist workers
-_MODE_NAMES: tuple[str, ...] = (*MODES, "none", "new_episodes", "all", "once")  # + vcrpy's
+# harness.replay.MODES, then vcrpy's (spelled out: importing replay is what start-up avoids)
+_MODE_NAMES: tuple[str, ...] = ("replay", "record", "rewrite", "live")
+_MODE_NAMES += ("none", "new_episodes", "all", "once")
 _SESSION = pytest.StashKey["_Session"]()
 _CALL_FAILED = pytest.StashKey[bool]()
 _KEYS = pytest.StashKey[PlaceholderKeys]()
@@ -204,6 +193,8 @@ class _Session:
     def remaining_budget(self) -> Decimal | None:
         if self.budget is None:
             return None
+        from harness._plugin_report import total_cost
+
         return max(self.budget - total_cost(self.records), Decimal(0))
 
 
@@ -216,7 +207,11 @@ def _session_mode(config: pytest.Config) -> str:
 
 def _guarded(mode: str) -> bool:
     """Whether the session's mode blocks the network: replay, or one that may resolve to it."""
-    return mode.lower() == "once" or resolve_mode(mode, "") == "replay"
+    if mode.lower() in ("replay", "once"):  # the default: no need to load replay
+        return True
+    from harness.replay import resolve_mode
+
+    return resolve_mode(mode, "") == "replay"
 
 
 def _run_started_at(config: pytest.Config) -> datetime:
@@ -248,6 +243,8 @@ def _models_config(config: pytest.Config) -> ModelsConfig | None:
     if not given:
         return None
     path = Path(given) if flag else config.rootpath / given
+    from harness.config import ModelsConfig
+
     try:
         return ModelsConfig.from_yaml_file(path)
     except HarnessError as error:
@@ -316,6 +313,8 @@ def _marker_mode(item: pytest.Item) -> str | None:
     mode = item.config.getoption("llm_mode") or (mark.kwargs.get("mode") if mark else None)
     if not mode:
         return None
+    from harness.replay import resolve_mode
+
     with contextlib.suppress(ValueError):
         return resolve_mode(str(mode), "")
     return None
@@ -326,6 +325,8 @@ def _note_wait(session: _Session, nodeid: str, waited: float) -> None:
         return
     record = next((r for r in reversed(session.records) if r.nodeid == nodeid), None)
     if record is None:
+        from harness._plugin_report import TestRecord
+
         session.records.append(TestRecord(nodeid=nodeid, waited=waited))
     else:
         record.waited += waited
@@ -361,9 +362,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput[_WORKER_KEY] = encode_records(state.records)
+        if state.records:  # none: nothing to hand over (and no report code to load)
+            from harness._plugin_report import encode_records
+
+            workeroutput[_WORKER_KEY] = encode_records(state.records)
         return
     if state.unplayed_report:
+        from harness._plugin_unplayed import write_report
+
         entries = [r.unplayed_report for r in state.records if r.unplayed_report]
         count = write_report(state.unplayed_report, entries)
         state.notes.append(
@@ -372,6 +378,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"{state.unplayed_report}"
         )
     if state.budget is not None:
+        from harness._plugin_report import total_cost
+
         spent = total_cost(state.records) + config.stash[SUITES].spent()
         if spent > state.budget:
             state.failure = (
@@ -395,6 +403,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     text = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
     state = node.config.stash.get(_SESSION, None)
     if text and state is not None:
+        from harness._plugin_report import decode_records
+
         state.records.extend(decode_records(text))
 
 
@@ -407,6 +417,8 @@ def pytest_terminal_summary(
         return
     if state.records or state.notes:
         terminalreporter.section(f"harness LLM calls (--llm-mode={state.mode})")
+        from harness._plugin_report import summary_lines
+
         lines = summary_lines(state.records, budget=state.budget, real_time=state.real_time)
         for line in [*lines, *state.notes] if state.records else state.notes:
             terminalreporter.write_line(line)
@@ -419,6 +431,8 @@ def pytest_terminal_summary(
 
 @pytest.fixture
 def _llm_state(request: pytest.FixtureRequest) -> Iterator[TestState]:
+    from harness._plugin_state import TestState
+
     session = request.config.stash[_SESSION]
     state = TestState(request.node.nodeid, session.remaining_budget())
     yield state
@@ -462,6 +476,8 @@ def llm_strict(pytestconfig: pytest.Config) -> bool:
 def llm_models_config(pytestconfig: pytest.Config) -> ModelsConfig | None:
     """The models the ``llm`` factory knows (default: the ini ``llm_config`` file, if any)."""
     path = str(pytestconfig.getini("llm_config") or "")
+    from harness.config import ModelsConfig
+
     return ModelsConfig.from_yaml_file(pytestconfig.rootpath / path) if path else None
 
 
@@ -475,6 +491,8 @@ def llm_cassette_options() -> dict[str, Any]:
 
 
 def _default_cassette_path(item: pytest.Item, directory: Path) -> Path:
+    from harness._plugin_report import cassette_file_name
+
     path = Path(str(getattr(item, "path", item.nodeid.split("::")[0])))
     try:
         module = path.with_suffix("").resolve().relative_to(item.config.rootpath.resolve())
@@ -502,6 +520,8 @@ def _faults_of(mark: pytest.Mark | None) -> Faults | None:
         return None
     if mark.kwargs:
         raise pytest.UsageError(f"bad marker: {_FAULTS_HELP.split(':')[0]}; got {mark}")
+    from harness.replay import Fault, Faults
+
     schedule = Faults()
     for fault in mark.args:
         if isinstance(fault, Faults):
@@ -523,6 +543,9 @@ def llm_cassette(
     llm_cassette_options: dict[str, Any],
 ) -> Iterator[LLMCassette]:
     """The test's active cassette; every httpx/httpx2 client is routed through it meanwhile."""
+    from harness._plugin_state import LLMCassette
+    from harness.replay import Matcher, resolve_mode, use_cassette
+
     node = request.node
     config = request.config
     marker = _marker_args(node.get_closest_marker("llm_cassette"))
@@ -590,6 +613,8 @@ def llm_costs(_llm_state: TestState) -> CostManager:
 @pytest.fixture
 def fake_llm(_llm_state: TestState) -> FakeLLM:
     """A :class:`FakeLLM` billing the test's ledger; set ``fake_llm.replies`` to script it."""
+    from harness.providers import FakeLLM
+
     return FakeLLM(cost_manager=_llm_state.costs)
 
 
@@ -603,6 +628,15 @@ def llm(
     """A factory of configured providers wired to the test's cassette and cost ledger."""
     flag = pytestconfig.getoption("llm_config")
     models = pytestconfig.stash[_SESSION].models_config if flag else llm_models_config
+    from harness._plugin_state import LLMFactory
+
     factory = LLMFactory(models, llm_cassette, llm_costs)
     yield factory
     factory.close()
+
+
+def __getattr__(name: str) -> Any:
+    """``LLMCassette`` and ``LLMFactory`` (for annotations), from the module that holds them."""
+    if name in __all__:
+        return getattr(importlib.import_module("harness._plugin_state"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
