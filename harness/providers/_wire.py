@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
+
 from harness.errors import HarnessError, ResponseFormatError, StreamError
 from harness.providers._sdk import transport_error
 
@@ -25,13 +27,51 @@ __all__ = [
     "SSEEvent",
     "SSEParser",
     "SSEStream",
+    "error_body",
     "format_error",
     "json_answer",
+    "send",
 ]
 
 EXCERPT_CHARS = 200  # of a body, quoted in a ResponseFormatError
 _KEEP_BYTES = 4 * EXCERPT_CHARS  # enough bytes for 200 characters of UTF-8
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
+
+
+async def send(
+    client: httpx2.AsyncClient,
+    request: httpx2.Request,
+    *,
+    stream: bool,
+    provider: str,
+    model: str | None,
+) -> httpx2.Response:
+    """Send one request of a raw-HTTP provider: a harness error (a replay miss) passes through,
+    any other transport failure becomes harness's connection or timeout error."""
+    try:
+        return await client.send(request, stream=stream)
+    except HarnessError:
+        raise
+    except Exception as exc:
+        mapped = transport_error(exc, provider=provider, model=model)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+async def error_body(response: Any) -> Any:
+    """The body of an error answer, closed after reading: its JSON when it is JSON, else its
+    text ("" when it cannot be read: the status says enough)."""
+    try:
+        content = await response.aread()
+    except Exception:
+        content = b""
+    finally:
+        await response.aclose()
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", errors="replace")
 
 
 def _media_type(response: Any) -> str:

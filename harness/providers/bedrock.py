@@ -23,7 +23,7 @@ import httpx2
 from harness._http import reaches_upstream
 from harness.config import LLMConfig, LLMType
 from harness.costs import Usage
-from harness.errors import ConfigError, HarnessError, MissingAPIKeyError, NotSupportedError
+from harness.errors import ConfigError, MissingAPIKeyError, NotSupportedError
 from harness.providers._aws import (
     AWSCredentials,
     CredentialChain,
@@ -41,8 +41,8 @@ from harness.providers._aws_wire import (
     parse_converse_usage,
     to_converse_messages,
 )
-from harness.providers._sdk import in_stream_error, transport_error, with_transport_note
-from harness.providers._wire import format_error, json_answer
+from harness.providers._sdk import in_stream_error, with_transport_note
+from harness.providers._wire import error_body, format_error, json_answer, send
 from harness.providers.anthropic import (
     AnthropicLLM,
     anthropic_tool_params,
@@ -181,31 +181,15 @@ class BedrockLLM(BaseLLM):
             headers=headers,
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
         )
-        try:
-            response = await client.send(request, stream=stream)
-        except HarnessError:
-            raise
-        except Exception as exc:
-            mapped = transport_error(exc, provider=self.provider_name, model=self.model)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        response = await send(
+            client, request, stream=stream, provider=self.provider_name, model=self.model
+        )
         if response.status_code >= 400:
             await self._raise_status(response)
         return response
 
     async def _raise_status(self, response: httpx2.Response) -> NoReturn:
-        try:
-            content = await response.aread()
-        except Exception:  # the status says enough
-            content = b""
-        finally:
-            await response.aclose()
-        body: Any
-        try:
-            body = json.loads(content)
-        except ValueError:
-            body = content.decode("utf-8", errors="replace")
+        body = await error_body(response)
         error_type = error_type_name(response.headers.get("x-amzn-errortype"))
         if error_type is None and isinstance(body, Mapping):
             error_type = error_type_name(body.get("__type") or body.get("code"))

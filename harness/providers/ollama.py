@@ -35,7 +35,7 @@ from harness.providers._sdk import (
     transport_error,
     with_transport_note,
 )
-from harness.providers._wire import EXCERPT_CHARS, format_error, json_answer
+from harness.providers._wire import EXCERPT_CHARS, error_body, format_error, json_answer, send
 from harness.providers.base import (
     BaseLLM,
     ChatOptions,
@@ -364,31 +364,15 @@ class OllamaLLM(BaseLLM):
             headers=self._headers(),
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
         )
-        try:
-            response = await client.send(request, stream=stream)
-        except HarnessError:
-            raise
-        except Exception as exc:
-            mapped = transport_error(exc, provider=self.provider_name, model=self.model)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        response = await send(
+            client, request, stream=stream, provider=self.provider_name, model=self.model
+        )
         if response.status_code >= 400:
             await self._raise_status(response)
         return response
 
     async def _raise_status(self, response: httpx2.Response) -> NoReturn:
-        try:
-            content = await response.aread()
-        except Exception:  # the status says enough
-            content = b""
-        finally:
-            await response.aclose()
-        body: Any
-        try:
-            body = json.loads(content)
-        except ValueError:
-            body = content.decode("utf-8", errors="replace")
+        body = await error_body(response)
         status = response.status_code
         cls = status_error_class(status)
         kwargs: dict[str, Any] = {
