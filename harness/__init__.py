@@ -1,8 +1,10 @@
 """harness: test and evaluate LLM applications.
 
-One async interface over many providers (``aask``), configured by pydantic models and YAML.
-Public names are imported on first use (PEP 562), so ``import harness`` stays cheap.
+One async interface over many providers (``aask``), configured by pydantic models and YAML;
+record/replay cassettes, a pytest plugin and eval suites.
 """
+
+# Public names are imported on first use (PEP 562), so ``import harness`` stays cheap.
 
 from __future__ import annotations
 
