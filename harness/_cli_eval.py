@@ -2,7 +2,7 @@
 
     harness eval run FILE... [--models a,b] [--config models.yaml] [--mode replay]
                      [--cassette-dir cassettes/suites] [--concurrency 8] [--report DIR]
-                     [--baseline FILE] [--update-baseline]
+                     [--baseline FILE] [--update-baseline] [--shard K/N]
     harness eval merge OUT.json IN.json...
     harness eval compare OLD.json NEW.json
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,14 @@ from harness.evals.cases import load_suites
 from harness.evals.compare import compare, load_results, merge_files
 from harness.evals.report import render_terminal, write_reports
 from harness.evals.results import ItemResult, SuiteResult
-from harness.evals.runner import DEFAULT_CASSETTE_DIR, EvalItem, plan_items, run_items
+from harness.evals.runner import (
+    DEFAULT_CASSETTE_DIR,
+    EvalItem,
+    parse_shard,
+    plan_items,
+    run_items,
+    shard_of,
+)
 from harness.replay import MODES
 from harness.replay.cassette import atomic_write
 
@@ -62,6 +70,11 @@ def add_eval_parser(commands: Any) -> None:
     )
     run.add_argument(
         "--update-baseline", action="store_true", help="rewrite the baseline from this run"
+    )
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run shard K of N: a stable 1/N of the items, split as pytest --llm-shard splits them",
     )
     run.set_defaults(run=_run)
 
@@ -108,6 +121,17 @@ def _rerecord_command(item: EvalItem) -> str:
     return f"harness eval run {item.suite.path or '<suite file>'} --mode record"
 
 
+def item_id(item: EvalItem) -> str:
+    """The item's pytest node id, ``<suite file>::<case>[<model>]``, relative to the cwd."""
+    path = item.suite.path
+    if path is None:
+        return f"{item.suite.name}::{item.id}"
+    if path.is_absolute():
+        with contextlib.suppress(ValueError):  # outside the cwd: the absolute path
+            path = path.relative_to(Path.cwd())
+    return f"{path.as_posix()}::{item.id}"
+
+
 def _load_baseline(path: Path, updating: bool) -> Baseline:
     try:
         return Baseline.load(path)
@@ -125,6 +149,12 @@ def _run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in (args.models or "").split(",") if n.strip()] or None
     models = _models_config(args, files)
     items = plan_items(suites, names)
+    if args.shard:
+        try:
+            k, n = parse_shard(args.shard, flag="--shard")
+        except ValueError as error:
+            raise EvalCommandError(str(error)) from None
+        items = [item for item in items if shard_of(item_id(item), n) == k]
     paths = [_baseline_path(args, item) for item in items]
     baselines = {path: _load_baseline(path, args.update_baseline) for path in set(paths)}
     results = asyncio.run(

@@ -46,7 +46,6 @@ machines and runs, whatever the order).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sys
 import threading
@@ -74,8 +73,6 @@ __all__ = [
     "SuiteItem",
     "SuitePlugin",
     "add_suite_options",
-    "parse_shard",
-    "shard_of",
     "xdist_scope",
 ]
 
@@ -130,24 +127,6 @@ def add_suite_options(group: Any, parser: pytest.Parser) -> None:
     parser.addini(
         "llm_baseline", "eval baseline file (default: baseline.json beside each suite)", default=""
     )
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` as ``(K, N)`` with ``1 <= K <= N``; anything else is a ValueError."""
-    index, sep, count = text.partition("/")
-    try:
-        k, n = int(index), int(count)
-    except ValueError:
-        raise ValueError(f"--llm-shard {text!r}: expected K/N, e.g. 1/4") from None
-    if not sep or n < 1 or not 1 <= k <= n:
-        raise ValueError(f"--llm-shard {text!r}: expected K/N with 1 <= K <= N, e.g. 1/4")
-    return k, n
-
-
-def shard_of(nodeid: str, count: int) -> int:
-    """The shard (1-based) of a node id among ``count``: a hash, the same on every machine."""
-    digest = hashlib.sha256(nodeid.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % count + 1
 
 
 def _concurrency(config: pytest.Config) -> int:
@@ -396,10 +375,14 @@ class SuitePlugin:
         self.model_names = _model_names(config)
         self.concurrency = _concurrency(config)
         shard = config.getoption("llm_shard")
-        try:
-            self.shard = parse_shard(shard) if shard else None
-        except ValueError as error:
-            raise pytest.UsageError(str(error)) from None
+        self.shard: tuple[int, int] | None = None
+        if shard:
+            from harness.evals.runner import parse_shard
+
+            try:
+                self.shard = parse_shard(shard, flag="--llm-shard")
+            except ValueError as error:
+                raise pytest.UsageError(str(error)) from None
         self.update_baseline = bool(config.getoption("llm_update_baseline"))
         report = config.getoption("llm_report")
         self.report_dir = Path(report) if report else None
@@ -490,6 +473,8 @@ class SuitePlugin:
     ) -> None:
         """Keep this shard's items; refuse one (suite, case, model) collected twice."""
         if self.shard is not None:
+            from harness.evals.runner import shard_of
+
             k, n = self.shard
             kept = [item for item in items if shard_of(item.nodeid, n) == k]
             dropped = [item for item in items if shard_of(item.nodeid, n) != k]

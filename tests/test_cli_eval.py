@@ -11,6 +11,8 @@ import pytest
 from harness.cli import main
 from tests.replay.conftest import LLMServer, serve_llm
 
+pytest_plugins = ["pytester"]
+
 MODELS = """
 models:
   echo:
@@ -165,3 +167,47 @@ def test_compare_exits_1_on_a_regression_only(
     assert main(["eval", "compare", str(old), str(worse)]) == 1
     assert "qa::a[echo]" in capsys.readouterr().out
     assert main(["eval", "compare", str(old), str(tmp_path / "missing.json")]) == 2
+
+
+def test_run_shards_split_the_items_as_pytest_llm_shard_does(
+    suite: Path,
+    server: LLMServer,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(suite.parent.parent)  # pytester moved to its own folder
+    many = SUITE + "".join(
+        f"  - id: city-{i}\n    prompt: Name city {i}.\n    expect: [{{contains: '{i}'}}]\n"
+        for i in range(12)
+    )
+    suite.write_text(many.replace("models: [echo]", "models: [echo, mirror]"), encoding="utf-8")
+    models = Path("suites/models.yaml")
+    models.write_text(MODELS + MODELS.split("models:\n")[1].replace("echo:", "mirror:"))
+    models = models.resolve()
+    assert main(["eval", "run", "suites/qa.suite.yaml", "--mode", "record"]) == 0
+    server.stopped.set()
+    shards = []
+    for k in (1, 2, 3):
+        out = f"shard-{k}"
+        assert (
+            main(["eval", "run", "suites/qa.suite.yaml", "--shard", f"{k}/3", "--report", out]) == 0
+        )
+        shards.append(json.loads(Path(out, "results.json").read_text())["items"])
+    ids = [{f"suites/qa.suite.yaml::{i['case']}[{i['model']}]" for i in items} for items in shards]
+    assert all(ids) and sum(len(s) for s in ids) == len(set().union(*ids)) == 28  # disjoint, whole
+
+    # pytest --llm-shard keeps the same node ids in each shard
+    pytester.makeini("[pytest]\nllm_suite_files = *.suite.yaml\n")
+    (pytester.path / "suites").mkdir()
+    (pytester.path / "suites/qa.suite.yaml").write_text(suite.read_text())
+    monkeypatch.chdir(pytester.path)
+    (pytester.path / "suites/models.yaml").write_text(models.read_text())
+    for k, expected in enumerate(ids, start=1):
+        result = pytester.runpytest("--collect-only", "-q", f"--llm-shard={k}/3", "suites")
+        collected = {line for line in result.outlines if "::" in line}
+        assert collected == expected
+
+    monkeypatch.chdir(suite.parent.parent)
+    assert main(["eval", "run", "suites/qa.suite.yaml", "--shard", "4/3"]) == 2
+    assert "--shard '4/3': expected K/N with 1 <= K <= N" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,11 +42,13 @@ __all__ = [
     "cassette_path",
     "default_llm",
     "item_config",
+    "parse_shard",
     "plan_items",
     "rerecord_command",
     "run_items",
     "run_suite",
     "safe_name",
+    "shard_of",
 ]
 
 DEFAULT_CASSETTE_DIR = "cassettes/suites"
@@ -92,6 +95,28 @@ def plan_items(suites: Iterable[Suite], models: Sequence[str] | None = None) -> 
             )
         items.extend(EvalItem(suite, case, model) for case in suite.cases for model in names)
     return items
+
+
+def parse_shard(text: str, *, flag: str = "--shard") -> tuple[int, int]:
+    """``"K/N"`` as ``(K, N)`` with ``1 <= K <= N``; else a ValueError naming ``flag``."""
+    index, sep, count = text.partition("/")
+    try:
+        k, n = int(index), int(count)
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected K/N, e.g. 1/4") from None
+    if not sep or n < 1 or not 1 <= k <= n:
+        raise ValueError(f"{flag} {text!r}: expected K/N with 1 <= K <= N, e.g. 1/4")
+    return k, n
+
+
+def shard_of(item_id: str, count: int) -> int:
+    """The shard (1-based) of an item id among ``count``: a hash, the same on every machine.
+
+    The id is the pytest node id (``suites/qa.suite.yaml::case[model]``), so ``pytest
+    --llm-shard`` and ``harness eval run --shard`` split the same items the same way.
+    """
+    digest = hashlib.sha256(item_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
