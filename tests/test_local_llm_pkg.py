@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.local_llm import BuildProgress, build_percent, format_elapsed
+from harness.local_llm import BuildProgress, build_percent, format_elapsed, server
 from harness.local_llm.server import cache_root
 
 pytest_plugins = ["pytester"]
@@ -196,3 +197,19 @@ def test_local_llm_fixture_serves_the_real_model(
     result.assert_outcomes(passed=2)
     states = list(pytester.path.parent.rglob("local-llm*/state.json"))
     assert not any(p.exists() for p in states)  # stopped: the state file is gone
+
+
+def test_a_port_whose_last_server_just_stopped_is_free() -> None:
+    # a stopped server's closed connections linger in TIME_WAIT on its port for a minute;
+    # 'start --port N' right after 'stop' must not call the port taken
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server side closes first: its end goes to TIME_WAIT
+    client.recv(1)
+    client.close()
+    listener.close()
+    assert server.port_free(port)
+    with socket.create_server(("127.0.0.1", port)) as busy:
+        assert busy and not server.port_free(port)  # a listener does take it

@@ -51,6 +51,11 @@ EXCLUDED: dict[tuple[str, str, int], str] = {
     ("python", "### Tokens, compression and costs", 0): "in tests/test_readme.py",
     ("python", "### Tokens, compression and costs", 1): "in tests/test_readme.py",
     ("python", "### Record and replay", 0): "in tests/test_readme.py",
+    # run by tests/test_readme_eval_commands.py, which finds them by the same headings
+    ("bash", "### Updating the baseline", 0): "in tests/test_readme_eval_commands.py",
+    ("bash", "### Running live and re-recording", 0): "in tests/test_readme_eval_commands.py",
+    ("bash", "### Running live and re-recording", 1): "in tests/test_readme_eval_commands.py",
+    ("bash", "### Without pytest", 0): "in tests/test_readme_eval_commands.py",
 }
 
 # The blocks this module runs (each by one test below).

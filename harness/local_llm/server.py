@@ -662,7 +662,13 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
+    """Whether a server could listen on ``127.0.0.1:port`` now.
+
+    SO_REUSEADDR, as servers set it: connections of a server stopped a moment ago linger in
+    TIME_WAIT for a minute, and they must not make the port look taken.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
