@@ -201,7 +201,7 @@ def provider_defaults(api_type: LLMType | str) -> ProviderDefaults:
     return _PROVIDER_DEFAULTS[LLMType(api_type)]
 
 
-# The pytest plugin's keyless-replay placeholder (harness._plugin_keyless) is no key either.
+# The pytest plugin's keyless-replay placeholder (harness.pytest_plugin.keyless) is no key either.
 _PLACEHOLDER_KEYS = {"", "YOUR_API_KEY", "sk-", "sk-harness-replay-placeholder-not-a-key"}
 SECRET_FIELDS = frozenset({"api_key", "secret_key", "access_key", "session_token", "api_secret"})
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from harness._plugin_network import CHILD_PROXY_VARIABLES, NetworkGuard
 from harness.errors import NetworkBlockedError
+from harness.pytest_plugin.network import CHILD_PROXY_VARIABLES, NetworkGuard
 
 _CHILD_TIMEOUT = 30.0  # a bound for the test; a working guard answers in well under a second
 _NAMES = (*CHILD_PROXY_VARIABLES, "NO_PROXY", "no_proxy")
@@ -218,7 +218,7 @@ def test_the_reserved_port_refuses_connections(guard: NetworkGuard) -> None:
 
 _NESTED = f"""
 import json, os
-from harness._plugin_network import NetworkGuard
+from harness.pytest_plugin.network import NetworkGuard
 names = {_NAMES!r}
 seen = {{"inherited": {{n: os.environ.get(n) for n in names}}}}
 guard = NetworkGuard()

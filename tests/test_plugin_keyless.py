@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from harness._plugin_keyless import PLACEHOLDER_KEY, PlaceholderKeys, key_variables
+from harness.pytest_plugin.keyless import PLACEHOLDER_KEY, PlaceholderKeys, key_variables
 from harness.replay import Redactor
 from harness.replay.redaction import find_secrets
 from tests.replay.conftest import LLMServer

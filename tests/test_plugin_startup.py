@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import harness
-from harness._plugin_keyless import derived_key_groups, key_groups
 from harness.pytest_plugin import _MODE_NAMES
+from harness.pytest_plugin.keyless import derived_key_groups, key_groups
 from harness.replay import MODES
 
 HEAVY = (

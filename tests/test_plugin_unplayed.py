@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness._plugin_report import TestRecord, decode_records, encode_records
-from harness._plugin_unplayed import merge_unplayed
 from harness.cli import main
+from harness.pytest_plugin.summary import TestRecord, decode_records, encode_records
+from harness.pytest_plugin.unplayed import merge_unplayed
 from harness.replay import load_interactions
 from tests.replay.conftest import LLMServer
 from tests.test_pytest_plugin import _quiet_inner_sessions, _stop, server

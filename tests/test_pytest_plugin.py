@@ -17,8 +17,8 @@ import anthropic  # noqa: F401  imported once here, so inline runs do not import
 import openai  # noqa: F401
 import pytest
 
-from harness._plugin_network import NetworkGuard
 from harness.errors import NetworkBlockedError
+from harness.pytest_plugin.network import NetworkGuard
 from harness.replay import (
     Interaction,
     RecordedRequest,

@@ -16,8 +16,8 @@ from typing import Any
 import hypothesis  # noqa: F401  imported once here: inline runs would import it again each time
 import pytest
 
-from harness._plugin_suites import xdist_scope
 from harness.evals.runner import parse_shard, shard_of
+from harness.pytest_plugin.suites import xdist_scope
 from tests.replay.conftest import LLMServer, _Handler
 
 pytest_plugins = ["pytester"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness._plugin_network import NetworkGuard
+from harness.pytest_plugin.network import NetworkGuard
 
 if TYPE_CHECKING:  # imported when a test asks for the local model, not by every session
     from harness.config import ModelsConfig

@@ -26,7 +26,7 @@ import yaml
 from filelock import FileLock
 from tabulate import tabulate
 
-from harness._cli_show import render_interaction
+from harness.cli.cassette_show import render_interaction
 from harness.errors import HarnessError
 from harness.replay import (
     Cassette,

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 import harness
-from harness._cli_cassettes import add_cassettes_parser
-from harness._cli_eval import add_eval_parser
+from harness.cli.cassettes import add_cassettes_parser
+from harness.cli.eval import add_eval_parser
 from harness.config import ModelsConfig
 from harness.errors import HarnessError
 from harness.local_llm import server as local_llm
@@ -66,7 +66,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness: {exc}", file=sys.stderr)
         return 2
     return result
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -34,11 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness._plugin_network import NetworkGuard
+from harness.pytest_plugin.network import NetworkGuard
 
 if TYPE_CHECKING:  # replay is imported when a test uses vcr, not by every session
-    from harness._plugin_state import TestState
-    from harness._plugin_vcr_cassette import VcrCassette, VcrMatcher, VcrRequest, transport_options
+    from harness.pytest_plugin.cassettes import TestState
+    from harness.pytest_plugin.vcr_cassette import (
+        VcrCassette,
+        VcrMatcher,
+        VcrRequest,
+        transport_options,
+    )
     from harness.replay.models import Interaction
 
 __all__ = [
@@ -218,8 +223,8 @@ def vcr(
         with NetworkGuard.suspended() if marks else contextlib.nullcontext():
             yield None
         return
-    from harness._plugin_state import LLMCassette
-    from harness._plugin_vcr_cassette import VcrCassette, transport_options
+    from harness.pytest_plugin.cassettes import LLMCassette
+    from harness.pytest_plugin.vcr_cassette import VcrCassette, transport_options
     from harness.replay import resolve_mode
     from harness.replay.patching import use_cassette
     from harness.replay.vcr_format import is_vcr_cassette
@@ -281,5 +286,5 @@ _MOVED = frozenset({"VcrCassette", "VcrMatcher", "VcrRequest", "transport_option
 def __getattr__(name: str) -> Any:
     """The vcr_config matcher, redactor and cassette, from the module that holds them."""
     if name in _MOVED:
-        return getattr(importlib.import_module("harness._plugin_vcr_cassette"), name)
+        return getattr(importlib.import_module("harness.pytest_plugin.vcr_cassette"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

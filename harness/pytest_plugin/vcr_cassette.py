@@ -1,7 +1,7 @@
 """The heavy half of harness's pytest-recording interface: vcr_config as a matcher and a
 redactor, and the object the ``vcr`` fixture gives a test.
 
-Imported by :mod:`harness._plugin_vcr` only when a test uses ``vcr``, so a session that never
+Imported by :mod:`harness.pytest_plugin.vcr` only when a test uses ``vcr``, so a session that never
 does loads no replay code.
 """
 

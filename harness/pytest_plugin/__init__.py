@@ -12,7 +12,7 @@ Options (one group, ``llm``; each flag has an ini key of the same name with unde
     --llm-real-time                           retry, latency and fault waits sleep for real
     --llm-unplayed-report FILE                write what no test played, for cassettes prune
 
-Eval suites (:mod:`harness._plugin_suites`): suite files matching the ini ``llm_suite_files``
+Eval suites (:mod:`harness.pytest_plugin.suites`): suite files matching the ini ``llm_suite_files``
 (default ``*.suite.yaml *.suite.jsonl``) and module-level ``Suite`` objects are collected, one
 item per (case x model); their model calls run ahead of the items, concurrently:
 
@@ -41,9 +41,9 @@ the ini file, a marker beats the fixture, and an explicit flag beats everything.
 Waits (retry backoff, ``Retry-After``, FakeLLM ``latency=``, slow-first-byte faults) advance a
 virtual clock per test (:mod:`harness._clock`) and are reported in the summary, unless
 ``--llm-real-time``. In replay mode the usual API-key variables that are unset hold
-placeholders for each test (:mod:`harness._plugin_keyless`), so SDK clients start keyless.
+placeholders for each test (:mod:`harness.pytest_plugin.keyless`), so SDK clients start keyless.
 ``async def`` tests run in a fresh event loop when no async plugin takes them
-(:mod:`harness._plugin_async`).
+(:mod:`harness.pytest_plugin.async_tests`).
 
 In replay mode (the session's mode: flag > ini > default; vcrpy's ``none`` and ``once`` count
 as replay here) every non-loopback connection and
@@ -63,21 +63,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness import _clock, _plugin_local_llm
-from harness._plugin_async import ASYNC_PLUGINS, run_coroutine_test, runs_coroutine
-from harness._plugin_keyless import PlaceholderKeys
-from harness._plugin_network import NetworkGuard
-from harness._plugin_suites import PLUGIN_KEY as SUITES
-from harness._plugin_suites import SuitePlugin, add_suite_options
-from harness._plugin_vcr import add_vcr_options, register_vcr_plugin
+from harness import _clock
 from harness.errors import HarnessError
+from harness.pytest_plugin import local_llm
+from harness.pytest_plugin.async_tests import ASYNC_PLUGINS, run_coroutine_test, runs_coroutine
+from harness.pytest_plugin.keyless import PlaceholderKeys
+from harness.pytest_plugin.network import NetworkGuard
+from harness.pytest_plugin.suites import PLUGIN_KEY as SUITES
+from harness.pytest_plugin.suites import SuitePlugin, add_suite_options
+from harness.pytest_plugin.vcr import add_vcr_options, register_vcr_plugin
 
 if TYPE_CHECKING:  # config, providers and replay load when a test uses them (issue #14)
-    from harness._plugin_report import TestRecord
-    from harness._plugin_state import LLMCassette, LLMFactory, TestState
     from harness.config import ModelsConfig
     from harness.costs import CostManager
     from harness.providers import FakeLLM
+    from harness.pytest_plugin.cassettes import LLMCassette, LLMFactory, TestState
+    from harness.pytest_plugin.summary import TestRecord
     from harness.replay import CassetteContext, Faults
 
 __all__ = ["LLMCassette", "LLMFactory"]
@@ -193,7 +194,7 @@ class _Session:
     def remaining_budget(self) -> Decimal | None:
         if self.budget is None:
             return None
-        from harness._plugin_report import total_cost
+        from harness.pytest_plugin.summary import total_cost
 
         return max(self.budget - total_cost(self.records), Decimal(0))
 
@@ -268,7 +269,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "harness-llm-suites",
     )
     register_vcr_plugin(config, session.guard)
-    config.pluginmanager.register(_plugin_local_llm, "harness-llm-local")  # local_llm
+    config.pluginmanager.register(local_llm, "harness-llm-local")
 
 
 def _cassette_dir(config: pytest.Config) -> Path:
@@ -325,7 +326,7 @@ def _note_wait(session: _Session, nodeid: str, waited: float) -> None:
         return
     record = next((r for r in reversed(session.records) if r.nodeid == nodeid), None)
     if record is None:
-        from harness._plugin_report import TestRecord
+        from harness.pytest_plugin.summary import TestRecord
 
         session.records.append(TestRecord(nodeid=nodeid, waited=waited))
     else:
@@ -363,12 +364,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         if state.records:  # none: nothing to hand over (and no report code to load)
-            from harness._plugin_report import encode_records
+            from harness.pytest_plugin.summary import encode_records
 
             workeroutput[_WORKER_KEY] = encode_records(state.records)
         return
     if state.unplayed_report:
-        from harness._plugin_unplayed import write_report
+        from harness.pytest_plugin.unplayed import write_report
 
         entries = [r.unplayed_report for r in state.records if r.unplayed_report]
         count = write_report(state.unplayed_report, entries)
@@ -378,7 +379,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"{state.unplayed_report}"
         )
     if state.budget is not None:
-        from harness._plugin_report import total_cost
+        from harness.pytest_plugin.summary import total_cost
 
         spent = total_cost(state.records) + config.stash[SUITES].spent()
         if spent > state.budget:
@@ -403,7 +404,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     text = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
     state = node.config.stash.get(_SESSION, None)
     if text and state is not None:
-        from harness._plugin_report import decode_records
+        from harness.pytest_plugin.summary import decode_records
 
         state.records.extend(decode_records(text))
 
@@ -417,7 +418,7 @@ def pytest_terminal_summary(
         return
     if state.records or state.notes:
         terminalreporter.section(f"harness LLM calls (--llm-mode={state.mode})")
-        from harness._plugin_report import summary_lines
+        from harness.pytest_plugin.summary import summary_lines
 
         lines = summary_lines(state.records, budget=state.budget, real_time=state.real_time)
         for line in [*lines, *state.notes] if state.records else state.notes:
@@ -431,7 +432,7 @@ def pytest_terminal_summary(
 
 @pytest.fixture
 def _llm_state(request: pytest.FixtureRequest) -> Iterator[TestState]:
-    from harness._plugin_state import TestState
+    from harness.pytest_plugin.cassettes import TestState
 
     session = request.config.stash[_SESSION]
     state = TestState(request.node.nodeid, session.remaining_budget())
@@ -491,7 +492,7 @@ def llm_cassette_options() -> dict[str, Any]:
 
 
 def _default_cassette_path(item: pytest.Item, directory: Path) -> Path:
-    from harness._plugin_report import cassette_file_name
+    from harness.pytest_plugin.summary import cassette_file_name
 
     path = Path(str(getattr(item, "path", item.nodeid.split("::")[0])))
     try:
@@ -543,7 +544,7 @@ def llm_cassette(
     llm_cassette_options: dict[str, Any],
 ) -> Iterator[LLMCassette]:
     """The test's active cassette; every httpx/httpx2 client is routed through it meanwhile."""
-    from harness._plugin_state import LLMCassette
+    from harness.pytest_plugin.cassettes import LLMCassette
     from harness.replay import Matcher, resolve_mode, use_cassette
 
     node = request.node
@@ -628,7 +629,7 @@ def llm(
     """A factory of configured providers wired to the test's cassette and cost ledger."""
     flag = pytestconfig.getoption("llm_config")
     models = pytestconfig.stash[_SESSION].models_config if flag else llm_models_config
-    from harness._plugin_state import LLMFactory
+    from harness.pytest_plugin.cassettes import LLMFactory
 
     factory = LLMFactory(models, llm_cassette, llm_costs)
     yield factory
@@ -638,5 +639,5 @@ def llm(
 def __getattr__(name: str) -> Any:
     """``LLMCassette`` and ``LLMFactory`` (for annotations), from the module that holds them."""
     if name in __all__:
-        return getattr(importlib.import_module("harness._plugin_state"), name)
+        return getattr(importlib.import_module("harness.pytest_plugin.cassettes"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The model calls of eval items, run ahead of the pytest items on a background event loop.
 
-No pytest here (:mod:`harness._plugin_suites` decides what goes in a batch and when). A
+No pytest here (:mod:`harness.pytest_plugin.suites` decides what goes in a batch and when). A
 :class:`Prefetcher` owns one daemon thread; batches submitted to it run one after the other,
 each through :func:`harness.evals.run_items` with its concurrency limit, and a caller waits
 only for the result of the item it needs, which is set as soon as that item is done.

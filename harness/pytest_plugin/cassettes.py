@@ -14,12 +14,12 @@ from typing import Any
 import httpx2
 
 from harness._http import build_async_client
-from harness._plugin_report import TestRecord, usage_of
-from harness._plugin_unplayed import unplayed_entry
 from harness.config import LLMConfig, LLMType, ModelsConfig
 from harness.costs import CostManager
 from harness.errors import ConfigError
 from harness.providers import BaseLLM, create_llm_instance
+from harness.pytest_plugin.summary import TestRecord, usage_of
+from harness.pytest_plugin.unplayed import unplayed_entry
 from harness.replay import FaultTransport, Interaction, ReplayTransport, resolve_mode
 from harness.replay.transport import Mode
 

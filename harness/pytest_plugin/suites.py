@@ -57,8 +57,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness._plugin_batches import Prefetcher
 from harness.errors import ConfigError, HarnessError
+from harness.pytest_plugin.suite_prefetch import Prefetcher
 
 if TYPE_CHECKING:  # config and evals are imported where used: not by sessions without suites
     from harness.config import ModelsConfig
