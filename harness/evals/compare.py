@@ -26,6 +26,7 @@ from harness.evals.report.data import (
     format_latency,
     item_key,
     to_decimal,
+    tool_calls_of,
 )
 
 __all__ = [
@@ -218,11 +219,33 @@ def _latency_change(old: Any, new: Any) -> str:
     return text
 
 
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _reason(change: CaseChange) -> str:
-    if change.new is None or change.new.get("passed"):
+    parts = []
+    if change.new is not None and not change.new.get("passed"):
+        parts.append(_clip(failure_reason(change.new), 100))
+    calls = _calls_change(change)
+    if calls:
+        parts.append(_clip(calls, 80))
+    return "; ".join(parts)
+
+
+def _call_names(item: Mapping[str, Any] | None) -> list[str] | None:
+    calls = tool_calls_of(item) if item is not None else None
+    return None if calls is None else [str(call.get("name")) for call in calls]
+
+
+def _calls_change(change: CaseChange) -> str:
+    """``tool calls: get_weather → none`` when the tools called differ (both runs recorded
+    them: a file written before tool calls were recorded says nothing)."""
+    old, new = _call_names(change.old), _call_names(change.new)
+    if old is None or new is None or old == new:
         return ""
-    reason = " ".join(failure_reason(change.new).split())
-    return reason if len(reason) <= 100 else reason[:99] + "…"
+    return f"tool calls: {', '.join(old) or 'none'} → {', '.join(new) or 'none'}"
 
 
 def _kind(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str | None:

@@ -22,6 +22,7 @@ ITEM (one (suite, case, model), over its ``repeats`` attempts)::
       "prompt": "...",      # what was sent: the prompt, the list of turns, or the messages
       "reply": "Paris",     # the last attempt's reply (every attempt under "attempts")
       "turns": ["Paris"],   # the last attempt's reply per turn (multi-turn cases)
+      "tool_calls": [CALL, ...],                   # the last attempt's tool calls, in order
       "grades": [GRADE, ...],                      # the last attempt's grades
       "usage": USAGE,       # summed over attempts, model calls only (null: none reported)
       "cost": "0.000000",   # USD decimal string summed over attempts; null when unpriced
@@ -42,8 +43,16 @@ ITEM (one (suite, case, model), over its ``repeats`` attempts)::
 GRADE: ``{"name": "contains('Paris')", "passed": true, "score": 1.0, "reason": "..."}``.
 USAGE: ``{"prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
 "cache_write_tokens", "reasoning_tokens", "estimated"}``.
-ATTEMPT: ``{"reply", "turns", "passed", "score", "grades", "usage", "cost", "latency", "error",
-"judge"}``.
+ATTEMPT: ``{"reply", "turns", "tool_calls", "passed", "score", "grades", "usage", "cost",
+"latency", "error", "judge"}``.
+CALL (a tool call the model made; for a case with tools, every step of its loop, in order)::
+
+    {"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_1"}
+
+``arguments`` is the parsed JSON the model sent, or its raw text (a string) when that is not
+valid JSON (or is itself a JSON string); ``id`` is null when the API gives none.
+``tool_calls`` came after the first files of this schema: a reader takes it as optional
+(absent: not recorded), so results written before it still load, compare and merge.
 
 pass@k is the chance that at least one of k attempts passes, pass^k that all k pass, both
 estimated without bias from the n attempts made (k = n = ``repeats`` in the JSON).
@@ -79,6 +88,7 @@ from typing import Any
 from harness.costs import Usage
 from harness.evals.graders import Grade
 from harness.evals.report.data import compute_totals
+from harness.providers.results import ToolCall
 
 __all__ = [
     "SCHEMA",
@@ -89,6 +99,8 @@ __all__ = [
     "pass_at_k",
     "pass_hat_k",
     "percentile",
+    "tool_call_from_json",
+    "tool_call_json",
 ]
 
 SCHEMA = "harness.evals/1"
@@ -174,9 +186,49 @@ def _grade_from(data: Mapping[str, Any]) -> Grade:
     )
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def tool_call_json(call: ToolCall) -> dict[str, Any]:
+    """A tool call as results JSON: its name, arguments (parsed; the raw text when they are not
+    a JSON value other than a string) and id."""
+    arguments: Any = call.arguments
+    try:
+        parsed = json.loads(call.arguments, parse_constant=_not_json)  # no NaN: strict JSON
+    except ValueError:
+        pass
+    else:
+        if not isinstance(parsed, str):  # a string always means the raw text, so reads are exact
+            arguments = parsed
+    return {"name": call.name, "arguments": arguments, "id": call.id}
+
+
+def tool_call_from_json(data: Any) -> ToolCall:
+    """A tool call read back from results JSON (a ValueError when it is not one)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+        raise ValueError(f"a tool call needs a name, got {data!r}")
+    arguments = data.get("arguments", "")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    call_id = data.get("id")
+    return ToolCall(
+        id=None if call_id is None else str(call_id), name=data["name"], arguments=arguments
+    )
+
+
+def _tool_calls_from(data: Any) -> list[ToolCall]:
+    if data is None:  # written before tool calls were recorded
+        return []
+    if not isinstance(data, list):
+        raise ValueError(f"tool_calls must be a list, got {data!r}")
+    return [tool_call_from_json(c) for c in data]
+
+
 @dataclass
 class Attempt:
-    """One repeat of one (case, model): the reply, its grades, usage, cost and latency."""
+    """One repeat of one (case, model): the reply, the tool calls, grades, usage, cost and
+    latency."""
 
     reply: str
     passed: bool
@@ -190,12 +242,14 @@ class Attempt:
     judge_usage: Usage | None = None
     judge_cost: Decimal | None = None
     judged: bool = False  # whether a judge model was called
+    tool_calls: list[ToolCall] = field(default_factory=list)  # every call, in order
 
     def to_json(self) -> dict[str, Any]:
         """The attempt as it appears under ``attempts`` in results JSON."""
         return {
             "reply": self.reply,
             "turns": list(self.turns),
+            "tool_calls": [tool_call_json(c) for c in self.tool_calls],
             "passed": self.passed,
             "score": self.score,
             "grades": [g.to_json() for g in self.grades],
@@ -227,6 +281,7 @@ class Attempt:
             judge_usage=_usage_from(judge.get("usage")) if judge else None,
             judge_cost=_cost_from(judge.get("cost")) if judge else None,
             judged=judge is not None,
+            tool_calls=_tool_calls_from(data.get("tool_calls")),
         )
 
 
@@ -320,6 +375,11 @@ class ItemResult:
         return self.attempts[-1].reply
 
     @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The last attempt's tool calls."""
+        return self.attempts[-1].tool_calls
+
+    @property
     def grades(self) -> list[Grade]:
         """The last attempt's grades."""
         return self.attempts[-1].grades
@@ -386,6 +446,7 @@ class ItemResult:
             "prompt": self.prompt,
             "reply": self.reply,
             "turns": list(self.attempts[-1].turns),
+            "tool_calls": [tool_call_json(c) for c in self.tool_calls],
             "grades": [g.to_json() for g in self.grades],
             "usage": _usage_json(self.usage),
             "cost": _cost_json(self.cost),

@@ -369,6 +369,7 @@ async def _attempt(
         cost=cost,
         latency=latency,
         turns=call.turns,
+        tool_calls=ctx.tool_calls,  # what the graders saw
         judge_usage=judge_usage,
         judge_cost=judge_cost,
         judged=bool(judges),

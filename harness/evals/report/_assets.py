@@ -170,6 +170,7 @@ table.grades td:last-child { width: 100%; }
 .muted { color: var(--muted); }
 table.grades td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 ol.attempts { padding-left: 22px; } ol.attempts > li { margin-bottom: 10px; }
+ol.tool-calls { padding-left: 22px; margin: 6px 0; } ol.tool-calls > li { margin-bottom: 6px; }
 dialog#viewer { width: min(920px, 94vw); max-height: 88vh; padding: 0;
   border: 1px solid var(--line);
   border-radius: 10px; background: var(--panel); color: var(--ink);

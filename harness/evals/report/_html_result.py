@@ -16,6 +16,7 @@ from harness.evals.report.data import (
     format_cost,
     format_latency,
     item_key,
+    tool_calls_of,
 )
 
 __all__ = ["badge", "e", "result_body", "score_text"]
@@ -122,6 +123,30 @@ def _grades(grades: Any) -> str:
     return f'<table class="grades"><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _tool_calls(calls: list[Mapping[str, Any]] | None) -> str:
+    """Each call's name, id and arguments (pretty JSON, or the raw text the model sent)."""
+    rows = []
+    for call in calls or []:
+        arguments = call.get("arguments")
+        call_id = call.get("id")
+        head = f"<code>{e(call.get('name'))}</code>"
+        if call_id is not None:
+            head += f' <span class="muted">id {e(call_id)}</span>'
+        if isinstance(arguments, str) and not _is_json(arguments):
+            head += ' <span class="note">arguments are not valid JSON</span>'
+        shown = "" if arguments is None else arguments
+        rows.append(f"<li><div>{head}</div>{_pre(shown)}</li>")
+    return f'<ol class="tool-calls">{"".join(rows)}</ol>' if rows else ""
+
+
 def _usage(usage: Any) -> str:
     if not isinstance(usage, Mapping):
         return "-"
@@ -178,8 +203,8 @@ def _attempts(item: Mapping[str, Any]) -> str:
         )
         error = _pre(attempt["error"], "error") if attempt.get("error") else ""
         rows.append(
-            f"<li><div>{head}</div>{_pre(attempt.get('reply') or '')}{error}"
-            f"{_grades(attempt.get('grades'))}</li>"
+            f"<li><div>{head}</div>{_pre(attempt.get('reply') or '')}"
+            f"{_tool_calls(tool_calls_of(attempt))}{error}{_grades(attempt.get('grades'))}</li>"
         )
     return f'<h4>Attempts ({len(attempts)})</h4><ol class="attempts">{"".join(rows)}</ol>'
 
@@ -190,7 +215,7 @@ def badge(status: str) -> str:
 
 
 def result_body(item: Mapping[str, Any]) -> str:
-    """What a cell opens: facts, prompt, reply, error, grades and every attempt."""
+    """What a cell opens: facts, prompt, reply, tool calls, error, grades and every attempt."""
     suite, case, model = item_key(item)
     status = str(item["status"])
     marks = badge(status)
@@ -199,6 +224,8 @@ def result_body(item: Mapping[str, Any]) -> str:
     if item.get("flaky") and status != "flaky":
         marks += f" {badge('flaky')}"
     error = f"<h4>Error</h4>{_pre(item['error'], 'error')}" if item.get("error") else ""
+    calls = tool_calls_of(item)
+    tools = f"<h4>Tool calls ({len(calls)})</h4>{_tool_calls(calls)}" if calls else ""
     expected = (
         f"<h4>Expected</h4>{_pre(item['expected'])}" if item.get("expected") is not None else ""
     )
@@ -208,6 +235,6 @@ def result_body(item: Mapping[str, Any]) -> str:
         f'<span class="muted">{e(model)} · {e(suite)}</span></div>'
         f'<dl class="facts">{_facts(item)}</dl>'
         f"<h4>Prompt</h4>{_prompt(item)}{expected}"
-        f"<h4>Reply</h4>{_pre(item.get('reply') or '')}{error}"
+        f"<h4>Reply</h4>{_pre(item.get('reply') or '')}{tools}{error}"
         f"<h4>Grades</h4>{_grades(item.get('grades'))}{_attempts(item)}</div>"
     )

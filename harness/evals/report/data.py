@@ -7,6 +7,7 @@ be rendered from any results file.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -21,15 +22,18 @@ __all__ = [
     "attempts_text",
     "check_results",
     "compute_totals",
+    "explained_attempt",
     "failure_reason",
     "format_cost",
     "format_latency",
     "format_rate",
+    "format_tool_call",
     "group_items",
     "item_key",
     "item_name",
     "percentile",
     "to_decimal",
+    "tool_calls_of",
 ]
 
 SCHEMA = "harness.evals/1"
@@ -291,3 +295,32 @@ def format_rate(passed: int, total: int) -> str:
     if not total:
         return "-"
     return f"{passed}/{total} ({passed / total:.0%})"
+
+
+def explained_attempt(item: Mapping[str, Any]) -> tuple[int, Mapping[str, Any]] | None:
+    """The attempt :func:`failure_reason` explains, with its number (1-based): the last one if
+    it failed, else the first failed one; None when no attempt is listed or none failed."""
+    attempts = [a for a in item.get("attempts") or [] if isinstance(a, Mapping)]
+    if attempts and not attempts[-1].get("passed"):
+        return len(attempts), attempts[-1]
+    for number, attempt in enumerate(attempts, 1):
+        if not attempt.get("passed"):
+            return number, attempt
+    return None
+
+
+def tool_calls_of(result: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    """The tool calls of an item or an attempt, in order; None in a file written before they
+    were recorded."""
+    calls = result.get("tool_calls")
+    if not isinstance(calls, list):
+        return None
+    return [call for call in calls if isinstance(call, Mapping)]
+
+
+def format_tool_call(call: Mapping[str, Any]) -> str:
+    """One call on one line: ``get_weather({"city": "Paris"})`` (raw arguments as sent)."""
+    arguments = call.get("arguments")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return f"{call.get('name')}({arguments})"

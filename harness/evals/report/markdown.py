@@ -9,12 +9,15 @@ from typing import Any
 from harness.evals.report.data import (
     check_results,
     compute_totals,
+    explained_attempt,
     failure_reason,
     format_cost,
     format_latency,
     format_rate,
+    format_tool_call,
     group_items,
     item_name,
+    tool_calls_of,
 )
 from harness.evals.report.terminal import closing_line
 
@@ -22,6 +25,7 @@ __all__ = ["escape_markdown", "render_markdown"]
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MAX_REASON = 300
+_MAX_CALLS = 300
 # GitHub refuses comments over 65536 characters: list fewer results per section until it fits.
 _MAX_CHARS = 60_000
 _LISTED_STEPS = (50, 20, 5, 0)
@@ -68,6 +72,21 @@ def _baseline(item: Mapping[str, Any]) -> str:
     return f" (baseline: {before}, score {scores})"
 
 
+def _tool_calls(item: Mapping[str, Any]) -> list[str]:
+    """A sub-item with the tool calls of the attempt the reason explains (when it made any)."""
+    explained = explained_attempt(item)
+    number, calls = (
+        (explained[0], tool_calls_of(explained[1])) if explained else (0, tool_calls_of(item))
+    )
+    if not calls:
+        return []
+    attempts = item.get("attempts")
+    total = len(attempts) if isinstance(attempts, list) else 1
+    where = f" (attempt {number} of {total})" if number and total > 1 else ""
+    shown = escape_markdown(", ".join(format_tool_call(call) for call in calls), _MAX_CALLS)
+    return [f"  - tool calls{where}: {shown}"]
+
+
 def _listed(items: list[Mapping[str, Any]], with_reason: bool, limit: int) -> list[str]:
     lines = []
     for item in items[:limit]:
@@ -75,6 +94,8 @@ def _listed(items: list[Mapping[str, Any]], with_reason: bool, limit: int) -> li
         new = " (new)" if item.get("new") else ""
         reason = f": {escape_markdown(failure_reason(item), _MAX_REASON)}" if with_reason else ""
         lines.append(f"- {name}{new}{reason}{_baseline(item)}")
+        if with_reason:
+            lines += _tool_calls(item)
     if len(items) > limit:
         lines.append(f"- … and {len(items) - limit} more (see report.html)")
     return lines
