@@ -30,10 +30,19 @@ class LoopResult:
 
 
 async def run_tool_loop(
-    llm: BaseLLM, case: Case, messages: list[dict[str, Any]], *, stream: bool
+    llm: BaseLLM,
+    case: Case,
+    messages: list[dict[str, Any]],
+    *,
+    stream: bool,
+    calls: list[ToolCall] | None = None,
 ) -> LoopResult:
-    """Run ``case``'s loop from ``messages`` (extended in place with the calls and results)."""
-    calls: list[ToolCall] = []
+    """Run ``case``'s loop from ``messages`` (extended in place with the calls and results).
+
+    ``calls``, when given, receives each step's calls as they come, so a caller still has the
+    calls made before a step that failed.
+    """
+    calls = [] if calls is None else calls
     response: ChatResponse | None = None
     sent: list[dict[str, Any]] = []
     steps = 0

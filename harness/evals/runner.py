@@ -31,7 +31,7 @@ from harness.evals.cases import Case, Suite, SuiteFormatError, validate_params
 from harness.evals.graders import GradeContext, Grader, grader_models, grader_name, run_grader
 from harness.evals.results import Attempt, ItemResult, SuiteResult
 from harness.messages import assistant_msg, system_msg, user_msg
-from harness.providers.base import BaseLLM, ChatResponse
+from harness.providers.base import BaseLLM, ChatResponse, ToolCall
 from harness.providers.registry import create_llm_instance
 from harness.replay import CassetteMiss, Interaction, ReplayTransport, resolve_mode
 
@@ -207,7 +207,8 @@ class _Call:
     response: ChatResponse | None
 
 
-async def _ask(llm: BaseLLM, case: Case, config: LLMConfig) -> _Call:
+async def _ask(llm: BaseLLM, case: Case, config: LLMConfig, calls: list[ToolCall]) -> _Call:
+    """Ask the case; ``calls`` receives the tool calls of a loop as they are made."""
     stream = config.stream
     system = [case.system] if case.system else None
     if case.tools:  # the agent loop; its response's tool_calls are every step's calls
@@ -216,7 +217,7 @@ async def _ask(llm: BaseLLM, case: Case, config: LLMConfig) -> _Call:
             start = llm._build_messages(case.prompt, system, None, images)  # as aask builds
         else:
             start = [dict(m) for m in case.messages or []]
-        loop = await run_tool_loop(llm, case, start, stream=stream)
+        loop = await run_tool_loop(llm, case, start, stream=stream, calls=calls)
         return _Call(loop.text, [loop.text], loop.messages, loop.response)
     if isinstance(case.prompt, str):
         images = list(case.images) or None
@@ -312,8 +313,9 @@ async def _attempt(
     started = run.clock()
     error: str | None = None
     call: _Call | None = None
+    calls: list[ToolCall] = []  # a tool loop's calls, kept when a later step fails
     try:
-        call = await _ask(llm, case, config)
+        call = await _ask(llm, case, config, calls)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -325,7 +327,14 @@ async def _attempt(
     usage, cost = _spent(llm.cost_manager)
     if call is None:
         return Attempt(
-            reply="", passed=False, score=0.0, usage=usage, cost=cost, latency=latency, error=error
+            reply="",
+            passed=False,
+            score=0.0,
+            usage=usage,
+            cost=cost,
+            latency=latency,
+            error=error,
+            tool_calls=calls,
         )
 
     judge_costs = CostManager()

@@ -401,3 +401,32 @@ def test_summary_lists_the_calls_of_a_failed_case_only() -> None:
     assert sum("tool calls" in line for line in lines) == 1  # not for the passing case
     # a failed case that called nothing gets no line
     assert "tool calls" not in render_markdown(_document(_calls_item("fail", [])))
+
+
+async def test_an_attempt_that_fails_mid_loop_keeps_the_calls_made_before(tmp_path: Path) -> None:
+    def answer(messages: list[dict[str, Any]], info: ModelInfo) -> Any:
+        return tool_call("get_weather", '{"city": "Paris"}')
+
+    case = Case(
+        id="weather",
+        prompt="Weather in Paris?",
+        tools=(WEATHER,),
+        tool_results={"get_weather": CITIES["Paris"]},
+        graders=[graders.called_tool("get_weather")],
+    )
+    result = await run_suite(
+        Suite("agent", (case,), models=("fake",)),
+        fake_models(),
+        make_llm=lambda config, transport, costs: function_model(answer, errors={2: "bad_request"}),
+        cassette_dir=tmp_path,
+    )
+    (item,) = result.to_json()["items"]
+    (attempt,) = item["attempts"]
+    assert attempt["error"] and "BadRequest" in attempt["error"]  # the second step failed
+    assert attempt["tool_calls"] == [
+        {
+            "name": "get_weather",
+            "arguments": {"city": "Paris"},
+            "id": attempt["tool_calls"][0]["id"],
+        }
+    ]
