@@ -1,7 +1,8 @@
 """The README's eval-suite commands, run as written.
 
 ``harness eval run|merge|compare`` run on a copy of the shipped suites and cassettes. The
-record, rewrite, live and re-record commands start ``harness local-llm`` as a user types them:
+record, rewrite, live and re-record commands start ``harness local-llm`` as a user types them
+(and the ``local_llm`` fixture example starts it from a test session):
 a temporary ``HARNESS_LLM_CACHE`` holds ``tests/fake_llama_server.py`` as its ``llama-server``
 binary, so the real command line starts a loopback stand-in on 127.0.0.1:8080 (the port the
 README and the cassettes name) instead of a model; ``pytest`` lines run in a pytester project
@@ -82,8 +83,6 @@ def test_eval_run_merge_compare_commands_as_written(
 @pytest.fixture
 def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A ``HARNESS_LLM_CACHE`` whose llama-server is the stand-in; yields its request log."""
-    if not local_llm.port_free(PORT):
-        pytest.skip(f"127.0.0.1:{PORT} is in use (a local-llm server running?): cannot stand in")
     monkeypatch.setenv("HARNESS_LLM_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("HARNESS_LOCAL_LLM_URL", raising=False)
     binary = local_llm.server_binary()
@@ -151,6 +150,8 @@ HEARD = "heard: "  # what every stand-in answer says
 def test_live_and_re_record_commands_against_the_stand_in(
     pytester: pytest.Pytester, stand_in: Path
 ) -> None:
+    if not local_llm.port_free(PORT):
+        pytest.skip(f"127.0.0.1:{PORT} is in use (a local-llm server running?): cannot stand in")
     _project(pytester.path)
     tapes = pytester.path / "cassettes" / "suites"
     replayed = pytester.runpytest("suites/", "-p", "no:cacheprovider")
@@ -234,3 +235,17 @@ def test_update_baseline_command(pytester: pytest.Pytester) -> None:
     result = _run(pytester, argv)
     assert "1 improvements" in result.stdout.str()  # reported against the old baseline
     assert json.loads(baseline.read_text())["entries"][key] == {"passed": True, "score": 1.0}
+
+
+def test_the_local_llm_fixture_example(pytester: pytest.Pytester, stand_in: Path) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_local=readme_blocks()[("python", "## Use harness in your own tests", 7)]
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    (request,) = requests_in(stand_in)
+    assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "smollm2"
+    (log,) = local_llm.run_dir().glob("llama-server-smollm2-*.log")  # the port in its name
+    port = log.stem.rsplit("-", 1)[1]
+    assert not local_llm.health(f"http://127.0.0.1:{port}")  # stopped at the session's end

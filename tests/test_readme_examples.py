@@ -56,6 +56,7 @@ EXCLUDED: dict[tuple[str, str, int], str] = {
     ("bash", "### Running live and re-recording", 0): "in tests/test_readme_eval_commands.py",
     ("bash", "### Running live and re-recording", 1): "in tests/test_readme_eval_commands.py",
     ("bash", "### Without pytest", 0): "in tests/test_readme_eval_commands.py",
+    ("python", "## Use harness in your own tests", 7): "in tests/test_readme_eval_commands.py",
 }
 
 # The blocks this module runs (each by one test below).
