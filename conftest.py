@@ -29,6 +29,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help=f"run tests marked 'live' (real local LLM server); or set {_RUN_LIVE_ENV}=1",
     )
+    parser.addoption(
+        "--interop-python",
+        default=None,
+        metavar="PYTHON",
+        help="run tests marked 'interop' with this interpreter of an environment holding "
+        "harness without extras and an old SDK (.ci/run builds one)",
+    )
 
 
 def _run_live(config: pytest.Config) -> bool:
@@ -36,14 +43,17 @@ def _run_live(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect (not skip) the ``live`` tier unless it was asked for."""
-    if _run_live(config):
+    """Deselect (not skip) the ``live`` and ``interop`` tiers unless they were asked for."""
+    tiers = []
+    if not _run_live(config):
+        tiers.append("live")
+    if not config.getoption("--interop-python"):
+        tiers.append("interop")
+    dropped = [item for item in items if any(item.get_closest_marker(t) for t in tiers)]
+    if not dropped:
         return
-    live = [item for item in items if item.get_closest_marker("live") is not None]
-    if not live:
-        return
-    config.hook.pytest_deselected(items=live)
-    items[:] = [item for item in items if item.get_closest_marker("live") is None]
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = [item for item in items if item not in dropped]
 
 
 def _is_loopback(host: Any) -> bool:
