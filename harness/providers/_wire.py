@@ -219,9 +219,10 @@ class StreamReader:
     """A streamed 2xx answer, read as it arrives; every failure is a harness error.
 
     The one reader under every stream format (server-sent events, NDJSON lines, Gemini's
-    JSON array): it checks the media type, maps transport failures, decodes UTF-8 strictly,
-    keeps the body's first bytes for error messages, and counts the items its subclass reads
-    out of the text (``count``). A subclass names its format and item in the class attributes.
+    JSON array, AWS event-stream frames): it checks the media type, maps transport failures,
+    keeps the body's first bytes for error messages, decodes UTF-8 strictly (for the text
+    formats), and counts the items its subclass reads (``count``). A subclass names its
+    format and item in the class attributes.
     """
 
     format_name = "SSE"  # in "an answer with no SSE event"
@@ -229,6 +230,7 @@ class StreamReader:
     item = "event"  # what ``count`` counts
     item_article = "an"
     media_types: frozenset[str] | None = None  # accepted ones; None: any
+    untyped_ok = True  # an answer without a content-type is read as this format
 
     def __init__(self, response: Any, *, provider: str, model: str | None) -> None:
         self.response = response
@@ -237,10 +239,12 @@ class StreamReader:
         self.count = 0  # items read so far
         self._head = b""
 
-    def format_error(self, problem: str) -> ResponseFormatError:
-        """A ResponseFormatError for this answer, quoting the start of its body."""
+    def format_error(self, problem: str, head: bytes | None = None) -> ResponseFormatError:
+        """A ResponseFormatError for this answer, quoting ``head`` (the bytes at fault) when
+        given, else the start of its body."""
+        quoted = self._head if head is None else head
         return format_error(
-            problem, self.response, self._head, provider=self.provider, model=self.model
+            problem, self.response, quoted, provider=self.provider, model=self.model
         )
 
     def cut(self, problem: str) -> StreamError:
@@ -258,21 +262,22 @@ class StreamReader:
             f"a stream=True request got an answer with no {self.format_name} {self.item}"
         )
 
-    async def texts(self) -> AsyncIterator[str]:
-        """The body's text, decoded piece by piece as its bytes arrive (the last piece may be
-        empty).
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive.
 
-        An answer of another media type is a ResponseFormatError; a transport failure is an
-        APIConnectionError/APITimeoutError; bytes that are not UTF-8 are a
-        ResponseFormatError, and a body that ends inside a character a StreamError.
+        An answer of another media type is a ResponseFormatError quoting its body; a
+        transport failure is an APIConnectionError/APITimeoutError.
         """
         media = _media_type(self.response)
-        if media and self.media_types is not None and media not in self.media_types:
+        if media:
+            accepted = self.media_types is None or media in self.media_types
+        else:
+            accepted = self.untyped_ok
+        if not accepted:
             await self._read_head()
             raise self.format_error(
-                f"a stream=True request got a {media} answer, not {self.expected}"
+                f"a stream=True request got a {media or 'untyped'} answer, not {self.expected}"
             )
-        decoder = codecs.getincrementaldecoder("utf-8")()  # strict: bad bytes are an error
         chunks = aiter(self.response.aiter_bytes())
         while True:
             try:
@@ -285,6 +290,17 @@ class StreamReader:
                 raise self._mapped(exc) from exc
             if len(self._head) < _KEEP_BYTES:
                 self._head += chunk[: _KEEP_BYTES - len(self._head)]
+            yield chunk
+
+    async def texts(self) -> AsyncIterator[str]:
+        """The body's text, decoded piece by piece as its bytes arrive (the last piece may be
+        empty).
+
+        As :meth:`chunks`; besides, bytes that are not UTF-8 are a ResponseFormatError, and a
+        body that ends inside a character a StreamError.
+        """
+        decoder = codecs.getincrementaldecoder("utf-8")()  # strict: bad bytes are an error
+        async for chunk in self.chunks():
             yield self._decode(decoder, chunk)
         try:
             rest = decoder.decode(b"", final=True)

@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import APIConnectionError, ResponseFormatError, StreamError
+from harness.providers._aws_wire import FrameStream
+from harness.providers._eventstream import encode_message
 from harness.providers._wire import (
     NDJSONStream,
     SSEEvent,
@@ -129,7 +131,18 @@ FORMATS: dict[str, tuple[str, bytes]] = {
         b"".join(json.dumps(o, ensure_ascii=False).encode() + b"\n" for o in OBJECTS),
     ),
     "json-array": ("application/json", json.dumps(OBJECTS, ensure_ascii=False).encode()),
+    "aws-event-stream": (
+        "application/vnd.amazon.eventstream",
+        b"".join(
+            encode_message(
+                {":event-type": "chunk", ":message-type": "event"},
+                json.dumps(o, ensure_ascii=False).encode(),
+            )
+            for o in OBJECTS
+        ),
+    ),
 }
+TEXT_FORMATS = ["sse", "ndjson", "json-array"]
 
 
 def reader(kind: str, answer: Answer) -> StreamReader:
@@ -137,12 +150,16 @@ def reader(kind: str, answer: Answer) -> StreamReader:
         return SSEStream(answer, provider="p", model="m")
     if kind == "ndjson":
         return NDJSONStream(answer, provider="p", model="m")
+    if kind == "aws-event-stream":
+        return FrameStream(answer, provider="p", model="m")
     return _JSONArrayStream(answer, provider="p", model="m")
 
 
 async def read(stream: StreamReader) -> list[dict[str, Any]]:
     if isinstance(stream, SSEStream):
         return [stream.json(event) async for event in stream.events()]
+    if isinstance(stream, FrameStream):
+        return [payload async for _, payload in stream.events()]
     assert isinstance(stream, NDJSONStream | _JSONArrayStream)
     return [item async for item in stream.objects()]
 
@@ -162,7 +179,7 @@ async def test_every_stream_reader_reads_its_items_however_the_bytes_are_split(
     assert stream.count == len(OBJECTS)
 
 
-@pytest.mark.parametrize("kind", list(FORMATS))
+@pytest.mark.parametrize("kind", TEXT_FORMATS)
 async def test_every_stream_reader_refuses_bytes_that_are_not_utf8(kind: str) -> None:
     content_type, body = FORMATS[kind]
     broken = body.replace("\u00e9".encode(), b"\xe9 ")
@@ -170,7 +187,7 @@ async def test_every_stream_reader_refuses_bytes_that_are_not_utf8(kind: str) ->
         await read(reader(kind, Answer([broken], content_type)))
 
 
-@pytest.mark.parametrize("kind", list(FORMATS))
+@pytest.mark.parametrize("kind", TEXT_FORMATS)
 async def test_every_stream_reader_calls_a_body_ending_inside_a_character_cut(kind: str) -> None:
     content_type, body = FORMATS[kind]
     cut = body[: body.index("\u00e9".encode()) + 1]
@@ -187,12 +204,24 @@ async def test_every_stream_reader_maps_a_transport_failure_mid_stream(kind: str
     assert info.value.__cause__ is fail
 
 
-@pytest.mark.parametrize("kind", ["sse", "ndjson"])
+@pytest.mark.parametrize("kind", ["sse", "ndjson", "aws-event-stream"])
 async def test_a_stream_reader_refuses_another_media_type_quoting_the_body(kind: str) -> None:
     answer = Answer([b"<html>bad gateway</html>"], "text/html", status_code=200)
     with pytest.raises(ResponseFormatError, match="got a text/html answer") as info:
         await read(reader(kind, answer))
     assert info.value.body_excerpt == "<html>bad gateway</html>"
+
+
+@pytest.mark.parametrize("kind", ["sse", "ndjson"])
+async def test_a_text_stream_without_a_content_type_is_read_as_its_format(kind: str) -> None:
+    _, body = FORMATS[kind]
+    assert await read(reader(kind, Answer([body], ""))) == OBJECTS
+
+
+async def test_an_event_stream_reader_refuses_an_untyped_answer() -> None:
+    _, body = FORMATS["aws-event-stream"]
+    with pytest.raises(ResponseFormatError, match="untyped answer, not an AWS event stream"):
+        await read(reader("aws-event-stream", Answer([body], "")))
 
 
 @pytest.mark.parametrize("kind", list(FORMATS))
