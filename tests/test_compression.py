@@ -466,6 +466,8 @@ def test_every_kept_tool_result_follows_its_call_and_every_kept_call_keeps_its_r
     truncated = [messages[i] for i, cut in mapping if cut]
     assert len(truncated) <= 1
     assert not any(in_exchange(m) for m in truncated)
+    system = [m for m in messages if m["role"] == "system"]
+    assert [m for m in result if m["role"] == "system"] == system
     if system_tokens(messages) <= budget:
         assert prompt_tokens(result) <= budget
     others = [i for i, m in enumerate(messages) if m["role"] != "system"]
