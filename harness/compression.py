@@ -19,11 +19,15 @@ order-preserving subsequence of the input, except the one truncated message.
 
 An assistant message with ``tool_calls`` and the ``tool`` messages right after it (system
 messages aside) are one unit, kept or dropped whole and never truncated: a tool result without
-the call it answers, or a call without its results, is rejected by the APIs. When the unit at
-the boundary does not fit it is dropped, and compression stops there (even under ``*_by_msg``
-with nothing else kept: no single message stands in for a tool exchange). Each message is
-tokenized once (plus the one boundary message when it is truncated), so the cost is linear in
-the size of the conversation. Multi-part content keeps its images; only its text is cut.
+the call it answers, or a call without its results, is rejected by the APIs. The same holds for
+provider-native blocks passed through in ``content``: an assistant message with Anthropic
+``tool_use``, Bedrock Converse ``toolUse`` or Gemini ``functionCall`` parts, and the messages
+right after it whose content holds ``tool_result`` / ``toolResult`` / ``functionResponse``
+parts. A result message outside any unit (the input's own orphan) is never truncated. When
+the unit at the boundary does not fit it is dropped, and compression stops there (even under
+``*_by_msg`` with nothing else kept: no single message stands in for a tool exchange). Each
+message is tokenized once (plus the one boundary message when it is truncated), so the cost is
+linear in the size of the conversation. Multi-part content keeps its images; only its text is cut.
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ def compress(
             available -= cost
             continue
         first = messages[unit[0]]
-        plain = len(unit) == 1 and first.get("role") != "tool" and not _opens_tool_exchange(first)
+        plain = len(unit) == 1 and not _answers_tool_call(first) and not _opens_tool_exchange(first)
         if plain and (by_token or not kept):
             index = unit[0]
             keep: Literal["head", "tail"] = "tail" if newest_first else "head"
@@ -128,22 +132,49 @@ def compress(
     ]
 
 
+# Provider-native parts of a call and of its result, as (Anthropic block type, Converse key,
+# Gemini key): the providers send parts they do not convert on as they are.
+_CALL_PARTS = ("tool_use", "toolUse", "functionCall")
+_RESULT_PARTS = ("tool_result", "toolResult", "functionResponse")
+
+
+def _has_part(message: Mapping[str, Any], kinds: tuple[str, str, str]) -> bool:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return False
+    block_type, *keys = kinds
+    return any(
+        isinstance(part, Mapping)
+        and (part.get("type") == block_type or any(key in part for key in keys))
+        for part in content
+    )
+
+
 def _opens_tool_exchange(message: Mapping[str, Any]) -> bool:
-    return message.get("role") == "assistant" and bool(message.get("tool_calls"))
+    """An assistant message that calls tools: OpenAI ``tool_calls`` or native call parts."""
+    if message.get("role") != "assistant":
+        return False
+    return bool(message.get("tool_calls")) or _has_part(message, _CALL_PARTS)
+
+
+def _answers_tool_call(message: Mapping[str, Any]) -> bool:
+    """A ``tool`` message, or one whose content holds native tool-result parts."""
+    return message.get("role") == "tool" or _has_part(message, _RESULT_PARTS)
 
 
 def _units(messages: Sequence[Mapping[str, Any]], system: list[bool]) -> list[list[int]]:
     """The non-system message indexes, oldest first, grouped into what is kept or dropped whole.
 
-    A unit is one message, or an assistant message with ``tool_calls`` followed by the ``tool``
-    messages after it (the system messages between them are kept anyway, so they are skipped).
+    A unit is one message, or an assistant message that calls tools followed by the messages
+    after it that carry results (the system messages between them are kept anyway, so they
+    are skipped).
     """
     units: list[list[int]] = []
     in_exchange = False
     for index, message in enumerate(messages):
         if system[index]:
             continue
-        if in_exchange and message.get("role") == "tool":
+        if in_exchange and _answers_tool_call(message):
             units[-1].append(index)
             continue
         units.append([index])

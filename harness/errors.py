@@ -29,7 +29,10 @@
     ├── NoMoneyException            a request would pass the budget, or has no price while a
     │                               budget is set (alias BudgetExceeded)
     ├── NetworkBlockedError         replay mode refused a non-loopback connection (also OSError)
-    └── TokenizerDataError          the tokenizer data shipped with harness is missing or corrupt
+    ├── TokenizerDataError          the tokenizer data shipped with harness is missing or corrupt
+    └── ReplayError                 cassettes and the replay transport: CassetteMiss,
+                                    CassetteFormatError, SecretLeakError... (their tree, and
+                                    ReplayWarning's cases, are in ``harness.replay.errors``)
 
 Retryable: APIConnectionError (and APITimeoutError), RateLimitError, ServerError, and a
 StreamError with ``code="incomplete_stream"`` (a stream that ended before its end marker).

@@ -253,30 +253,62 @@ def tool_call(call_id: str, name: str = "lookup", arguments: str = '{"q": "x"}')
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
+def call_ids(message: dict[str, Any]) -> list[str]:
+    """The ids of the tool calls a message makes: OpenAI ``tool_calls`` or native call parts."""
+    ids = [c["id"] for c in message.get("tool_calls") or []]
+    if message["role"] == "assistant" and isinstance(message.get("content"), list):
+        for part in message["content"]:
+            if part.get("type") == "tool_use":
+                ids.append(part["id"])
+            elif "toolUse" in part:
+                ids.append(part["toolUse"]["toolUseId"])
+            elif "functionCall" in part:
+                ids.append(part["functionCall"]["id"])
+    return ids
+
+
+def result_ids(message: dict[str, Any]) -> list[str]:
+    """The ids of the calls a message answers: a ``tool`` message or native result parts."""
+    if message["role"] == "tool":
+        return [message["tool_call_id"]]
+    ids = []
+    for part in message["content"] if isinstance(message.get("content"), list) else []:
+        if part.get("type") == "tool_result":
+            ids.append(part["tool_use_id"])
+        elif "toolResult" in part:
+            ids.append(part["toolResult"]["toolUseId"])
+        elif "functionResponse" in part:
+            ids.append(part["functionResponse"]["id"])
+    return ids
+
+
 def assert_tool_results_follow_their_calls(result: list[dict[str, Any]]) -> None:
-    """Every tool message follows (past other tool and system messages) the call it answers."""
+    """Every result follows (past other results and system messages) the call it answers."""
     for position, message in enumerate(result):
-        if message["role"] != "tool":
+        answered = result_ids(message)
+        if not answered:
             continue
-        before = [m for m in result[:position] if m["role"] not in ("tool", "system")]
-        assert before, f"tool message {position} has no call before it"
+        before = [m for m in result[:position] if m["role"] != "system" and not result_ids(m)]
+        assert before, f"tool result {position} has no call before it"
         call = before[-1]
-        assert call["role"] == "assistant", f"tool message {position} follows a {call['role']}"
-        ids = [c["id"] for c in call.get("tool_calls") or []]
-        assert message["tool_call_id"] in ids
+        assert call["role"] == "assistant", f"tool result {position} follows a {call['role']}"
+        assert set(answered) <= set(call_ids(call))
 
 
 def assert_calls_keep_all_their_results(
     original: list[dict[str, Any]], result: list[dict[str, Any]]
 ) -> None:
     results_of = {
-        c["id"]: [m for m in original if m.get("tool_call_id") == c["id"]]
-        for m in original
-        for c in m.get("tool_calls") or []
+        i: [m for m in original if i in result_ids(m)] for m in original for i in call_ids(m)
     }
     for message in result:
-        for call in message.get("tool_calls") or []:
-            assert all(any(r is k for k in result) for r in results_of[call["id"]])
+        for call_id in call_ids(message):
+            assert results_of[call_id], "the generated conversation answers every call"
+            assert all(any(r is k for k in result) for r in results_of[call_id])
+
+
+def in_exchange(message: dict[str, Any]) -> bool:
+    return bool(call_ids(message) or result_ids(message))
 
 
 TOOL_CONVERSATION: list[dict[str, Any]] = [
@@ -374,9 +406,36 @@ def test_tool_exchanges_are_still_tokenized_once() -> None:
     assert counter.calls <= len(messages) + 2
 
 
+SHAPES = ("openai", "anthropic", "converse", "gemini")
+
+
+def tool_exchange(shape: str, ids: list[str], text: str | None) -> list[dict[str, Any]]:
+    """An assistant message calling tools ``ids`` and the message(s) with their results, in
+    OpenAI's shape or as a provider's native content parts."""
+    if shape == "openai":
+        call = {"role": "assistant", "content": text, "tool_calls": [tool_call(i) for i in ids]}
+        return [call, *({"role": "tool", "tool_call_id": i, "content": f"r {i}"} for i in ids)]
+    lead = [{"type": "text", "text": text}] if text else []
+    if shape == "anthropic":
+        calls = [{"type": "tool_use", "id": i, "name": "lookup", "input": {}} for i in ids]
+        results = [{"type": "tool_result", "tool_use_id": i, "content": f"r {i}"} for i in ids]
+    elif shape == "converse":
+        calls = [{"toolUse": {"toolUseId": i, "name": "lookup", "input": {}}} for i in ids]
+        results = [{"toolResult": {"toolUseId": i, "content": [{"text": f"r {i}"}]}} for i in ids]
+    else:
+        calls = [{"functionCall": {"id": i, "name": "lookup", "args": {}}} for i in ids]
+        results = [{"functionResponse": {"id": i, "name": "lookup", "response": {}}} for i in ids]
+    return [
+        {"role": "assistant", "content": lead + calls},
+        {"role": "user", "content": results},
+    ]
+
+
 @st.composite
 def tool_conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """Well-formed conversations mixing plain turns and tool exchanges (1-3 parallel calls)."""
+    """Well-formed conversations mixing plain turns and tool exchanges (1-3 parallel calls),
+    in OpenAI's shape or with one provider's native call and result parts."""
+    shape = draw(st.sampled_from(SHAPES))
     messages: list[dict[str, Any]] = []
     for turn in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(["system", "user", "assistant", "tools"]))
@@ -384,20 +443,18 @@ def tool_conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
             messages.append({"role": kind, "content": draw(texts)})
             continue
         ids = [f"call_{turn}_{k}" for k in range(draw(st.integers(1, 3)))]
-        text = draw(st.none() | texts)
-        messages.append(
-            {"role": "assistant", "content": text, "tool_calls": [tool_call(i) for i in ids]}
-        )
-        for call_id in ids:
+        call, *results = tool_exchange(shape, ids, draw(st.none() | texts))
+        messages.append(call)
+        for result in results:
             if draw(st.booleans()) and draw(st.booleans()):
                 messages.append({"role": "system", "content": draw(texts)})
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": draw(texts)})
+            messages.append(result)
     for i, message in enumerate(messages):
         message["name"] = f"m{i}"
     return messages
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(messages=tool_conversations(), budget=st.integers(0, 500), strategy=st.sampled_from(CUTTING))
 def test_every_kept_tool_result_follows_its_call_and_every_kept_call_keeps_its_results(
     messages: list[dict[str, Any]], budget: int, strategy: CompressType
@@ -408,7 +465,9 @@ def test_every_kept_tool_result_follows_its_call_and_every_kept_call_keeps_its_r
     mapping = match_subsequence(messages, result)
     truncated = [messages[i] for i, cut in mapping if cut]
     assert len(truncated) <= 1
-    assert all(m["role"] != "tool" and not m.get("tool_calls") for m in truncated)
+    assert not any(in_exchange(m) for m in truncated)
+    system = [m for m in messages if m["role"] == "system"]
+    assert [m for m in result if m["role"] == "system"] == system
     if system_tokens(messages) <= budget:
         assert prompt_tokens(result) <= budget
     others = [i for i, m in enumerate(messages) if m["role"] != "system"]
@@ -416,6 +475,39 @@ def test_every_kept_tool_result_follows_its_call_and_every_kept_call_keeps_its_r
     expected = others[: len(kept)] if strategy in PRE else others[len(others) - len(kept) :]
     assert kept == expected
     assert compress(result, strategy, budget, TOKENIZER) == result
+
+
+@pytest.mark.parametrize("shape", SHAPES[1:])
+@pytest.mark.parametrize("strategy", CUTTING)
+def test_native_tool_parts_are_kept_or_dropped_with_their_call(
+    shape: str, strategy: CompressType
+) -> None:
+    call, results = tool_exchange(shape, ["t1", "t2"], "let me check " * 10)
+    conversation = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "what is the weather in " + LONG},
+        call,
+        results,
+        {"role": "user", "content": "thanks, and tomorrow?"},
+    ]
+    seen_exchange = False
+    for budget in range(0, prompt_tokens(conversation) + 2):
+        result = compress(conversation, strategy, budget, TOKENIZER)
+        assert_tool_results_follow_their_calls(result)
+        assert_calls_keep_all_their_results(conversation, result)
+        exchange = [m for m in result if in_exchange(m)]
+        assert exchange in ([], [call, results])
+        assert all(m is o for m, o in zip(exchange, (call, results), strict=False))
+        seen_exchange = seen_exchange or bool(exchange)
+    assert seen_exchange
+
+
+def test_post_cut_by_msg_drops_a_native_call_with_its_result() -> None:
+    call, results = tool_exchange("anthropic", ["t1"], None)
+    conversation = [call, results, {"role": "user", "content": "thanks " * 20}]
+    budget = prompt_tokens(conversation[1:])  # room for the result, not for its call
+    result = compress(conversation, "post_cut_by_msg", budget, TOKENIZER)
+    assert result == [conversation[2]]
 
 
 async def test_compression_leaves_room_for_max_token_of_answer() -> None:

@@ -20,6 +20,7 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = cache_root()  # read at import, before pytester moves HOME
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 # Lines of a real ``cmake --build`` of llama-server (make, -j2), with the noise between them.
 MAKE_LINES = """\
@@ -161,6 +162,7 @@ def test_local_llm_fixture_fails_clearly_when_it_cannot_be_built(
     empty_bin.mkdir()
     monkeypatch.setenv("HARNESS_LLM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(empty_bin))  # no cmake, no compiler
+    pytester.makeini(INI)
     pytester.makepyfile(test_model=FIXTURE_PROJECT)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
@@ -177,6 +179,7 @@ def test_local_llm_fixture_starts_nothing_when_deselected(
 ) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))
+    pytester.makeini(INI)
     pytester.makepyfile(test_model=FIXTURE_PROJECT)
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "other")
     result.assert_outcomes(passed=1, deselected=1)
@@ -192,6 +195,7 @@ def test_local_llm_fixture_serves_the_real_model(
     if not (cache / "llama-server").is_dir():
         pytest.fail(f"no llama-server in {cache}: run `harness local-llm build` first")
     monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))
+    pytester.makeini(INI)
     pytester.makepyfile(test_model=FIXTURE_PROJECT)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)

@@ -70,6 +70,15 @@ class TestRaw:
 """
 
 
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+@pytest.fixture(autouse=True)
+def _asyncio_ini(pytester: pytest.Pytester) -> None:
+    """Every project here sets pytest-asyncio's loop scope (unset, it warns)."""
+    pytester.makeini(INI)
+
+
 def _body(body: bytes) -> object:
     """A JSON body parsed (harness stores JSON parsed), any other body as it is."""
     try:
@@ -190,7 +199,7 @@ def test_recording_keeps_the_vcrpy_format(pytester: pytest.Pytester, echo_url: s
 
 
 def test_convert_ini_writes_harness_format(pytester: pytest.Pytester, echo_url: str) -> None:
-    pytester.makeini("[pytest]\nllm_vcr_convert = true\n")
+    pytester.makeini(INI + "llm_vcr_convert = true\n")
     pytester.makepyfile(test_rec=RECORDING.format(url=echo_url))
     result = pytester.runpytest("--record-mode=once", "-k", "fresh", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, deselected=1)

@@ -7,13 +7,10 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx2
-
 from harness.costs import Usage
 from harness.errors import (
     AuthenticationError,
     BadRequestError,
-    HarnessError,
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
@@ -24,8 +21,8 @@ from harness.errors import (
 )
 from harness.messages import content_text
 from harness.providers._eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
-from harness.providers._sdk import error_message, parse_retry_after, transport_error
-from harness.providers._wire import EXCERPT_CHARS, format_error
+from harness.providers._sdk import error_message, parse_retry_after
+from harness.providers._wire import EXCERPT_CHARS, StreamReader
 
 __all__ = [
     "EVENT_STREAM",
@@ -224,46 +221,20 @@ def converse_latency(metrics: Any) -> dict[str, float]:
     return {}
 
 
-class FrameStream:
+class FrameStream(StreamReader):
     """A streamed 2xx answer read as AWS event-stream frames; every failure a harness error."""
 
-    def __init__(self, response: httpx2.Response, *, provider: str, model: str | None) -> None:
-        self.response = response
-        self.provider = provider
-        self.model = model
-        self.count = 0
-
-    def cut(self, problem: str) -> StreamError:
-        """A StreamError for a stream that ended before its end marker."""
-        return StreamError(
-            f"{problem}; the answer may be cut short (after {self.count} frames)",
-            provider=self.provider,
-            model=self.model,
-            code="incomplete_stream",
-        )
-
-    def format_error(self, problem: str, head: bytes) -> HarnessError:
-        """A ResponseFormatError for this answer, quoting ``head``."""
-        return format_error(problem, self.response, head, provider=self.provider, model=self.model)
+    format_name = "AWS event-stream"
+    expected = "an AWS event stream"
+    item = "frame"
+    item_article = "a"
+    media_types = frozenset({EVENT_STREAM})
+    untyped_ok = False
 
     async def events(self) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
         """(event type, JSON payload) of each event frame; exception frames are raised."""
-        media = self.response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media != EVENT_STREAM:
-            head = await self._read_head()
-            raise self.format_error(
-                f"a stream request got a {media or 'untyped'} answer, not an AWS event stream",
-                head,
-            )
         decoder = EventStreamDecoder()
-        chunks = aiter(self.response.aiter_bytes())
-        while True:
-            try:
-                chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except Exception as exc:
-                raise self._mapped(exc) from exc
+        async for chunk in self.chunks():
             try:
                 frames = decoder.feed(chunk)
             except EventStreamError as exc:
@@ -294,20 +265,6 @@ class FrameStream:
                 frame.payload,
             )
         return data
-
-    async def _read_head(self) -> bytes:
-        try:
-            return (await self.response.aread())[: 4 * EXCERPT_CHARS]
-        except Exception as exc:
-            raise self._mapped(exc) from exc
-
-    def _mapped(self, exc: Exception) -> Exception:
-        if isinstance(exc, HarnessError):
-            return exc
-        mapped = transport_error(exc, provider=self.provider, model=self.model)
-        if mapped is None:
-            raise exc
-        return mapped
 
 
 def invocation_metrics(data: Mapping[str, Any]) -> dict[str, float]:

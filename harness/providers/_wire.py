@@ -1,4 +1,5 @@
-"""Reading 2xx answers off the wire: JSON bodies and server-sent event streams.
+"""Sending raw-HTTP requests and reading their answers: error bodies, JSON bodies, and
+streams (server-sent events, NDJSON) through one :class:`StreamReader`.
 
 The SDKs build the requests and raise the HTTP status errors; harness reads the successful
 answers itself, so that whatever comes back is either what the wire format says or a harness
@@ -15,7 +16,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 
@@ -24,9 +25,11 @@ from harness.providers._sdk import transport_error
 
 __all__ = [
     "EXCERPT_CHARS",
+    "NDJSONStream",
     "SSEEvent",
     "SSEParser",
     "SSEStream",
+    "StreamReader",
     "error_body",
     "format_error",
     "json_answer",
@@ -59,13 +62,32 @@ async def send(
         raise mapped from exc
 
 
-async def error_body(response: Any) -> Any:
-    """The body of an error answer, closed after reading: its JSON when it is JSON, else its
-    text ("" when it cannot be read: the status says enough)."""
+async def error_body(
+    response: Any,
+    *,
+    read_errors: Literal["ignore", "raise"] = "ignore",
+    provider: str = "",
+    model: str | None = None,
+) -> Any:
+    """The body of an error answer, closed after reading: its JSON when it is JSON (whatever
+    its content-type says), else its text.
+
+    A body that cannot be read is "" with ``read_errors="ignore"`` (the status says enough);
+    with ``"raise"`` the failure is raised as harness's connection or timeout error of
+    ``provider``.
+    """
     try:
         content = await response.aread()
-    except Exception:
-        content = b""
+    except Exception as exc:
+        if read_errors == "ignore":
+            content = b""
+        elif isinstance(exc, HarnessError):
+            raise
+        else:
+            mapped = transport_error(exc, provider=provider, model=model)
+            if mapped is None:
+                raise
+            raise mapped from exc
     finally:
         await response.aclose()
     try:
@@ -193,45 +215,69 @@ class SSEParser:
         return None
 
 
-class SSEStream:
-    """A streamed 2xx answer read as server-sent events; every failure is a harness error."""
+class StreamReader:
+    """A streamed 2xx answer, read as it arrives; every failure is a harness error.
+
+    The one reader under every stream format (server-sent events, NDJSON lines, Gemini's
+    JSON array, AWS event-stream frames): it checks the media type, maps transport failures,
+    keeps the body's first bytes for error messages, decodes UTF-8 strictly (for the text
+    formats), and counts the items its subclass reads (``count``). A subclass names its
+    format and item in the class attributes.
+    """
+
+    format_name = "SSE"  # in "an answer with no SSE event"
+    expected = "an SSE stream"  # in "got a text/html answer, not an SSE stream"
+    item = "event"  # what ``count`` counts
+    item_article = "an"
+    media_types: frozenset[str] | None = None  # accepted ones; None: any
+    untyped_ok = True  # an answer without a content-type is read as this format
 
     def __init__(self, response: Any, *, provider: str, model: str | None) -> None:
         self.response = response
         self.provider = provider
         self.model = model
-        self.count = 0  # events read so far
+        self.count = 0  # items read so far
         self._head = b""
 
-    def format_error(self, problem: str) -> ResponseFormatError:
-        """A ResponseFormatError for this answer, quoting the start of its body."""
+    def format_error(self, problem: str, head: bytes | None = None) -> ResponseFormatError:
+        """A ResponseFormatError for this answer, quoting ``head`` (the bytes at fault) when
+        given, else the start of its body."""
+        quoted = self._head if head is None else head
         return format_error(
-            problem, self.response, self._head, provider=self.provider, model=self.model
+            problem, self.response, quoted, provider=self.provider, model=self.model
         )
 
     def cut(self, problem: str) -> StreamError:
         """A StreamError for a stream that ended before its end marker."""
         return StreamError(
-            f"{problem}; the answer may be cut short (after {self.count} events)",
+            f"{problem}; the answer may be cut short (after {self.count} {self.item}s)",
             provider=self.provider,
             model=self.model,
             code="incomplete_stream",
         )
 
-    async def events(self) -> AsyncIterator[SSEEvent]:
-        """The events of the answer, as they arrive.
+    def no_items(self) -> ResponseFormatError:
+        """The error for an answer that ended without a single item."""
+        return self.format_error(
+            f"a stream=True request got an answer with no {self.format_name} {self.item}"
+        )
 
-        An answer that is not an event stream (JSON, HTML...) or has no event at all is a
-        ResponseFormatError; a transport failure is an APIConnectionError/APITimeoutError.
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive.
+
+        An answer of another media type is a ResponseFormatError quoting its body; a
+        transport failure is an APIConnectionError/APITimeoutError.
         """
         media = _media_type(self.response)
-        if media and media != "text/event-stream":
+        if media:
+            accepted = self.media_types is None or media in self.media_types
+        else:
+            accepted = self.untyped_ok
+        if not accepted:
             await self._read_head()
             raise self.format_error(
-                f"a stream=True request got a {media} answer, not an SSE stream"
+                f"a stream=True request got a {media or 'untyped'} answer, not {self.expected}"
             )
-        parser = SSEParser()
-        decoder = codecs.getincrementaldecoder("utf-8")()  # strict: bad bytes are an error
         chunks = aiter(self.response.aiter_bytes())
         while True:
             try:
@@ -244,50 +290,55 @@ class SSEStream:
                 raise self._mapped(exc) from exc
             if len(self._head) < _KEEP_BYTES:
                 self._head += chunk[: _KEEP_BYTES - len(self._head)]
-            for event in parser.feed(self._decode(decoder, chunk)):
-                self.count += 1
-                yield event
+            yield chunk
+
+    async def texts(self) -> AsyncIterator[str]:
+        """The body's text, decoded piece by piece as its bytes arrive (the last piece may be
+        empty).
+
+        As :meth:`chunks`; besides, bytes that are not UTF-8 are a ResponseFormatError, and a
+        body that ends inside a character a StreamError.
+        """
+        decoder = codecs.getincrementaldecoder("utf-8")()  # strict: bad bytes are an error
+        async for chunk in self.chunks():
+            yield self._decode(decoder, chunk)
         try:
             rest = decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:  # the body ended inside a character
             raise self.cut("the stream ended inside a UTF-8 character") from exc
-        for event in parser.feed(rest) + parser.end():
-            self.count += 1
-            yield event
-        if self.count == 0:
-            raise self.format_error("a stream=True request got an answer with no SSE event")
+        yield rest
 
-    def _decode(self, decoder: codecs.IncrementalDecoder, chunk: bytes) -> str:
+    def json_object(self, text: str, *, terminated: bool = True) -> dict[str, Any]:
+        """``text`` (item ``count``) as a JSON object; a StreamError for an item the body
+        ended inside (``terminated=False``), else a ResponseFormatError."""
         try:
-            return decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise self.format_error(
-                f"the stream is not valid UTF-8 after event {self.count} ({exc.reason}, byte "
-                f"{exc.object[exc.start]:#04x})"
-            ) from exc
-
-    def json(self, event: SSEEvent) -> dict[str, Any]:
-        """An event's data as a JSON object; a StreamError for an event the body ended
-        inside, else a ResponseFormatError."""
-        try:
-            data = json.loads(event.data)
+            data = json.loads(text)
         except ValueError as exc:
-            if not event.terminated:
-                raise self.cut("the stream ended inside an event") from exc
+            if not terminated:
+                raise self.cut(f"the stream ended inside {self.item_article} {self.item}") from exc
             raise self.format_error(
-                f"event {self.count} of the stream is not valid JSON ({exc}): "
-                f"{event.data[:EXCERPT_CHARS]!r}"
+                f"{self.item} {self.count} of the stream is not valid JSON ({exc}): "
+                f"{text[:EXCERPT_CHARS]!r}"
             ) from exc
         if not isinstance(data, dict):
             raise self.format_error(
-                f"event {self.count} of the stream is not a JSON object: "
-                f"{event.data[:EXCERPT_CHARS]!r}"
+                f"{self.item} {self.count} of the stream is not a JSON object: "
+                f"{text[:EXCERPT_CHARS]!r}"
             )
         return data
 
     async def aclose(self) -> None:
         """Close the answer (and its connection)."""
         await self.response.aclose()
+
+    def _decode(self, decoder: codecs.IncrementalDecoder, chunk: bytes) -> str:
+        try:
+            return decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise self.format_error(
+                f"the stream is not valid UTF-8 after {self.item} {self.count} ({exc.reason}, "
+                f"byte {exc.object[exc.start]:#04x})"
+            ) from exc
 
     async def _read_head(self) -> None:
         try:
@@ -302,3 +353,57 @@ class SSEStream:
         if mapped is None:
             raise exc
         return mapped
+
+
+class SSEStream(StreamReader):
+    """A streamed 2xx answer read as server-sent events."""
+
+    media_types = frozenset({"text/event-stream"})
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """The events of the answer, as they arrive.
+
+        An answer that is not an event stream (JSON, HTML...) or has no event at all is a
+        ResponseFormatError; a transport failure is an APIConnectionError/APITimeoutError.
+        """
+        parser = SSEParser()
+        async for text in self.texts():
+            for event in parser.feed(text):
+                self.count += 1
+                yield event
+        for event in parser.end():
+            self.count += 1
+            yield event
+        if self.count == 0:
+            raise self.no_items()
+
+    def json(self, event: SSEEvent) -> dict[str, Any]:
+        """An event's data as a JSON object; a StreamError for an event the body ended
+        inside, else a ResponseFormatError."""
+        return self.json_object(event.data, terminated=event.terminated)
+
+
+class NDJSONStream(StreamReader):
+    """A streamed 2xx answer read as newline-delimited JSON objects (Ollama's streams)."""
+
+    format_name = "NDJSON"
+    expected = "NDJSON"
+    item = "line"
+    item_article = "a"
+    media_types = frozenset({"application/x-ndjson", "application/json", "application/jsonl"})
+
+    async def objects(self) -> AsyncIterator[dict[str, Any]]:
+        """The JSON objects of the answer, as their lines arrive; blank lines are skipped, a
+        last line without its newline is still read."""
+        pending = ""
+        async for text in self.texts():
+            *lines, pending = (pending + text).split("\n")
+            for line in lines:
+                if line.strip():
+                    self.count += 1
+                    yield self.json_object(line)
+        if pending.strip():
+            self.count += 1
+            yield self.json_object(pending, terminated=False)
+        if self.count == 0:
+            raise self.no_items()

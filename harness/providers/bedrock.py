@@ -24,6 +24,13 @@ from harness._http import reaches_upstream
 from harness.config import LLMConfig, LLMType
 from harness.costs import Usage
 from harness.errors import ConfigError, MissingAPIKeyError, NotSupportedError
+from harness.providers._anthropic_wire import (
+    anthropic_stream_chunk,
+    anthropic_tool_params,
+    parse_anthropic_usage,
+    read_anthropic_content,
+    to_anthropic_messages,
+)
 from harness.providers._aws import (
     AWSCredentials,
     CredentialChain,
@@ -43,12 +50,6 @@ from harness.providers._aws_wire import (
 )
 from harness.providers._sdk import in_stream_error, with_transport_note
 from harness.providers._wire import error_body, format_error, json_answer, send
-from harness.providers.anthropic import (
-    AnthropicLLM,
-    anthropic_tool_params,
-    parse_anthropic_usage,
-    to_anthropic_messages,
-)
 from harness.providers.base import (
     BaseLLM,
     ChatOptions,
@@ -403,29 +404,16 @@ class BedrockLLM(BaseLLM):
                 provider=self.provider_name,
                 model=self.model,
             )
-        text: list[str] = []
-        thinking: list[str] = []
-        calls: list[ToolCall] = []
-        for block in data["content"]:
-            kind = block.get("type") if isinstance(block, Mapping) else None
-            if kind == "text":
-                text.append(block.get("text", ""))
-            elif kind == "thinking":
-                thinking.append(block.get("thinking", ""))
-            elif kind == "tool_use":
-                arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
-                calls.append(
-                    ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments)
-                )
+        content = read_anthropic_content(data["content"])
         metrics: dict[str, float] = {}
         latency = response.headers.get("x-amzn-bedrock-invocation-latency")
         if latency and latency.isdigit():
             metrics["latency"] = int(latency) / 1000.0
-        answer, calls = split_forced_answer(calls, options)
+        answer, calls = split_forced_answer(content.calls, options)
         return ChatResponse(
-            text="".join(text) if answer is None else answer,
+            text=content.text if answer is None else answer,
             usage=parse_anthropic_usage(data.get("usage")),
-            reasoning_content="".join(thinking) or None,
+            reasoning_content=content.thinking or None,
             finish_reason=data.get("stop_reason"),
             model=data.get("model"),
             tool_calls=calls,
@@ -459,7 +447,7 @@ class BedrockLLM(BaseLLM):
                 kind = data.get("type")
                 if kind == "error":
                     raise in_stream_error(data, provider=self.provider_name, model=self.model)
-                chunk = AnthropicLLM._chunk(data, tools, start_usage)
+                chunk = anthropic_stream_chunk(data, tools, start_usage)
                 if kind == "message_start":
                     message = data.get("message") or {}
                     start_usage = message.get("usage")

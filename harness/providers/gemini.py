@@ -11,7 +11,6 @@ a ContentFilterError. The API key goes in the ``x-goog-api-key`` header, never i
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -21,7 +20,7 @@ import httpx2
 
 from harness.config import LLMType
 from harness.costs import Usage
-from harness.errors import ConfigError, ContentFilterError, HarnessError, StreamError
+from harness.errors import ConfigError, ContentFilterError
 from harness.providers._gemini_wire import (
     as_int,
     candidates,
@@ -33,8 +32,15 @@ from harness.providers._gemini_wire import (
     parse_gemini_usage,
     to_gemini_contents,
 )
-from harness.providers._sdk import transport_error, with_transport_note
-from harness.providers._wire import SSEStream, format_error, json_answer
+from harness.providers._sdk import with_transport_note
+from harness.providers._wire import (
+    SSEStream,
+    StreamReader,
+    error_body,
+    format_error,
+    json_answer,
+    send,
+)
 from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, Embeddings, StreamChunk
 from harness.providers.registry import register_provider
 
@@ -49,6 +55,57 @@ __all__ = [
 DEFAULT_API_VERSION = "v1beta"
 StreamFormat = Literal["sse", "json"]
 _VERSION_SUFFIX = re.compile(r"/v\d+(alpha|beta)?\d*$")
+
+
+class _JSONArrayStream(StreamReader):
+    """A ``streamGenerateContent`` answer without ``alt=sse``: one JSON array
+    (``[{...}, {...}]``) of GenerateContentResponse objects, each read as soon as it is whole;
+    a cut array is a StreamError, a malformed one a ResponseFormatError."""
+
+    format_name = "JSON array"
+    expected = "a JSON array"
+    item = "object"
+
+    async def objects(self) -> AsyncIterator[dict[str, Any]]:
+        """The objects of the array, as they arrive."""
+        decoder = json.JSONDecoder()
+        buffer = ""
+        state = "start"  # start -> items -> closed
+        async for text in self.texts():
+            buffer += text
+            while True:
+                buffer = buffer.lstrip()
+                if not buffer:
+                    break
+                if state == "start":
+                    if buffer[0] != "[":
+                        raise self.format_error(
+                            "a stream=True request got an answer that is not an SSE stream "
+                            "nor a JSON array of GenerateContentResponse objects"
+                        )
+                    buffer, state = buffer[1:], "items"
+                    continue
+                if state == "closed":
+                    raise self.format_error("text after the end of the JSON array")
+                if buffer[0] == ",":
+                    buffer = buffer[1:]
+                    continue
+                if buffer[0] == "]":
+                    buffer, state = buffer[1:], "closed"
+                    continue
+                try:
+                    item, end = decoder.raw_decode(buffer)
+                except ValueError:
+                    break  # an object still arriving
+                buffer = buffer[end:]
+                self.count += 1
+                if not isinstance(item, dict):
+                    raise self.format_error(
+                        f"element {self.count} of the JSON array is not an object"
+                    )
+                yield item
+        if state != "closed":
+            raise self.cut("the JSON array ended without its ']'")
 
 
 @register_provider(LLMType.GEMINI)
@@ -160,44 +217,19 @@ class GeminiLLM(BaseLLM):
             headers=self._headers(),
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
         )
-        try:
-            response = await client.send(request, stream=stream)
-        except HarnessError:
-            raise
-        except Exception as exc:
-            self._raise_transport(exc)
+        response = await send(
+            client, request, stream=stream, provider=self.provider_name, model=self.model
+        )
         if response.status_code >= 400:
             await self._raise_status(response)
         return response
 
-    def _cut(self, problem: str) -> StreamError:
-        return StreamError(
-            f"{problem}; the answer may be cut short",
-            provider=self.provider_name,
-            model=self.model,
-            code="incomplete_stream",
-        )
-
-    def _raise_transport(self, exc: Exception) -> NoReturn:
-        mapped = transport_error(exc, provider=self.provider_name, model=self.model)
-        if mapped is None:
-            raise exc
-        raise mapped from exc
-
     async def _raise_status(self, response: httpx2.Response) -> NoReturn:
-        try:
-            content = await response.aread()
-        except HarnessError:
-            raise
-        except Exception as exc:
-            self._raise_transport(exc)
-        finally:
-            await response.aclose()
-        body: Any
-        try:
-            body = json.loads(content)  # errors may say text/event-stream and still be JSON
-        except ValueError:
-            body = content.decode("utf-8", errors="replace")
+        # A body that cannot be read is a transport failure here (retried as one), not a
+        # status error without its message: errors may say text/event-stream and still be JSON.
+        body = await error_body(
+            response, read_errors="raise", provider=self.provider_name, model=self.model
+        )
         error = gemini_error(
             response.status_code,
             body,
@@ -264,10 +296,13 @@ class GeminiLLM(BaseLLM):
             url += "?alt=sse"
         response = await self._send(url, self._body(messages, options), timeout, stream=True)
         media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        reader: StreamReader
         if media == "application/json":
-            objects = self._json_array(response)
+            reader = _JSONArrayStream(response, provider=self.provider_name, model=self.model)
+            objects = reader.objects()
         else:
-            objects = self._sse_objects(response)
+            reader = SSEStream(response, provider=self.provider_name, model=self.model)
+            objects = self._sse_objects(reader)
         finished = False
         try:
             async for data in objects:
@@ -278,10 +313,9 @@ class GeminiLLM(BaseLLM):
         finally:
             await response.aclose()
         if not finished:
-            raise self._cut("the stream ended without a finishReason")
+            raise reader.cut("the stream ended without a finishReason")
 
-    async def _sse_objects(self, response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
-        reader = SSEStream(response, provider=self.provider_name, model=self.model)
+    async def _sse_objects(self, reader: SSEStream) -> AsyncIterator[dict[str, Any]]:
         async for event in reader.events():
             if not event.data.strip():
                 continue
@@ -290,81 +324,11 @@ class GeminiLLM(BaseLLM):
                 raise gemini_error(
                     as_int(data["error"].get("code")) or 500,
                     data,
-                    response.headers,
+                    reader.response.headers,
                     provider=self.provider_name,
                     model=self.model,
                 )
             yield data
-
-    async def _json_array(self, response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
-        """The objects of a JSON-array stream (``[{...},\\n{...}]``), each as soon as it is
-        whole; a cut or malformed array is a StreamError / ResponseFormatError."""
-        decoder = json.JSONDecoder()
-        text_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        buffer = ""
-        state = "start"  # start -> items -> closed
-        count = 0
-        head = b""
-        chunks = aiter(response.aiter_bytes())
-        while True:
-            try:
-                raw = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except HarnessError:
-                raise
-            except Exception as exc:
-                self._raise_transport(exc)
-            if len(head) < 800:
-                head += raw[: 800 - len(head)]
-            buffer += text_decoder.decode(raw)
-            while True:
-                buffer = buffer.lstrip()
-                if not buffer:
-                    break
-                if state == "start":
-                    if buffer[0] != "[":
-                        raise format_error(
-                            "a stream=True request got an answer that is not an SSE stream "
-                            "nor a JSON array of GenerateContentResponse objects",
-                            response,
-                            head,
-                            provider=self.provider_name,
-                            model=self.model,
-                        )
-                    buffer, state = buffer[1:], "items"
-                    continue
-                if state == "closed":
-                    raise format_error(
-                        "text after the end of the JSON array",
-                        response,
-                        head,
-                        provider=self.provider_name,
-                        model=self.model,
-                    )
-                if buffer[0] == ",":
-                    buffer = buffer[1:]
-                    continue
-                if buffer[0] == "]":
-                    buffer, state = buffer[1:], "closed"
-                    continue
-                try:
-                    item, end = decoder.raw_decode(buffer)
-                except ValueError:
-                    break  # an object still arriving
-                buffer = buffer[end:]
-                count += 1
-                if not isinstance(item, dict):
-                    raise format_error(
-                        f"element {count} of the JSON array is not an object",
-                        response,
-                        head,
-                        provider=self.provider_name,
-                        model=self.model,
-                    )
-                yield item
-        if state != "closed":
-            raise self._cut(f"the JSON array ended without its ']' (after {count} objects)")
 
     def _chunks(self, data: Mapping[str, Any]) -> list[StreamChunk]:
         usage = parse_gemini_usage(data.get("usageMetadata"))

@@ -9,7 +9,6 @@ plus ``system``), ``ollama.embed`` and ``ollama.embeddings`` (embeddings only: `
 
 from __future__ import annotations
 
-import codecs
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, NoReturn
@@ -20,11 +19,9 @@ from harness.config import LLMType
 from harness.costs import Usage
 from harness.errors import (
     ConfigError,
-    HarnessError,
     NotSupportedError,
     RateLimitError,
     ServerError,
-    StreamError,
     status_error_class,
 )
 from harness.messages import content_text
@@ -32,10 +29,9 @@ from harness.providers._sdk import (
     error_message,
     in_stream_error,
     parse_retry_after,
-    transport_error,
     with_transport_note,
 )
-from harness.providers._wire import EXCERPT_CHARS, error_body, format_error, json_answer, send
+from harness.providers._wire import NDJSONStream, error_body, format_error, json_answer, send
 from harness.providers.base import (
     BaseLLM,
     ChatOptions,
@@ -63,7 +59,6 @@ __all__ = [
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 _NS_PER_SECOND = 1_000_000_000
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
-_STREAM_MEDIA = {"application/x-ndjson", "application/json", "application/jsonl", ""}
 
 
 def ollama_api_url(base_url: str | None, endpoint: str) -> str:
@@ -188,95 +183,6 @@ def _generate_prompt(messages: list[dict[str, Any]]) -> tuple[str, str | None, l
         return turns[0]["content"], system, images
     lines = [f"{str(m['role']).capitalize()}: {m['content']}" for m in turns]
     return "\n\n".join([*lines, "Assistant:"]), system, images
-
-
-class _NDJSONStream:
-    """A streamed 2xx answer read as NDJSON lines; every failure is a harness error."""
-
-    def __init__(self, response: httpx2.Response, *, provider: str, model: str | None) -> None:
-        self.response = response
-        self.provider = provider
-        self.model = model
-        self.count = 0
-        self._head = b""
-
-    def format_error(self, problem: str) -> HarnessError:
-        return format_error(
-            problem, self.response, self._head, provider=self.provider, model=self.model
-        )
-
-    def cut(self, problem: str) -> StreamError:
-        return StreamError(
-            f"{problem}; the answer may be cut short (after {self.count} lines)",
-            provider=self.provider,
-            model=self.model,
-            code="incomplete_stream",
-        )
-
-    async def objects(self) -> AsyncIterator[dict[str, Any]]:
-        """The JSON objects of the answer, as their lines arrive."""
-        media = self.response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media not in _STREAM_MEDIA:
-            try:
-                self._head = (await self.response.aread())[: 4 * EXCERPT_CHARS]
-            except Exception as exc:
-                raise self._mapped(exc) from exc
-            raise self.format_error(f"a stream=True request got a {media} answer, not NDJSON")
-        decoder = codecs.getincrementaldecoder("utf-8")()  # strict: bad bytes are an error
-        pending = ""
-        chunks = aiter(self.response.aiter_bytes())
-        while True:
-            try:
-                chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except Exception as exc:
-                raise self._mapped(exc) from exc
-            if len(self._head) < 4 * EXCERPT_CHARS:
-                self._head += chunk[: 4 * EXCERPT_CHARS - len(self._head)]
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                raise self.format_error(
-                    f"the stream is not valid UTF-8 after line {self.count} ({exc.reason})"
-                ) from exc
-            *lines, pending = (pending + text).split("\n")
-            for line in lines:
-                if line.strip():
-                    yield self._parse(line, terminated=True)
-        try:
-            pending += decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:  # the body ended inside a character
-            raise self.cut("the stream ended inside a UTF-8 character") from exc
-        if pending.strip():
-            yield self._parse(pending, terminated=False)
-        if self.count == 0:
-            raise self.format_error("a stream=True request got an answer with no NDJSON line")
-
-    def _parse(self, line: str, *, terminated: bool) -> dict[str, Any]:
-        self.count += 1
-        try:
-            data = json.loads(line)
-        except ValueError as exc:
-            if not terminated:
-                raise self.cut("the stream ended inside a line") from exc
-            raise self.format_error(
-                f"line {self.count} of the stream is not valid JSON ({exc}): "
-                f"{line[:EXCERPT_CHARS]!r}"
-            ) from exc
-        if not isinstance(data, dict):
-            raise self.format_error(
-                f"line {self.count} of the stream is not a JSON object: {line[:EXCERPT_CHARS]!r}"
-            )
-        return data
-
-    def _mapped(self, exc: Exception) -> Exception:
-        if isinstance(exc, HarnessError):
-            return exc
-        mapped = transport_error(exc, provider=self.provider, model=self.model)
-        if mapped is None:
-            raise exc
-        return mapped
 
 
 @register_provider(LLMType.OLLAMA)
@@ -458,7 +364,7 @@ class OllamaLLM(BaseLLM):
     ) -> AsyncIterator[StreamChunk]:
         body = self._request(messages, stream=True, options=options)
         response = await self._post(self.endpoint, body, timeout, stream=True)
-        reader = _NDJSONStream(response, provider=self.provider_name, model=self.model)
+        reader = NDJSONStream(response, provider=self.provider_name, model=self.model)
         answer: list[str] = []
         done = False
         try:

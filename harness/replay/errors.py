@@ -7,8 +7,8 @@ HarnessError
     │   └── CassetteVersionError    a cassette written by a newer or unknown format version
     └── SecretLeakError         a write was refused because a secret was found in it
 
-ReplayWarning (a UserWarning) says that an answer was passed on but not recorded: a stream the
-caller closed early or that ended without its end marker, or a 401/403/407 in record/rewrite.
+ReplayWarning (a UserWarning) says that the cassette on disk is not what the run recorded (each
+case is listed on the class).
 """
 
 from __future__ import annotations
@@ -33,7 +33,20 @@ class ReplayError(HarnessError):
 
 
 class ReplayWarning(UserWarning):
-    """An answer reached the caller but was not recorded (the message says why)."""
+    """What a recording run did not write to its cassette, or wrote over (the message names
+    the cassette and says why).
+
+    Emitted when:
+
+    - an answer reached the caller but was not recorded: a 401/403/407 in record or rewrite
+      mode, a response the caller closed before reading it all, or a stream that ended
+      without its wire format's end marker;
+    - rewrite mode kept the file as it was, because every answer recorded for it was an
+      error (status >= 400) and writing them would drop its recorded successes;
+    - rewrite mode will replace a file that is not a readable cassette;
+    - a record- or rewrite-mode transport was garbage-collected without being closed, its
+      recorded interactions never written.
+    """
 
 
 @dataclass(frozen=True)

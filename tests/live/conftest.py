@@ -2,7 +2,9 @@
 
 Each test using ``local_llm`` gets its own server on a free loopback port, started with
 ``harness local-llm start --background --state-file <tmp>`` and stopped by that state file when
-the test ends (on failure too). A test may stop it earlier with :meth:`LocalLLM.stop` to prove
+the test ends (on failure too). A test that needs other llama-server arguments (a chat
+template...) parametrizes ``local_llm`` indirectly with them, or starts servers itself with the
+``start_local_llm`` factory. A test may stop it earlier with :meth:`LocalLLM.stop` to prove
 that what follows (replay) no longer needs it. Every subprocess runs under a time limit.
 """
 
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,10 +93,12 @@ def local_llm_ready() -> None:
     _run("fetch", "--model", MODEL, timeout=PREPARE_TIMEOUT)
 
 
-@pytest.fixture
-def local_llm(local_llm_ready: None, tmp_path: Path) -> Iterator[LocalLLM]:
-    """A fresh real server on a free port (the script picks one), stopped at teardown."""
-    state_file = tmp_path / "local-llm-state.json"
+StartLocalLLM = Callable[..., LocalLLM]
+
+
+def _start(state_file: Path, server_args: Sequence[str]) -> LocalLLM:
+    """``harness local-llm start`` on a free port (the script picks one), passing
+    ``server_args`` on to llama-server; a start that fails leaves no server behind."""
     try:
         done = _run(
             "start",
@@ -105,13 +109,14 @@ def local_llm(local_llm_ready: None, tmp_path: Path) -> Iterator[LocalLLM]:
             str(state_file),
             "--health-timeout",
             str(HEALTH_TIMEOUT),
+            *(f"--server-arg={arg}" for arg in server_args),
             timeout=START_TIMEOUT,
         )
         url = done.stdout.strip().splitlines()[-1]
         state = json.loads(state_file.read_text())
         assert state["url"] == url
         command = Path(state["log"]).read_text(errors="replace").splitlines()[0]
-        server = LocalLLM(url=url, state_file=state_file, command=command)
+        return LocalLLM(url=url, state_file=state_file, command=command)
     except BaseException:
         # a start that timed out or failed after launching must not leave a server behind
         if state_file.exists():
@@ -121,8 +126,32 @@ def local_llm(local_llm_ready: None, tmp_path: Path) -> Iterator[LocalLLM]:
                 timeout=STOP_TIMEOUT,
             )
         raise
+
+
+@pytest.fixture
+def start_local_llm(local_llm_ready: None, tmp_path: Path) -> Iterator[StartLocalLLM]:
+    """A factory: ``start_local_llm("--jinja", ...)`` starts a fresh real server with those
+    llama-server arguments, on a free port; every server it started is stopped at teardown."""
+    servers: list[LocalLLM] = []
+
+    def start(*server_args: str) -> LocalLLM:
+        server = _start(tmp_path / f"local-llm-state-{len(servers)}.json", server_args)
+        servers.append(server)
+        return server
+
     try:
-        yield server
+        yield start
     finally:
-        server.stop()
-        assert not server.answers(), f"llama-server still answers at {server.url}"
+        for server in servers:
+            server.stop()
+        for server in servers:
+            assert not server.answers(), f"llama-server still answers at {server.url}"
+
+
+@pytest.fixture
+def local_llm(request: pytest.FixtureRequest, start_local_llm: StartLocalLLM) -> LocalLLM:
+    """A fresh real server on a free port, stopped at teardown. Parametrize it indirectly
+    with a tuple of llama-server arguments to start it with those
+    (``@pytest.mark.parametrize("local_llm", [("--jinja",)], indirect=True)``)."""
+    server_args: Sequence[str] = getattr(request, "param", ())
+    return start_local_llm(*server_args)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydantic
@@ -29,21 +27,15 @@ from harness.messages import assistant_msg, tool_result
 from harness.providers import BaseLLM
 from harness.providers.base import ToolCall
 from harness.replay import ReplayTransport, load_interactions
-from tests.live.conftest import (
-    HEALTH_TIMEOUT,
-    LOCAL_LLM,
-    MODEL,
-    MODELS_YAML,
-    START_TIMEOUT,
-    STOP_TIMEOUT,
-    LocalLLM,
-    _run,
-)
-
-pytestmark = pytest.mark.live
+from tests.live.conftest import MODELS_YAML, LocalLLM
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "cassettes" / "suites" / "tools" / "chatml-tools.jinja"
+TOOLS_SERVER = ("--jinja", "--chat-template-file", str(TEMPLATE))
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.parametrize("local_llm", [TOOLS_SERVER], indirect=True, ids=["tools-template"]),
+]
 WEATHER = {
     "type": "function",
     "function": {
@@ -61,42 +53,6 @@ WEATHER = {
 class Person(pydantic.BaseModel):
     name: str
     age: int
-
-
-@pytest.fixture
-def tools_llm(local_llm_ready: None, tmp_path: Path) -> Iterator[LocalLLM]:
-    """A fresh server with the tools template, on a free port, stopped at teardown."""
-    state_file = tmp_path / "local-llm-state.json"
-    try:
-        done = _run(
-            "start",
-            "--model",
-            MODEL,
-            "--background",
-            "--state-file",
-            str(state_file),
-            "--health-timeout",
-            str(HEALTH_TIMEOUT),
-            "--server-arg=--jinja",
-            "--server-arg=--chat-template-file",
-            f"--server-arg={TEMPLATE}",
-            timeout=START_TIMEOUT,
-        )
-        url = done.stdout.strip().splitlines()[-1]
-        command = Path(json.loads(state_file.read_text())["log"]).read_text().splitlines()[0]
-        server = LocalLLM(url=url, state_file=state_file, command=command)
-    except BaseException:
-        if state_file.exists():
-            subprocess.run(
-                [*LOCAL_LLM, "stop", "--state-file", str(state_file)],
-                capture_output=True,
-                timeout=STOP_TIMEOUT,
-            )
-        raise
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _config(url: str) -> LLMConfig:
@@ -117,11 +73,11 @@ async def _round_trip(llm: BaseLLM) -> tuple[str, list[ToolCall]]:
 
 
 async def test_a_tool_round_trip_reaches_the_real_server_and_replays(
-    tools_llm: LocalLLM, tmp_path: Path
+    local_llm: LocalLLM, tmp_path: Path
 ) -> None:
-    assert "--jinja" in tools_llm.command and str(TEMPLATE) in tools_llm.command
+    assert "--jinja" in local_llm.command and str(TEMPLATE) in local_llm.command
     cassette = tmp_path / "round-trip.yaml"
-    config = _config(tools_llm.url)
+    config = _config(local_llm.url)
     async with ReplayTransport(cassette, mode="record") as recorder:
         live = await _round_trip(create_llm_instance(config, transport=recorder))
     text, calls = live
@@ -137,16 +93,16 @@ async def test_a_tool_round_trip_reaches_the_real_server_and_replays(
         "tool_call_id": "call_1",
         "content": "-2 C and snowing",
     }
-    tools_llm.stop()
+    local_llm.stop()
     async with ReplayTransport(cassette, mode="replay") as player:
         assert await _round_trip(create_llm_instance(config, transport=player)) == live
 
 
 async def test_response_format_is_followed_parsed_and_replayed(
-    tools_llm: LocalLLM, tmp_path: Path
+    local_llm: LocalLLM, tmp_path: Path
 ) -> None:
     cassette = tmp_path / "structured.yaml"
-    config = _config(tools_llm.url)
+    config = _config(local_llm.url)
     prompt = "Ann is 30 years old. Give her name and age."
     async with ReplayTransport(cassette, mode="record") as recorder:
         llm = create_llm_instance(config, transport=recorder)
@@ -155,7 +111,7 @@ async def test_response_format_is_followed_parsed_and_replayed(
     assert Person.model_validate_json(live) == live.parsed
     (interaction,) = load_interactions(cassette)
     assert json.loads(interaction.request.body)["response_format"]["type"] == "json_schema"
-    tools_llm.stop()
+    local_llm.stop()
     async with ReplayTransport(cassette, mode="replay") as player:
         llm = create_llm_instance(config, transport=player)
         replayed = await llm.aask(prompt, response_format=Person, stream=False)

@@ -251,6 +251,21 @@ async def test_a_json_array_stream_without_its_closing_bracket_is_cut() -> None:
     assert "alt" not in server.requests[0].url.params
 
 
+async def test_a_json_array_stream_that_is_not_utf8_is_a_format_error_as_its_sse_form_is() -> None:
+    body = ("[" + json.dumps(response_json("caf\u00e9"), ensure_ascii=False) + "]").encode()
+    body = body.replace("\u00e9".encode(), b"\xe9")  # latin-1, not UTF-8
+    server = Server(
+        httpx2.Response(200, headers={"content-type": "application/json"}, content=body)
+    )
+    llm = create_llm_instance(
+        LLMConfig(api_type="gemini", model="g", api_key=KEY, max_retries=0),
+        transport=httpx2.MockTransport(server),
+        stream_format="json",
+    )
+    with pytest.raises(ResponseFormatError, match="not valid UTF-8 after object 0"):
+        await llm.aask("x", stream=True)
+
+
 async def test_a_json_array_stream_arriving_in_small_pieces_is_read_object_by_object() -> None:
     objects = [response_json("Hel", finish=""), response_json("lo", finish="STOP")]
     del objects[0]["candidates"][0]["finishReason"]
