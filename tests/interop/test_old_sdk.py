@@ -103,14 +103,15 @@ def test_the_environment_is_an_old_httpx_sdk_without_extras(python: str, tmp_pat
     probe = (
         "import anthropic, importlib.util as u; "
         "print(anthropic.__version__); "
-        "print(type(anthropic.Anthropic(api_key='x')._client).__module__); "
+        "print(sorted({c.__module__.split('.')[0] for c in "
+        "type(anthropic.Anthropic(api_key='x')._client).__mro__} & {'httpx', 'httpx2'})); "
         "print(u.find_spec('openai') is None)"
     )
     result = _run(python, "-c", probe, cwd=tmp_path, env=dict(os.environ))
     assert result.returncode == 0, result.stderr
-    version, client_module, no_openai = result.stdout.split()
+    version, stack, no_openai = result.stdout.split()
     assert int(version.split(".")[0]) == 0, version
-    assert client_module.startswith("httpx"), client_module  # httpx, not httpx2
+    assert stack == "['httpx']", stack  # its client is an httpx.Client, not httpx2
     assert no_openai == "True"  # harness installed without extras
     check = _run(python, "-m", "pip", "check", cwd=tmp_path, env=dict(os.environ))
     assert check.returncode == 0, check.stdout + check.stderr
