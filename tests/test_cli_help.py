@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import harness
 from harness.cli import build_parser, main
 
 # reStructuredText that would show up raw in a terminal
@@ -70,3 +75,18 @@ def test_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
         main(["local-llm", "build", "--help"])
     assert exit_.value.code == 0
     assert "--jobs" in capsys.readouterr().out
+
+
+def test_python_m_harness_cli_is_the_harness_command() -> None:
+    """``python -m harness.cli`` (how the live tests start the local model) runs ``main``."""
+    env = {**os.environ, "PYTHONPATH": str(Path(harness.__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"harness {harness.__version__}"

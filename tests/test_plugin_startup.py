@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import harness
-from harness.pytest_plugin import _MODE_NAMES
 from harness.pytest_plugin.keyless import derived_key_groups, key_groups
+from harness.pytest_plugin.session import MODE_NAMES
 from harness.replay import MODES
 
 HEAVY = (
@@ -77,7 +77,7 @@ def test_a_test_using_a_fixture_still_gets_it(tmp_path: Path) -> None:
 
 
 def test_the_mode_names_cover_every_replay_mode() -> None:
-    assert (*MODES, "none", "new_episodes", "all", "once") == _MODE_NAMES
+    assert (*MODES, "none", "new_episodes", "all", "once") == MODE_NAMES
 
 
 def test_the_placeholder_key_groups_match_the_provider_defaults() -> None:
