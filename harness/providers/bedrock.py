@@ -27,6 +27,7 @@ from harness.errors import ConfigError, MissingAPIKeyError, NotSupportedError
 from harness.providers._anthropic_wire import (
     anthropic_stream_chunk,
     anthropic_tool_params,
+    collect_thinking,
     parse_anthropic_usage,
     read_anthropic_content,
     to_anthropic_messages,
@@ -306,7 +307,7 @@ class BedrockLLM(BaseLLM):
         )
         reader = FrameStream(response, provider=self.provider_name, model=self.model)
         tools: dict[int, dict[str, Any]] = {}
-        signed: dict[int, dict[str, str]] = {}  # reasoning text and signature per block
+        signed: dict[int, dict[str, str]] = {}  # reasoning text and signature, or redacted
         text: list[str] = []
         stopped = False
         try:
@@ -329,9 +330,10 @@ class BedrockLLM(BaseLLM):
                     elif "reasoningContent" in delta:
                         part = delta["reasoningContent"] or {}
                         chunk.reasoning = str(part.get("text") or "")
-                        block = signed.setdefault(index, {"text": "", "signature": ""})
-                        block["text"] += chunk.reasoning
-                        block["signature"] += str(part.get("signature") or "")
+                        block = signed.setdefault(index, {})
+                        for key in ("text", "signature", "redactedContent"):
+                            if part.get(key):
+                                block[key] = block.get(key, "") + str(part[key])
                     elif "toolUse" in delta and index in tools:
                         tools[index]["input"] += str((delta["toolUse"] or {}).get("input") or "")
                 elif event == "messageStop":
@@ -345,10 +347,7 @@ class BedrockLLM(BaseLLM):
             await response.aclose()
         if not stopped:
             raise reader.cut("the stream ended without messageStop")
-        blocks = [
-            {"reasoningContent": {"reasoningText": {k: v for k, v in b.items() if v}}}
-            for _, b in sorted(signed.items())
-        ]
+        blocks = [_reasoning_block(b) for _, b in sorted(signed.items())]
         replay = _replay(blocks, "".join(text))
         if tools:
             calls = [
@@ -410,8 +409,10 @@ class BedrockLLM(BaseLLM):
         if latency and latency.isdigit():
             metrics["latency"] = int(latency) / 1000.0
         answer, calls = split_forced_answer(content.calls, options)
+        joined = content.text if answer is None else answer
         return ChatResponse(
-            text=content.text if answer is None else answer,
+            text=joined,
+            replay_content=_replay(content.signed, joined),
             usage=parse_anthropic_usage(data.get("usage")),
             reasoning_content=content.thinking or None,
             finish_reason=data.get("stop_reason"),
@@ -432,6 +433,8 @@ class BedrockLLM(BaseLLM):
         )
         reader = FrameStream(response, provider=self.provider_name, model=self.model)
         tools: dict[int, dict[str, Any]] = {}
+        signed: dict[int, dict[str, Any]] = {}  # thinking blocks, rebuilt to send back
+        text: list[str] = []
         start_usage: Any = None
         model: str | None = None
         stopped = False
@@ -448,6 +451,8 @@ class BedrockLLM(BaseLLM):
                 if kind == "error":
                     raise in_stream_error(data, provider=self.provider_name, model=self.model)
                 chunk = anthropic_stream_chunk(data, tools, start_usage)
+                collect_thinking(data, signed)
+                text.append(chunk.text)
                 if kind == "message_start":
                     message = data.get("message") or {}
                     start_usage = message.get("usage")
@@ -462,13 +467,18 @@ class BedrockLLM(BaseLLM):
             await response.aclose()
         if not stopped:
             raise reader.cut("the stream ended without message_stop")
+        replay = _replay([block for _, block in sorted(signed.items())], "".join(text))
         if tools:
             calls = [
                 ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
                 for _, c in sorted(tools.items())
             ]
             answer, calls = split_forced_answer(calls, options)
-            yield StreamChunk(model=model, text=answer or "", tool_calls=calls)
+            yield StreamChunk(
+                model=model, text=answer or "", tool_calls=calls, replay_content=replay
+            )
+        elif replay is not None:
+            yield StreamChunk(model=model, replay_content=replay)
 
     # -- BaseLLM hooks ------------------------------------------------------------------------
 
@@ -536,11 +546,21 @@ class BedrockLLM(BaseLLM):
 
 
 def _replay(reasoning: list[dict[str, Any]], text: str) -> list[dict[str, Any]] | None:
-    """The assistant content to send back when the answer reasoned (Converse wants the
-    signed ``reasoningContent`` blocks again with tool use), else None."""
+    """The assistant content to send back when the answer reasoned, else None: the signed
+    reasoning blocks as they came (Converse ``reasoningContent``, or Anthropic ``thinking`` and
+    ``redacted_thinking`` over InvokeModel; both APIs want them again, unchanged, in a tool-use
+    conversation) and then the text."""
     if not reasoning:
         return None
     return reasoning + ([{"type": "text", "text": text}] if text else [])
+
+
+def _reasoning_block(parts: dict[str, str]) -> dict[str, Any]:
+    """A streamed Converse reasoning block as the API wants it back: ``reasoningText``
+    (text and signature), or the ``redactedContent`` (base64) of an encrypted one."""
+    if "redactedContent" in parts:
+        return {"reasoningContent": {"redactedContent": parts["redactedContent"]}}
+    return {"reasoningContent": {"reasoningText": parts}}
 
 
 def converse_tool_config(options: ChatOptions) -> dict[str, Any]:
