@@ -198,7 +198,9 @@ def test_run_shards_split_the_items_as_pytest_llm_shard_does(
     assert all(ids) and sum(len(s) for s in ids) == len(set().union(*ids)) == 28  # disjoint, whole
 
     # pytest --llm-shard keeps the same node ids in each shard
-    pytester.makeini("[pytest]\nllm_suite_files = *.suite.yaml\n")
+    pytester.makeini(
+        "[pytest]\nllm_suite_files = *.suite.yaml\nasyncio_default_fixture_loop_scope = function\n"
+    )
     (pytester.path / "suites").mkdir()
     (pytester.path / "suites/qa.suite.yaml").write_text(suite.read_text())
     monkeypatch.chdir(pytester.path)
