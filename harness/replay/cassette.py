@@ -55,6 +55,7 @@ from harness.replay.reading import (
 )
 from harness.replay.redaction import SECRET_PATTERNS, Redactor, find_secrets, secret_matches
 from harness.replay.vcr_format import dump_vcr, is_vcr_cassette
+from harness.replay.writing import write_item
 
 __all__ = [
     "FORMAT",
@@ -168,10 +169,15 @@ class _Item:
     @classmethod
     def of(cls, interaction: Interaction) -> _Item:
         node = _interaction_node(interaction)
-        text = _dump_item(node)
-        # A last scalar kept with its trailing newlines (``|+``) makes PyYAML end the document
-        # with ``...``; items are joined into one document, where that marker would end it.
-        return cls(interaction, node, text.removesuffix("...\n"))
+        text = write_item(node)
+        if text is None:
+            text = _dump_item(node)
+            # A last scalar kept with its trailing newlines (``|+``) makes PyYAML end the
+            # document with ``...`` on a line of its own; items are joined into one document,
+            # where that marker would end it. (A value ending in "..." is not the marker.)
+            if text.endswith("\n...\n"):
+                text = text[:-4]
+        return cls(interaction, node, text)
 
 
 _TAG = "tag:yaml.org,2002:"

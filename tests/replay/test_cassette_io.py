@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -39,6 +40,7 @@ from harness.replay import cassette as cassette_module
 from harness.replay.adapters import library_for, shared_ssl_context
 from harness.replay.cassette import parse_cassette_text
 from harness.replay.reading import gc_paused, load_yaml
+from harness.replay.writing import write_item
 
 pytest_plugins = ["pytester"]
 
@@ -287,6 +289,101 @@ json_values = st.recursive(
 def test_any_json_value_is_written_as_the_representer_would(value: Any) -> None:
     node = {"request": {"method": "POST", "body": {"json": value}}}
     assert cassette_module._dump_item(node) == _plain_dump(node)
+
+
+def _pure_dump(node: Any) -> str:
+    """What the pure-Python emitter writes for one item (as without libyaml)."""
+    pure = cassette_module._dumper(yaml.SafeDumper)
+    return str(yaml.dump([node], **{**cassette_module._DUMP_OPTIONS, "Dumper": pure}))
+
+
+def _item_text(dumped: str) -> str:
+    """A dumped item without the document end marker (``...``) PyYAML adds after ``|+``."""
+    return dumped[:-4] if dumped.endswith("\n...\n") else dumped
+
+
+# Strings built from the characters that change how YAML spells a scalar: indicators, quotes,
+# spaces and line breaks in every position, numbers, dates, tabs, a BOM, U+2028, an emoji.
+TRICKY_CHARS = list(" \n:#-?'\".,[]{}!|>%@`&*=<~0123456789eE+_abxyz\t\r\x85\u00e9\u2028\ufeff")
+SPECIAL_WORDS = [
+    "yes",
+    "No",
+    "true",
+    "null",
+    "~",
+    "1.5",
+    "0x1f",
+    "1_000",
+    "2025-01-01",
+    "<<",
+    "=",
+    "---",
+    "...",
+    "wait...",
+    "#x",
+    "a:",
+    "-",
+]
+tricky_strings = (
+    st.text(st.sampled_from([*TRICKY_CHARS, "\U0001f600"]), max_size=14)
+    | st.text(st.characters(blacklist_categories=("Cs",)))
+    | st.sampled_from([*SPECIAL_WORDS, "", "\n", "a\n\n", "k" * 127, "k" * 128])
+)
+tricky_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | tricky_strings,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(tricky_strings, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_values)
+def test_the_direct_writer_writes_what_the_dumper_writes_or_leaves_it_to_the_dumper(
+    value: Any,
+) -> None:
+    node = {"request": {"method": "POST", "body": {"json": value}}, "duration": 0.5}
+    written = write_item(node)
+    dumped = _item_text(_plain_dump(node))
+    if written is not None:
+        assert written == dumped
+        assert written == _item_text(_pure_dump(node))  # the emitter without libyaml too
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_values, tricky_values)
+def test_an_item_with_any_values_reads_back_as_it_was_recorded(value: Any, last: Any) -> None:
+    # the last value is the item's last line: a written end marker there would cut the file
+    node = {"request": {"method": "POST", "body": {"json": value}}, "note": last}
+    text = write_item(node)
+    if text is None:
+        text = _item_text(_plain_dump(node))
+    assert _same(yaml.safe_load(text), [node])
+
+
+DOUBLE_QUOTED = re.compile(r'(?:^|: |- )"', re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", [*COMMITTED, *sorted(CORPUS.glob("*/*.yaml"))], ids=str)
+def test_recorded_shapes_take_the_direct_writer_and_match_the_dumper(path: Path) -> None:
+    for interaction in load_interactions(path):
+        node = cassette_module._interaction_node(interaction)
+        written = write_item(node)
+        dumped = _item_text(_plain_dump(node))
+        if written is None:  # only what the dumper spells in double quotes is left to it
+            assert DOUBLE_QUOTED.search(dumped), dumped
+        else:
+            assert written == dumped
+
+
+@pytest.mark.parametrize("header", ["text/plain", "text/plain\tx"], ids=["direct", "dumper"])
+def test_an_item_whose_last_value_ends_in_three_dots_is_written_whole(header: str) -> None:
+    # "...\n" at the end of an item is only PyYAML's end marker when it is a line of its own
+    interaction = Interaction(
+        RecordedRequest("GET", URL, [("x-note", header)]),
+        RecordedResponse(200, [("content-type", "text/plain")], b"Loading..."),
+    )
+    text = dump_interactions([interaction])[1]
+    assert parse_cassette_text(text, "c.yaml") == [interaction]
 
 
 LEAK = "sk-proj-" + "a1B2" * 10

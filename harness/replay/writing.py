@@ -1,0 +1,186 @@
+"""The YAML text of one cassette item, written directly for the shapes recordings have.
+
+A cassette item is a mapping of strings, numbers, booleans, nulls, lists and mappings (JSON
+bodies, SSE events, headers). PyYAML's dumper turns it into nodes, events and then text, which
+costs more than the HTTP request it records. ``write_item`` writes the same text straight from
+the values, byte for byte what the dumper writes with the cassette options (block style,
+indent 2, no line folding, unicode as is, multi-line strings as literal blocks), and returns
+None for anything whose spelling it does not know for sure: then the caller uses the dumper.
+
+Left to the dumper: strings with characters outside the printable set (control characters,
+a BOM, characters beyond U+FFFF, which libyaml escapes and the pure emitter does not) or other
+line breaks than ``\\n``, strings that only double quotes can hold (e.g. a multi-line string
+with a space before a line break), empty, multi-line or long keys, very long lines, non-string keys,
+floats spelled in a way that would not read back as floats, and values of other types.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from yaml.representer import SafeRepresenter
+from yaml.resolver import Resolver
+
+__all__ = ["write_item"]
+
+_STR = "tag:yaml.org,2002:str"
+_FLOAT = "tag:yaml.org,2002:float"
+# What the emitter writes unescaped with allow_unicode: "\n", printable ASCII and the BMP's
+# printable range less the other line breaks (U+0085, U+2028, U+2029) and the BOM.
+_UNSAFE = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+# A single-line string the block emitter will not write plain: an indicator first, a
+# document marker, ": " or " #" inside, a ":" last, a space first or last.
+_NOT_PLAIN = re.compile(r"[-?:](?: |$)|[#,\[\]{}&*!|>'\"%@`]|---|\.\.\.| |.*(?:: | #|:$| $)")
+# libyaml writes a key of more than 128 bytes as a complex key ("? ..."), the pure emitter one
+# of 128 characters or more, or an empty one
+_SIMPLE_KEY_BYTES = 128
+_MAX_LINE = 500_000  # far below the dumper's width (1,000,000): no line is ever folded
+_IMPLICIT: dict[str | None, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
+_ANY_FIRST = _IMPLICIT.get(None, [])
+_FLOATS = SafeRepresenter()  # its float spelling (.nan, .inf, 1.0e+20) is the one to match
+
+
+class _Unknown(Exception):
+    """A value ``write_item`` leaves to the dumper."""
+
+
+def _resolves_to(text: str) -> str:
+    """The tag a plain scalar ``text`` reads back as (PyYAML's implicit resolvers)."""
+    for tag, pattern in _IMPLICIT.get(text[0] if text else "", []) + _ANY_FIRST:
+        if pattern.match(text):
+            return tag
+    return _STR
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_CACHED = 64  # short strings (keys, roles, enums, header values) recur in every item
+_CACHE_MAX = 20_000
+_spelled: dict[tuple[str, bool], str] = {}
+
+
+def _single_line(text: str, *, key: bool) -> str:
+    """A string without line breaks: plain where the emitter writes it plain, else quoted."""
+    if len(text) > _CACHED:
+        return _spell(text, key=key)
+    spelled = _spelled.get((text, key))
+    if spelled is None:
+        if len(_spelled) >= _CACHE_MAX:
+            _spelled.clear()
+        spelled = _spelled[text, key] = _spell(text, key=key)
+    return spelled
+
+
+def _spell(text: str, *, key: bool) -> str:
+    if len(text) > _MAX_LINE or _UNSAFE.search(text):
+        raise _Unknown("characters only double quotes can hold, or a very long line")
+    if key and (not text or len(text.encode("utf-8")) >= _SIMPLE_KEY_BYTES):
+        raise _Unknown("an empty or long key")
+    if text and not _NOT_PLAIN.match(text) and _resolves_to(text) == _STR:
+        return text
+    return _quoted(text)
+
+
+def _literal(text: str, indent: int) -> str:
+    """A multi-line string as a literal block (``|``), its lines at ``indent``."""
+    if len(text) > _MAX_LINE or _UNSAFE.search(text) or " \n" in text or text[-1] == " ":
+        raise _Unknown("a multi-line string that needs double quotes")
+    hints = "|2" if text[0] in " \n" else "|"
+    if text[-1] != "\n":
+        hints += "-"
+    elif len(text) == 1 or text[-2] == "\n":
+        hints += "+"
+    else:
+        text = text[:-1]
+    if text.endswith("\n"):  # "+": the last break is the block's own end
+        text = text[:-1]
+    pad = " " * indent
+    lines = "\n".join(pad + line if line else "" for line in text.split("\n"))
+    return f"{hints}\n{lines}\n"
+
+
+def _scalar(value: Any, indent: int) -> str:
+    """A scalar value and its line end (a literal block ends with its last line's break)."""
+    kind = type(value)
+    if kind is str:
+        if "\n" in value:
+            return _literal(value, indent)
+        return _single_line(value, key=False) + "\n"
+    if kind is bool:
+        return "true\n" if value else "false\n"
+    if kind is int:
+        return f"{value}\n"
+    if value is None:
+        return "null\n"
+    if kind is float:
+        text = str(_FLOATS.represent_float(value).value)
+        if _resolves_to(text) != _FLOAT:
+            raise _Unknown("a float that would not read back as one")
+        return text + "\n"
+    if kind is dict and not value:
+        return "{}\n"
+    if kind is list and not value:
+        return "[]\n"
+    raise _Unknown(kind.__name__)
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str or "\n" in key:
+        raise _Unknown("a key that is not a one-line string")
+    return _single_line(key, key=True)
+
+
+def _value(value: Any, indent: int, out: list[str]) -> None:
+    """The value of a block mapping's key at ``indent``, after the key's ``:``."""
+    if value and type(value) is dict:
+        out.append("\n")
+        _mapping(value, indent + 2, out, inline=False)
+    elif value and type(value) is list:
+        out.append("\n")
+        _sequence(value, indent, out, inline=False)  # a list in a mapping is not indented
+    else:
+        out.append(" ")
+        out.append(_scalar(value, indent + 2))
+
+
+def _mapping(node: dict[Any, Any], indent: int, out: list[str], *, inline: bool) -> None:
+    """A block mapping at ``indent``; ``inline``: its first key goes where the cursor is."""
+    pad = " " * indent
+    for key, value in node.items():
+        if inline:
+            inline = False
+        else:
+            out.append(pad)
+        out.append(_key(key))
+        out.append(":")
+        _value(value, indent, out)
+
+
+def _sequence(items: list[Any], indent: int, out: list[str], *, inline: bool) -> None:
+    """A block sequence with its dashes at ``indent``."""
+    pad = " " * indent
+    for item in items:
+        if inline:
+            inline = False
+        else:
+            out.append(pad)
+        out.append("- ")
+        if item and type(item) is dict:
+            _mapping(item, indent + 2, out, inline=True)
+        elif item and type(item) is list:
+            _sequence(item, indent + 2, out, inline=True)
+        else:
+            out.append(_scalar(item, indent + 2))
+
+
+def write_item(node: dict[str, Any]) -> str | None:
+    """The YAML text of ``[node]`` as the cassette dumper writes it, or None if unsure."""
+    out: list[str] = []
+    try:
+        _sequence([node], 0, out, inline=False)
+    except (_Unknown, RecursionError, ValueError):
+        return None
+    return "".join(out)
