@@ -18,6 +18,8 @@ EXPECTED = {
     "bench_record.py": ["record / SDK alone per block", "last / first block"],
     "bench_compression.py": ["call / tokenize once", "pre_cut_by_token"],
     "bench_plugin_startup.py": ["added by the plugin: median", "heavy modules"],
+    "bench_eval_concurrency.py": ["concurrency 4:", "concurrency 1:", "ratio:"],
+    "bench_suites_replay.py": ["-n 0:", "-n 2:", "items/s", "passed"],
 }
 
 
