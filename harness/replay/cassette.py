@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -300,6 +301,49 @@ def _may_hold_secret(item: _Item) -> bool:
     return any(text in joined for source in sources for text in _NEEDS[source])
 
 
+def _file_may_hold_secret(text: str) -> bool:
+    """Whether scanning the interactions of a cassette file's ``text`` can find anything.
+
+    Cheap, and no false negatives (like ``_may_hold_secret``, for a whole file at once): a
+    key's fixed text is visible in the file unless a body is stored as base64 (or
+    ``!!binary``), or a string escape or URL encoding hides it; only the lines holding a
+    backslash or a percent sign get the patterns run over them (with escapes undone). A YAML
+    line continuation (a backslash ending a line) joins lines: then the answer is yes.
+    """
+    if "base64" in text or "!binary" in text:
+        return True
+    sources = [pattern.pattern for pattern in SECRET_PATTERNS.values()]
+    if any(source not in _NEEDS for source in sources):
+        return True
+    if _BEARER in sources and "bearer" in text.lower():
+        return True
+    if any(needle in text for source in sources for needle in _NEEDS[source]):
+        return True
+    if "\\" not in text and "%" not in text:
+        return False
+    marked = [line for line in text.split("\n") if "\\" in line or "%" in line]
+    if any(line.rstrip().endswith("\\") for line in marked):
+        return True
+    joined = "\n".join(marked)
+    # the YAML escapes undone first (a JSON escape in a string is written as "\\u0073")
+    return bool(secret_matches(joined) or secret_matches(_YAML_ESCAPE.sub(_yaml_char, joined)))
+
+
+_YAML_ESCAPE = re.compile(r"\\(U[0-9a-fA-F]{8}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
+_YAML_ESCAPED = {
+    **{c: c for c in ' "/\\\t'},
+    **dict(zip("0abtnvfreN_LP", "\0\a\b\t\n\v\f\r\x1b\x85\xa0\u2028\u2029", strict=True)),
+}
+
+
+def _yaml_char(match: re.Match[str]) -> str:
+    """The character a YAML double-quoted escape stands for (unknown ones kept as written)."""
+    code = match.group(1)
+    if len(code) > 1:
+        return chr(int(code[1:], 16)) if int(code[1:], 16) <= 0x10FFFF else match.group()
+    return _YAML_ESCAPED.get(code, match.group())
+
+
 def _node_of(item: _Item) -> dict[str, Any]:
     return item.node if item.node is not None else _interaction_node(item.interaction)
 
@@ -356,8 +400,10 @@ class Cassette:
         self._pending: list[_Item] = []
         self._pending_bytes = 0
         self._lock = threading.Lock()
-        # The bytes this object last wrote (or read), and the items they were made of.
-        self._written: tuple[bytes | None, list[_Item]] = (None, [])
+        # The bytes this object last wrote (or read), and the items they were made of (None:
+        # not built yet; ``_unbuilt`` holds what they are made of when needed).
+        self._written: tuple[bytes | None, list[_Item] | None] = (None, [])
+        self._unbuilt: tuple[list[Interaction], Redactor] | None = None
         self._swept = False  # stale temp files of killed writers removed once per object
         # The format ``save`` writes: None keeps the file's (vcrpy stays vcrpy; harness when
         # new), True writes vcrpy's (harness.replay.vcr_format), False harness's (converts).
@@ -386,6 +432,12 @@ class Cassette:
             return cls(path)
         interactions = parse_cassette_text(raw, path)
         cassette = cls(path, interactions)
+        if not _file_may_hold_secret(raw.decode("utf-8")):
+            # Nothing to refuse: the items (redacted, with their YAML text) are built by the
+            # first write that keeps them, not for every interaction up front.
+            cassette._written = (raw, None)
+            cassette._unbuilt = (list(interactions), redactor)
+            return cassette
         items = [_Item.of(_redacted(i, redactor)) for i in interactions]
         try:
             _scan(enumerate(items), cassette.path)
@@ -541,6 +593,17 @@ class Cassette:
                 raise SecretLeakError(path=str(self.path), findings=refused)
             return written
 
+    def _items_read(self, built: list[_Item] | None) -> list[_Item]:
+        """The items of the interactions read from the file, built now if they were not."""
+        if built is not None:
+            return built
+        interactions, redactor = self._unbuilt or ([], Redactor())
+        items = [_Item.of(_redacted(i, redactor)) for i in interactions]
+        for item in items:
+            item.passed()  # the file was found free of secrets when it was read
+        self._written, self._unbuilt = (self._written[0], items), None
+        return items
+
     def _read_back(
         self,
         redactor: Redactor | None,
@@ -549,7 +612,7 @@ class Cassette:
     ) -> tuple[list[_Item], list[Interaction]]:
         """What is on disk now (our last write if nobody wrote since, else the file re-read):
         the items ``keep`` keeps, and the interactions it drops."""
-        written, items = self._written
+        written, built = self._written
         try:
             current = read_cassette_bytes(self.path)
             if current != written:  # comparing text is far cheaper than parsing YAML
@@ -561,6 +624,7 @@ class Cassette:
                 return [], []
             raise
         if current == written:
+            items = self._items_read(built)
             if keep is None:
                 return list(items), []
             return (

@@ -32,9 +32,10 @@ _UNSAFE = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\
 # A single-line string the block emitter will not write plain: an indicator first, a
 # document marker, ": " or " #" inside, a ":" last, a space first or last.
 _NOT_PLAIN = re.compile(r"[-?:](?: |$)|[#,\[\]{}&*!|>'\"%@`]|---|\.\.\.| |.*(?:: | #|:$| $)")
-# libyaml writes a key of more than 128 bytes as a complex key ("? ..."), the pure emitter one
-# of 128 characters or more, or an empty one
-_SIMPLE_KEY_BYTES = 128
+# A long key is written as a complex key ("? ..."), from 129 bytes in libyaml and from about
+# 123 characters in the pure emitter (which counts the "!!str" tag in); an empty key by the
+# pure emitter too. Such keys are left to the dumper.
+_SIMPLE_KEY_BYTES = 100
 _MAX_LINE = 500_000  # far below the dumper's width (1,000,000): no line is ever folded
 _IMPLICIT: dict[str | None, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
 _ANY_FIRST = _IMPLICIT.get(None, [])

@@ -30,6 +30,7 @@ from harness.replay import (
     Redactor,
     ReplayTransport,
     ReplayWarning,
+    SecretLeakError,
     adapters,
     dump_interactions,
     load_interactions,
@@ -39,6 +40,7 @@ from harness.replay import (
 from harness.replay import cassette as cassette_module
 from harness.replay.adapters import library_for, shared_ssl_context
 from harness.replay.cassette import parse_cassette_text
+from harness.replay.matching import Matcher
 from harness.replay.reading import gc_paused, load_yaml
 from harness.replay.writing import write_item
 
@@ -327,7 +329,7 @@ SPECIAL_WORDS = [
 tricky_strings = (
     st.text(st.sampled_from([*TRICKY_CHARS, "\U0001f600"]), max_size=14)
     | st.text(st.characters(blacklist_categories=("Cs",)))
-    | st.sampled_from([*SPECIAL_WORDS, "", "\n", "a\n\n", "k" * 127, "k" * 128])
+    | st.sampled_from([*SPECIAL_WORDS, "", "\n", "a\n\n", "k" * 99, "k" * 100, "k" * 125])
 )
 tricky_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | tricky_strings,
@@ -401,7 +403,9 @@ HIDDEN = {
 
 
 @pytest.mark.parametrize("secret", HIDDEN.values(), ids=HIDDEN.keys())
-@pytest.mark.parametrize("where", ["body", "header", "uri", "json key"])
+@pytest.mark.parametrize(
+    "where", ["body", "header", "uri", "json key", "escaped body", "binary body", "text body"]
+)
 def test_the_quick_secret_check_never_misses_what_the_full_scan_finds(
     secret: str, where: str
 ) -> None:
@@ -414,16 +418,143 @@ def test_the_quick_secret_check_never_misses_what_the_full_scan_finds(
         headers.append(("x-note", secret))
     elif where == "uri":
         uri = f"{URL}?note={secret}"
+    elif where == "escaped body":  # a tab and an emoji: YAML writes it in double quotes
+        body = json.dumps({"text": f"\t\U0001f600 {secret}"}, ensure_ascii=False).encode()
+    elif where == "binary body":  # stored as base64
+        headers, body = [("content-type", "image/png")], b"\x89PNG\x00 " + secret.encode()
+    elif where == "text body":
+        headers, body = [("content-type", "text/plain")], f"a\n{secret}\n".encode()
     else:
         body = json.dumps({secret: 1}).encode()
     interaction = Interaction(
         RecordedRequest("POST", uri, headers, body), RecordedResponse(200, headers, b"{}")
     )
     item = cassette_module._Item.of(interaction)
-    full = cassette_module.find_secrets(item.node, item.text)
-    assert full, "the example must hold a key the full scan finds"
+    assert cassette_module._scan_item(0, item), "the example must hold a key the full scan finds"
     assert cassette_module._may_hold_secret(item)
-    assert cassette_module._scan_item(0, item)
+    # the check of a whole file opened for recording
+    assert cassette_module._file_may_hold_secret(cassette_module._document([item]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(HIDDEN.values())),
+    st.text(st.sampled_from([*TRICKY_CHARS, "\U0001f600", "%", "\\", "k"]), max_size=8),
+    st.text(st.sampled_from([*TRICKY_CHARS, "%", "\\"]), max_size=8),
+    st.sampled_from(["json", "text/plain", "text/event-stream"]),
+)
+def test_the_file_check_never_misses_a_key_the_scan_of_its_items_finds(
+    secret: str, before: str, after: str, kind: str
+) -> None:
+    value = before + secret + after
+    if kind == "json":
+        headers, body = [("content-type", "application/json")], json.dumps({"t": value}).encode()
+    else:
+        headers, body = [("content-type", kind)], value.encode()
+    interaction = Interaction(
+        RecordedRequest("POST", URL, headers, body), RecordedResponse(200, headers, body)
+    )
+    item = cassette_module._Item.of(interaction)
+    if cassette_module._scan_item(0, item):
+        assert cassette_module._file_may_hold_secret(cassette_module._document([item]))
+
+
+def test_the_file_check_passes_an_ordinary_cassette() -> None:
+    text = dump_interactions(_interactions(5))[1]
+    assert not cassette_module._file_may_hold_secret(text)
+    escaped = dump_interactions([_text_interaction("50% off\tnow \\d+ \U0001f600")])[1]
+    assert "\\" in escaped and "%" in escaped
+    assert not cassette_module._file_may_hold_secret(escaped)
+
+
+def _text_interaction(text: str) -> Interaction:
+    headers = [("content-type", "text/plain")]
+    return Interaction(
+        RecordedRequest("POST", URL, headers, text.encode()),
+        RecordedResponse(200, headers, text.encode()),
+    )
+
+
+class _Counted:
+    """Counts the calls of the functions that do work per stored interaction."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: dict[str, int] = {"item": 0, "redact": 0, "key": 0}
+        item_of = cassette_module._Item.of.__func__  # type: ignore[attr-defined]
+        redact = Redactor.redact_request
+        key = Matcher.key
+
+        def counted_item(cls: Any, interaction: Interaction) -> Any:
+            self.calls["item"] += 1
+            return item_of(cls, interaction)
+
+        def counted_redact(redactor: Redactor, request: RecordedRequest) -> Any:
+            self.calls["redact"] += 1
+            return redact(redactor, request)
+
+        def counted_key(matcher: Matcher, request: RecordedRequest) -> Any:
+            self.calls["key"] += 1
+            return key(matcher, request)
+
+        monkeypatch.setattr(cassette_module._Item, "of", classmethod(counted_item))
+        monkeypatch.setattr(Redactor, "redact_request", counted_redact)
+        monkeypatch.setattr(Matcher, "key", counted_key)
+
+    def reset(self) -> None:
+        self.calls = dict.fromkeys(self.calls, 0)
+
+
+def _json_upstream(request: httpx2.Request) -> httpx2.Response:
+    return httpx2.Response(200, json={"id": "new"})
+
+
+def test_opening_a_cassette_for_recording_does_no_work_per_stored_interaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    stored = _interactions(40)
+    path.write_text(dump_interactions(stored)[1], encoding="utf-8")
+    counted = _Counted(monkeypatch)
+    transport = ReplayTransport(
+        path, "record", upstream=httpx2.MockTransport(_json_upstream), redactor=Redactor()
+    )
+    assert counted.calls == {"item": 0, "redact": 0, "key": 0}  # nothing per interaction
+    with httpx2.Client(transport=transport) as client:
+        # the first request builds the match index (one key per stored interaction) ...
+        replayed = client.post(URL, content=stored[3].request.body, headers={"x": "1"})
+        assert replayed.json() == json.loads(stored[3].response.body)
+        assert counted.calls["key"] == 40 + 1
+        assert counted.calls["item"] == 0  # ... and the stored items wait for the write
+        client.post(URL, json={"n": "new"})
+        counted.reset()
+    # the write at close builds each stored item once (redacted), and keeps every interaction
+    assert counted.calls["item"] == 40
+    assert counted.calls["redact"] == 40
+    on_disk = load_interactions(path)
+    assert on_disk[:40] == stored
+    assert json.loads(on_disk[40].request.body) == {"n": "new"}
+
+
+def test_a_transport_never_used_builds_no_match_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_interactions(_interactions(10))[1], encoding="utf-8")
+    counted = _Counted(monkeypatch)
+    for mode in ("replay", "record"):
+        ReplayTransport(path, mode, upstream=httpx2.MockTransport(_json_upstream)).close()
+    assert counted.calls == {"item": 0, "redact": 0, "key": 0}
+    assert load_interactions(path) == _interactions(10)  # a record transport that added nothing
+
+
+def test_a_key_on_disk_is_still_refused_when_a_cassette_is_opened_for_recording(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    leaked = _text_interaction("note: " + HIDDEN["json escape"])  # hidden behind an escape
+    path.write_text(dump_interactions([*_interactions(3), leaked])[1], encoding="utf-8")
+    with pytest.raises(SecretLeakError, match=r"interactions\[3\]"):
+        ReplayTransport(path, "record", upstream=httpx2.MockTransport(_json_upstream))
 
 
 def test_a_changed_key_pattern_turns_the_quick_check_off(monkeypatch: pytest.MonkeyPatch) -> None:
