@@ -252,18 +252,6 @@ def dump_interactions(interactions: Iterable[Interaction]) -> tuple[dict[str, An
     return data, _document(items)
 
 
-def _strings(node: Any, into: list[str]) -> None:
-    if isinstance(node, str):
-        into.append(node)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            _strings(key, into)
-            _strings(value, into)
-    elif isinstance(node, list):
-        for value in node:
-            _strings(value, into)
-
-
 # Text each key pattern cannot match without (checked by the pattern's exact source, so a
 # changed or added pattern makes every interaction take the full scan).
 _NEEDS: dict[str, tuple[str, ...]] = {
@@ -280,25 +268,14 @@ _BEARER = r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"
 def _may_hold_secret(item: _Item) -> bool:
     """Whether the detailed scan of ``item`` can find anything (cheap; no false negatives).
 
-    Every string of the node, the YAML text and the raw bodies, joined by line breaks: a key
-    in any one of them matches in the whole (the patterns stop at a line break). Without an
-    escape or a percent sign (which ``secret_matches`` also decodes) a match needs its fixed
-    text, and looking for that is far cheaper than running the patterns.
+    Its YAML text holds every string of its node (escaped in double quotes where needed) and
+    the raw bodies hold what base64 hides: the check of a whole file applies to the two.
     """
-    parts: list[str] = []
-    _strings(_node_of(item), parts)
-    parts.append(item.text)
+    parts = [item.text]
     for body in (item.interaction.request.body, item.interaction.response.body):
         if body:
             parts.append(body.decode("latin-1"))
-    joined = "\n".join(parts)
-    sources = [pattern.pattern for pattern in SECRET_PATTERNS.values()]
-    if "\\" in joined or "%" in joined or any(source not in _NEEDS for source in sources):
-        return bool(secret_matches(joined))
-    # "+" decodes to a space, which no fixed text below contains
-    if _BEARER in sources and "bearer" in joined.lower():
-        return True
-    return any(text in joined for source in sources for text in _NEEDS[source])
+    return _file_may_hold_secret("\n".join(parts))
 
 
 def _file_may_hold_secret(text: str) -> bool:
