@@ -60,22 +60,12 @@ def _quoted(text: str) -> str:
 
 _CACHED = 64  # short strings (keys, roles, enums, header values) recur in every item
 _CACHE_MAX = 20_000
-_spelled: dict[tuple[str, bool], str] = {}
-
-
-def _single_line(text: str, *, key: bool) -> str:
-    """A string without line breaks: plain where the emitter writes it plain, else quoted."""
-    if len(text) > _CACHED:
-        return _spell(text, key=key)
-    spelled = _spelled.get((text, key))
-    if spelled is None:
-        if len(_spelled) >= _CACHE_MAX:
-            _spelled.clear()
-        spelled = _spelled[text, key] = _spell(text, key=key)
-    return spelled
+_keys: dict[str, str] = {}  # a key -> "key:"
+_values: dict[str, str] = {}  # a one-line string value -> " value\n"
 
 
 def _spell(text: str, *, key: bool) -> str:
+    """A string without line breaks: plain where the emitter writes it plain, else quoted."""
     if len(text) > _MAX_LINE or _UNSAFE.search(text):
         raise _Unknown("characters only double quotes can hold, or a very long line")
     if key and (not text or len(text.encode("utf-8")) >= _SIMPLE_KEY_BYTES):
@@ -83,6 +73,34 @@ def _spell(text: str, *, key: bool) -> str:
     if text and not _NOT_PLAIN.match(text) and _resolves_to(text) == _STR:
         return text
     return _quoted(text)
+
+
+def _remember(cache: dict[str, str], text: str, spelled: str) -> str:
+    if len(text) <= _CACHED:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[text] = spelled
+    return spelled
+
+
+def _key(key: Any) -> str:
+    """``key:`` for a mapping key."""
+    spelled = _keys.get(key) if type(key) is str else None
+    if spelled is not None:
+        return spelled
+    if type(key) is not str or "\n" in key:
+        raise _Unknown("a key that is not a one-line string")
+    return _remember(_keys, key, _spell(key, key=True) + ":")
+
+
+def _string(text: str, indent: int) -> str:
+    """`` value`` and its line end for a string value (a literal block's lines at ``indent``)."""
+    spelled = _values.get(text)
+    if spelled is not None:
+        return spelled
+    if "\n" in text:
+        return " " + _literal(text, indent)
+    return _remember(_values, text, " " + _spell(text, key=False) + "\n")
 
 
 def _literal(text: str, indent: int) -> str:
@@ -104,77 +122,73 @@ def _literal(text: str, indent: int) -> str:
 
 
 def _scalar(value: Any, indent: int) -> str:
-    """A scalar value and its line end (a literal block ends with its last line's break)."""
+    """`` value`` and its line end for any scalar, or an empty mapping or list."""
     kind = type(value)
     if kind is str:
-        if "\n" in value:
-            return _literal(value, indent)
-        return _single_line(value, key=False) + "\n"
+        return _string(value, indent)
     if kind is bool:
-        return "true\n" if value else "false\n"
+        return " true\n" if value else " false\n"
     if kind is int:
-        return f"{value}\n"
+        return f" {value}\n"
     if value is None:
-        return "null\n"
+        return " null\n"
     if kind is float:
         text = str(_FLOATS.represent_float(value).value)
         if _resolves_to(text) != _FLOAT:
             raise _Unknown("a float that would not read back as one")
-        return text + "\n"
+        return f" {text}\n"
     if kind is dict and not value:
-        return "{}\n"
+        return " {}\n"
     if kind is list and not value:
-        return "[]\n"
+        return " []\n"
     raise _Unknown(kind.__name__)
-
-
-def _key(key: Any) -> str:
-    if type(key) is not str or "\n" in key:
-        raise _Unknown("a key that is not a one-line string")
-    return _single_line(key, key=True)
-
-
-def _value(value: Any, indent: int, out: list[str]) -> None:
-    """The value of a block mapping's key at ``indent``, after the key's ``:``."""
-    if value and type(value) is dict:
-        out.append("\n")
-        _mapping(value, indent + 2, out, inline=False)
-    elif value and type(value) is list:
-        out.append("\n")
-        _sequence(value, indent, out, inline=False)  # a list in a mapping is not indented
-    else:
-        out.append(" ")
-        out.append(_scalar(value, indent + 2))
 
 
 def _mapping(node: dict[Any, Any], indent: int, out: list[str], *, inline: bool) -> None:
     """A block mapping at ``indent``; ``inline``: its first key goes where the cursor is."""
     pad = " " * indent
+    append = out.append
     for key, value in node.items():
         if inline:
             inline = False
         else:
-            out.append(pad)
-        out.append(_key(key))
-        out.append(":")
-        _value(value, indent, out)
+            append(pad)
+        append(_key(key))
+        kind = type(value)
+        if kind is str:
+            append(_string(value, indent + 2))
+        elif value and kind is dict:
+            append("\n")
+            _mapping(value, indent + 2, out, inline=False)
+        elif value and kind is list:
+            append("\n")
+            _sequence(value, indent, out, inline=False)  # a list in a mapping is not indented
+        else:
+            append(_scalar(value, indent + 2))
 
 
 def _sequence(items: list[Any], indent: int, out: list[str], *, inline: bool) -> None:
     """A block sequence with its dashes at ``indent``."""
     pad = " " * indent
+    append = out.append
     for item in items:
         if inline:
             inline = False
         else:
-            out.append(pad)
-        out.append("- ")
-        if item and type(item) is dict:
+            append(pad)
+        kind = type(item)
+        if kind is str:
+            append("-")
+            append(_string(item, indent + 2))
+        elif item and kind is dict:
+            append("- ")
             _mapping(item, indent + 2, out, inline=True)
-        elif item and type(item) is list:
+        elif item and kind is list:
+            append("- ")
             _sequence(item, indent + 2, out, inline=True)
         else:
-            out.append(_scalar(item, indent + 2))
+            append("-")
+            append(_scalar(item, indent + 2))
 
 
 def write_item(node: dict[str, Any]) -> str | None:
