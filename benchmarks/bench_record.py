@@ -13,7 +13,7 @@ harness's work on top of the SDK's (redaction, the secret scan, YAML, the file w
 - open: a cassette of N (10k default) stored interactions opened in record mode next to the
   same opened in replay mode, in alternating blocks (record mode checks the file for key-like
   strings; neither builds its match index before the first request); then the first request
-  recorded into it and the write at close (which builds the stored items then).
+  recorded into it and the write at close (which redacts the stored interactions then).
 
 Run: python benchmarks/bench_record.py [--n 1000] [--growth 3000] [--open 10000] [--quick]
 """
@@ -128,7 +128,7 @@ def opening(directory: Path, n: int, blocks: int) -> None:
     print(f"  open in replay mode: median {replay_ms:.0f} ms")
     print(f"  record-mode open / replay-mode open: {ratio(record_s, replay_s)}")
     print(f"  then the first new request (builds the index): {first_s * 1e3:.0f} ms")
-    print(f"  and the write at close (builds the {n} stored items): {close_s * 1e3:.0f} ms")
+    print(f"  and the write at close (redacts the {n} stored interactions): {close_s * 1e3:.0f} ms")
 
 
 def main() -> None:

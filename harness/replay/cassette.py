@@ -233,6 +233,31 @@ def _dump_item(node: dict[str, Any]) -> str:
     return stream.getvalue()
 
 
+_ITEM_START = re.compile(r"^- ", re.MULTILINE)
+# an anchor, alias or tag outside quotes: an item's text may depend on another item's
+_CROSS_ITEM = re.compile(r"(?:^|[:-] )[&*!]", re.MULTILINE)
+
+
+def _item_texts(text: str, count: int) -> list[str] | None:
+    """The text of each of the ``count`` items of a harness-format file, as written.
+
+    Only for a file laid out as ``_document`` writes one (the current header, one block
+    sequence item per interaction starting at a line's first column, the count last) without
+    anchors, aliases or tags; None otherwise (then the items are written afresh).
+    """
+    head, tail = f"{_HEADER}interactions:\n", f"interactions_count: {count}\n"
+    if count == 0 or not text.startswith(head) or not text.endswith(tail):
+        return None
+    body = text[len(head) : len(text) - len(tail)]
+    if _CROSS_ITEM.search(body):
+        return None
+    starts = [match.start() for match in _ITEM_START.finditer(body)]
+    if len(starts) != count or starts[0] != 0:
+        return None
+    ends = [*starts[1:], len(body)]
+    return [body[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
 def _document(items: list[_Item]) -> str:
     count = f"interactions_count: {len(items)}\n"
     if not items:
@@ -575,9 +600,18 @@ class Cassette:
         if built is not None:
             return built
         interactions, redactor = self._unbuilt or ([], Redactor())
-        items = [_Item.of(_redacted(i, redactor)) for i in interactions]
-        for item in items:
-            item.passed()  # the file was found free of secrets when it was read
+        raw = self._written[0]
+        texts = _item_texts(raw.decode("utf-8"), len(interactions)) if raw else None
+        items = []
+        for k, interaction in enumerate(interactions):
+            redacted = _redacted(interaction, redactor)
+            if texts is not None and redacted == interaction:
+                # what the redactor leaves as it is keeps its text from the file: no YAML work
+                items.append(_Item(interaction, None, texts[k], scanned=True))
+            else:
+                item = _Item.of(redacted)
+                item.passed()  # the file was found free of secrets when it was read
+                items.append(item)
         self._written, self._unbuilt = (self._written[0], items), None
         return items
 

@@ -537,12 +537,73 @@ def test_opening_a_cassette_for_recording_does_no_work_per_stored_interaction(
         assert counted.calls["item"] == 0  # ... and the stored items wait for the write
         client.post(URL, json={"n": "new"})
         counted.reset()
-    # the write at close builds each stored item once (redacted), and keeps every interaction
-    assert counted.calls["item"] == 40
+    # the write at close redacts each stored interaction once; those it leaves as they are
+    # keep their text from the file (no YAML work), and every interaction is kept
+    assert counted.calls["item"] == 0
     assert counted.calls["redact"] == 40
     on_disk = load_interactions(path)
     assert on_disk[:40] == stored
     assert json.loads(on_disk[40].request.body) == {"n": "new"}
+    assert path.read_text(encoding="utf-8") == dump_interactions(on_disk)[1]
+
+
+def test_a_stored_interaction_the_redactor_changes_is_written_redacted_the_rest_as_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    stored = _interactions(3)
+    stored[1].request.headers.append(("x-api-key", "abc123"))  # dropped by the redactor
+    before = dump_interactions(stored)[1]
+    path.write_text(before, encoding="utf-8")
+    transport = ReplayTransport(
+        path, "record", upstream=httpx2.MockTransport(_json_upstream), redactor=Redactor()
+    )
+    with httpx2.Client(transport=transport) as client:
+        client.post(URL, json={"n": "new"})
+    on_disk = load_interactions(path)
+    assert ("x-api-key", "abc123") not in on_disk[1].request.headers
+    assert "abc123" not in path.read_text(encoding="utf-8")
+    assert on_disk[0] == stored[0] and on_disk[2] == stored[2]
+    assert path.read_text(encoding="utf-8") == dump_interactions(on_disk)[1]
+
+
+def _version_1(text: str) -> str:
+    return text.replace("version: 2", "version: 1").rsplit("interactions_count", 1)[0]
+
+
+def _commented(text: str) -> str:
+    return text.replace("interactions:\n", "interactions:\n# recorded by hand\n")
+
+
+def _anchored(text: str) -> str:
+    json_type = "content-type: application/json"
+    anchored = text.replace(json_type, "content-type: &t application/json", 1)
+    return anchored.replace(json_type, "content-type: *t")
+
+
+def _flow(text: str) -> str:
+    return str(yaml.safe_dump(yaml.safe_load(text), default_flow_style=True, sort_keys=False))
+
+
+LAID_OUT = {"version 1": _version_1, "a comment": _commented, "anchors": _anchored, "flow": _flow}
+
+
+@pytest.mark.parametrize("layout", LAID_OUT.values(), ids=LAID_OUT.keys())
+def test_extending_a_file_laid_out_by_hand_keeps_every_interaction(
+    tmp_path: Path, layout: Any
+) -> None:
+    path = tmp_path / "c.yaml"
+    stored = _interactions(4)
+    path.write_text(layout(dump_interactions(stored)[1]), encoding="utf-8")
+    assert load_interactions(path) == stored
+    transport = ReplayTransport(
+        path, "record", upstream=httpx2.MockTransport(_json_upstream), redactor=Redactor()
+    )
+    with httpx2.Client(transport=transport) as client:
+        client.post(URL, json={"n": "new"})
+    on_disk = load_interactions(path)
+    assert on_disk[:4] == stored
+    assert json.loads(on_disk[4].request.body) == {"n": "new"}
 
 
 def test_a_transport_never_used_builds_no_match_index(
