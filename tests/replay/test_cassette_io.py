@@ -137,6 +137,7 @@ def test_the_pure_python_loader_and_dumper_give_the_same_bytes(
     monkeypatch.setattr(reading, "_Loader", yaml.SafeLoader)  # as without libyaml
     pure_dumper = cassette_module._dumper(yaml.SafeDumper)
     monkeypatch.setitem(cassette_module._DUMP_OPTIONS, "Dumper", pure_dumper)
+    monkeypatch.setattr(cassette_module, "write_item", lambda node: None)  # the dumper writes
     slow = load_interactions(path)
     assert slow == fast
     slow_text = dump_interactions(slow)[1]
