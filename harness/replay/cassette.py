@@ -314,10 +314,13 @@ def _file_may_hold_secret(text: str) -> bool:
     """
     if "base64" in text or "!binary" in text:
         return True
-    sources = [pattern.pattern for pattern in SECRET_PATTERNS.values()]
+    patterns = {pattern.pattern: pattern for pattern in SECRET_PATTERNS.values()}
+    sources = list(patterns)
     if any(source not in _NEEDS for source in sources):
         return True
-    if _BEARER in sources and "bearer" in text.lower():
+    # a bearer token has no fixed text but the word: the pattern itself is run (it spans line
+    # breaks and indentation as a literal block writes them)
+    if _BEARER in patterns and "bearer" in text.lower() and patterns[_BEARER].search(text):
         return True
     if any(needle in text for source in sources for needle in _NEEDS[source]):
         return True

@@ -476,6 +476,8 @@ def test_the_file_check_passes_an_ordinary_cassette() -> None:
     escaped = dump_interactions([_text_interaction("50% off\tnow \\d+ \U0001f600")])[1]
     assert "\\" in escaped and "%" in escaped
     assert not cassette_module._file_may_hold_secret(escaped)
+    worded = dump_interactions([_text_interaction("Bearer bonds pay interest")])[1]
+    assert not cassette_module._file_may_hold_secret(worded)  # the word alone is no token
 
 
 def _text_interaction(text: str) -> Interaction:
