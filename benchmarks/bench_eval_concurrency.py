@@ -9,7 +9,7 @@ drift on a shared machine hits both alike. Reports the wall time of each, their 
 The server is a ThreadingHTTPServer with daemon threads; it is shut down at the end, and a
 watchdog shuts it down by itself after ``--max-seconds`` whatever happens.
 
-Run: python benchmarks/bench_eval_concurrency.py [--cases 80] [--delay 0.2] [--blocks 2]
+Run: python benchmarks/bench_eval_concurrency.py [--cases 80] [--delay 0.2] [--blocks 2] [--quick]
 """
 
 from __future__ import annotations
@@ -116,7 +116,13 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 8 cases answered in 20 ms, 1 block"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.cases, args.delay, args.blocks, args.concurrency = 8, 0.02, 1, 4
+        args.max_seconds = min(args.max_seconds, 60.0)
     times: dict[int, list[float]] = {args.concurrency: [], 1: []}
     with serve(args.delay, args.max_seconds) as url:
         run_once(url, 4, 4)  # warm up imports and the connection path

@@ -2,7 +2,8 @@
 
 For each N (100, 1k, 2k, 10k OpenAI chat completions), in one run, alternating blocks:
 
-- harness: ``ReplayTransport(cassette)`` (read, parse, index: ready to replay);
+- harness: ``ReplayTransport(cassette)`` and its match index (read, parse, index: ready to
+  replay; the transport builds the index at the first request, here it is asked for at once);
 - vcrpy: entering ``vcr.use_cassette(...)`` on the same interactions in vcrpy format (it reads
   and parses the file there).
 
@@ -32,8 +33,8 @@ from harness.replay import ReplayTransport
 
 
 def load_harness(path: Path) -> None:
-    """A replay transport on ``path``, ready to answer."""
-    ReplayTransport(path, mode="replay")
+    """A replay transport on ``path``, ready to answer (its match index built)."""
+    ReplayTransport(path, mode="replay").unplayed()
 
 
 def load_vcrpy(path: Path) -> None:
@@ -59,11 +60,12 @@ def peak_child(path: Path) -> None:
     before = _status_kb("VmRSS")
     tracemalloc.start()
     transport = ReplayTransport(path, mode="replay")
+    count = len(transport.unplayed())  # builds the match index
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     after = _status_kb("VmHWM")
     rss = None if before is None or after is None else (after - before) * 1024
-    print(json.dumps({"rss": rss, "traced": traced, "interactions": len(transport.unplayed())}))
+    print(json.dumps({"rss": rss, "traced": traced, "interactions": count}))
 
 
 def peak(path: Path) -> tuple[float | None, float]:

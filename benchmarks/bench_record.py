@@ -10,8 +10,12 @@ harness's work on top of the SDK's (redaction, the secret scan, YAML, the file w
 - growth: 3,000 requests recorded into one cassette in 10 blocks of 300, each next to an
   SDK-alone block; last block / first block of the recording (close included in the last
   block), raw and relative to the SDK-alone blocks beside them (target <= 1.2).
+- open: a cassette of N (10k default) stored interactions opened in record mode next to the
+  same opened in replay mode, in alternating blocks (record mode checks the file for key-like
+  strings; neither builds its match index before the first request); then the first request
+  recorded into it and the write at close (which redacts the stored interactions then).
 
-Run: python benchmarks/bench_record.py [--n 1000] [--growth 3000] [--quick]
+Run: python benchmarks/bench_record.py [--n 1000] [--growth 3000] [--open 10000] [--quick]
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 
 import httpx2
 import openai
-from _common import alternate, answer, ask, clock, ratio, workdir
+from _common import alternate, answer, ask, clock, ratio, workdir, write_cassettes
 
 from harness.replay import Redactor, ReplayTransport
 
@@ -102,14 +106,41 @@ def growth(directory: Path, n: int, blocks: int) -> None:
     print(f"  last third / first third of the blocks (medians, relative): {steady:.2f}")
 
 
+def opening(directory: Path, n: int, blocks: int) -> None:
+    """Open an n-interaction cassette in record and in replay mode; then record into it."""
+    path, _ = write_cassettes(directory, n)
+
+    def open_in(mode: str) -> float:
+        start = time.perf_counter()
+        transport = ReplayTransport(path, mode, upstream=httpx2.MockTransport(answer))
+        seconds = time.perf_counter() - start
+        transport.close()  # nothing recorded: nothing written
+        return seconds
+
+    record_s, replay_s = alternate(blocks, lambda k: open_in("record"), lambda k: open_in("replay"))
+    transport = recorder(path)
+    first_s = clock(lambda: ask(sdk(transport), n))  # a new prompt: recorded (index built)
+    close_s = clock(transport.close)
+    record_ms = sorted(record_s)[len(record_s) // 2] * 1e3
+    replay_ms = sorted(replay_s)[len(replay_s) // 2] * 1e3
+    print(f"\nopen, a cassette of {n} interactions, {blocks} blocks")
+    print(f"  open in record mode: median {record_ms:.0f} ms")
+    print(f"  open in replay mode: median {replay_ms:.0f} ms")
+    print(f"  record-mode open / replay-mode open: {ratio(record_s, replay_s)}")
+    print(f"  then the first new request (builds the index): {first_s * 1e3:.0f} ms")
+    print(f"  and the write at close (redacts the {n} stored interactions): {close_s * 1e3:.0f} ms")
+
+
 def main() -> None:
     """Run the overhead and growth measurements."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="requests for the overhead (1000)")
     parser.add_argument("--growth", type=int, default=3000, help="requests for growth (3000)")
+    parser.add_argument("--open", type=int, default=10_000, help="stored interactions (10k)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny N")
     args = parser.parse_args()
     n, grow, blocks = (20, 20, 2) if args.quick else (args.n, args.growth, 15)
+    stored, open_blocks = (50, 2) if args.quick else (args.open, 5)
     with workdir("bench-record-") as directory:
         warm = recorder(directory / "warm.yaml")
         ask(sdk(warm), 0)  # imports and lazy SDK parts outside the timings
@@ -117,6 +148,7 @@ def main() -> None:
         ask(sdk(httpx2.MockTransport(answer)), 0)
         overhead(directory, n, blocks)
         growth(directory, grow, blocks)
+        opening(directory, stored, open_blocks)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ and the items per second. Bytecode caching is on in the children whatever
 ``PYTHONDONTWRITEBYTECODE`` says here (pytest would otherwise compile its assertion-rewritten
 modules again in every process, which no CI job pays twice).
 
-Run: python benchmarks/bench_suites_replay.py [--blocks 2] [--path suites/]
+``--quick`` is a smoke run: the few items ``-k half`` selects, one block, no warm-up.
+
+Run: python benchmarks/bench_suites_replay.py [--blocks 2] [--path suites/] [--quick]
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+QUICK_SELECTION = "half"  # a few arithmetic items: collection is most of such a run
 _COUNTS = re.compile(r"(\d+) (passed|failed|xfailed|xpassed|skipped|error|errors)\b")
 
 
-def run_once(path: str, workers: int) -> tuple[float, int, str]:
+def run_once(path: str, workers: int, select: str | None = None) -> tuple[float, int, str]:
     """Wall seconds, items run and the last line of one ``pytest PATH -n WORKERS`` run."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, "-m", "pytest", path, "-q", "-p", "no:cacheprovider"]
     command += ["-n", str(workers)]
+    if select is not None:
+        command += ["-k", select]
     started = time.perf_counter()
     done = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
@@ -47,12 +52,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--path", default="suites/")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: a few items, 1 block, no warm-up"
+    )
     args = parser.parse_args()
+    select = QUICK_SELECTION if args.quick else None
+    if args.quick:
+        args.blocks = 1
     runs: dict[int, list[tuple[float, int, str]]] = {0: [], 2: []}
-    run_once(args.path, 0)  # warm-up: bytecode caches
+    if not args.quick:
+        run_once(args.path, 0)  # warm-up: bytecode caches
     for _ in range(args.blocks):
         for workers in (0, 2):
-            runs[workers].append(run_once(args.path, workers))
+            result = run_once(args.path, workers, select)
+            if result[1] == 0:
+                raise SystemExit(f"-n {workers}: no items ran [{result[2]}]")
+            runs[workers].append(result)
     for workers, results in runs.items():
         seconds = statistics.median(r[0] for r in results)
         items = results[-1][1]

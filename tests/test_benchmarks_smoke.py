@@ -15,9 +15,15 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 EXPECTED = {
     "bench_replay.py": ["harness / MockTransport", "vcrpy / harness", "N=20"],
     "bench_load.py": ["harness / vcrpy", "peak RSS", "N=50"],
-    "bench_record.py": ["record / SDK alone per block", "last / first block"],
+    "bench_record.py": [
+        "record / SDK alone per block",
+        "last / first block",
+        "record-mode open / replay-mode open",
+    ],
     "bench_compression.py": ["call / tokenize once", "pre_cut_by_token"],
     "bench_plugin_startup.py": ["added by the plugin: median", "heavy modules"],
+    "bench_eval_concurrency.py": ["concurrency 4:", "concurrency 1:", "ratio:"],
+    "bench_suites_replay.py": ["-n 0:", "-n 2:", "items/s", "passed"],
 }
 
 

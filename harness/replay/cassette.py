@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -55,6 +56,7 @@ from harness.replay.reading import (
 )
 from harness.replay.redaction import SECRET_PATTERNS, Redactor, find_secrets, secret_matches
 from harness.replay.vcr_format import dump_vcr, is_vcr_cassette
+from harness.replay.writing import write_item
 
 __all__ = [
     "FORMAT",
@@ -168,10 +170,15 @@ class _Item:
     @classmethod
     def of(cls, interaction: Interaction) -> _Item:
         node = _interaction_node(interaction)
-        text = _dump_item(node)
-        # A last scalar kept with its trailing newlines (``|+``) makes PyYAML end the document
-        # with ``...``; items are joined into one document, where that marker would end it.
-        return cls(interaction, node, text.removesuffix("...\n"))
+        text = write_item(node)
+        if text is None:
+            text = _dump_item(node)
+            # A last scalar kept with its trailing newlines (``|+``) makes PyYAML end the
+            # document with ``...`` on a line of its own; items are joined into one document,
+            # where that marker would end it. (A value ending in "..." is not the marker.)
+            if text.endswith("\n...\n"):
+                text = text[:-4]
+        return cls(interaction, node, text)
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -226,6 +233,31 @@ def _dump_item(node: dict[str, Any]) -> str:
     return stream.getvalue()
 
 
+_ITEM_START = re.compile(r"^- ", re.MULTILINE)
+# an anchor, alias or tag outside quotes: an item's text may depend on another item's
+_CROSS_ITEM = re.compile(r"(?:^|[:-] )[&*!]", re.MULTILINE)
+
+
+def _item_texts(text: str, count: int) -> list[str] | None:
+    """The text of each of the ``count`` items of a harness-format file, as written.
+
+    Only for a file laid out as ``_document`` writes one (the current header, one block
+    sequence item per interaction starting at a line's first column, the count last) without
+    anchors, aliases or tags; None otherwise (then the items are written afresh).
+    """
+    head, tail = f"{_HEADER}interactions:\n", f"interactions_count: {count}\n"
+    if count == 0 or not text.startswith(head) or not text.endswith(tail):
+        return None
+    body = text[len(head) : len(text) - len(tail)]
+    if _CROSS_ITEM.search(body):
+        return None
+    starts = [match.start() for match in _ITEM_START.finditer(body)]
+    if len(starts) != count or starts[0] != 0:
+        return None
+    ends = [*starts[1:], len(body)]
+    return [body[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
 def _document(items: list[_Item]) -> str:
     count = f"interactions_count: {len(items)}\n"
     if not items:
@@ -245,18 +277,6 @@ def dump_interactions(interactions: Iterable[Interaction]) -> tuple[dict[str, An
     return data, _document(items)
 
 
-def _strings(node: Any, into: list[str]) -> None:
-    if isinstance(node, str):
-        into.append(node)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            _strings(key, into)
-            _strings(value, into)
-    elif isinstance(node, list):
-        for value in node:
-            _strings(value, into)
-
-
 # Text each key pattern cannot match without (checked by the pattern's exact source, so a
 # changed or added pattern makes every interaction take the full scan).
 _NEEDS: dict[str, tuple[str, ...]] = {
@@ -273,25 +293,60 @@ _BEARER = r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"
 def _may_hold_secret(item: _Item) -> bool:
     """Whether the detailed scan of ``item`` can find anything (cheap; no false negatives).
 
-    Every string of the node, the YAML text and the raw bodies, joined by line breaks: a key
-    in any one of them matches in the whole (the patterns stop at a line break). Without an
-    escape or a percent sign (which ``secret_matches`` also decodes) a match needs its fixed
-    text, and looking for that is far cheaper than running the patterns.
+    Its YAML text holds every string of its node (escaped in double quotes where needed) and
+    the raw bodies hold what base64 hides: the check of a whole file applies to the two.
     """
-    parts: list[str] = []
-    _strings(_node_of(item), parts)
-    parts.append(item.text)
+    parts = [item.text]
     for body in (item.interaction.request.body, item.interaction.response.body):
         if body:
             parts.append(body.decode("latin-1"))
-    joined = "\n".join(parts)
-    sources = [pattern.pattern for pattern in SECRET_PATTERNS.values()]
-    if "\\" in joined or "%" in joined or any(source not in _NEEDS for source in sources):
-        return bool(secret_matches(joined))
-    # "+" decodes to a space, which no fixed text below contains
-    if _BEARER in sources and "bearer" in joined.lower():
+    return _file_may_hold_secret("\n".join(parts))
+
+
+def _file_may_hold_secret(text: str) -> bool:
+    """Whether scanning the interactions of a cassette file's ``text`` can find anything.
+
+    Cheap, and no false negatives (like ``_may_hold_secret``, for a whole file at once): a
+    key's fixed text is visible in the file unless a body is stored as base64 (or
+    ``!!binary``), or a string escape or URL encoding hides it; only the lines holding a
+    backslash or a percent sign get the patterns run over them (with escapes undone). A YAML
+    line continuation (a backslash ending a line) joins lines: then the answer is yes.
+    """
+    if "base64" in text or "!binary" in text:
         return True
-    return any(text in joined for source in sources for text in _NEEDS[source])
+    patterns = {pattern.pattern: pattern for pattern in SECRET_PATTERNS.values()}
+    sources = list(patterns)
+    if any(source not in _NEEDS for source in sources):
+        return True
+    # a bearer token has no fixed text but the word: the pattern itself is run (it spans line
+    # breaks and indentation as a literal block writes them)
+    if _BEARER in patterns and "bearer" in text.lower() and patterns[_BEARER].search(text):
+        return True
+    if any(needle in text for source in sources for needle in _NEEDS[source]):
+        return True
+    if "\\" not in text and "%" not in text:
+        return False
+    marked = [line for line in text.split("\n") if "\\" in line or "%" in line]
+    if any(line.rstrip().endswith("\\") for line in marked):
+        return True
+    joined = "\n".join(marked)
+    # the YAML escapes undone first (a JSON escape in a string is written as "\\u0073")
+    return bool(secret_matches(joined) or secret_matches(_YAML_ESCAPE.sub(_yaml_char, joined)))
+
+
+_YAML_ESCAPE = re.compile(r"\\(U[0-9a-fA-F]{8}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
+_YAML_ESCAPED = {
+    **{c: c for c in ' "/\\\t'},
+    **dict(zip("0abtnvfreN_LP", "\0\a\b\t\n\v\f\r\x1b\x85\xa0\u2028\u2029", strict=True)),
+}
+
+
+def _yaml_char(match: re.Match[str]) -> str:
+    """The character a YAML double-quoted escape stands for (unknown ones kept as written)."""
+    code = match.group(1)
+    if len(code) > 1:
+        return chr(int(code[1:], 16)) if int(code[1:], 16) <= 0x10FFFF else match.group()
+    return _YAML_ESCAPED.get(code, match.group())
 
 
 def _node_of(item: _Item) -> dict[str, Any]:
@@ -350,8 +405,10 @@ class Cassette:
         self._pending: list[_Item] = []
         self._pending_bytes = 0
         self._lock = threading.Lock()
-        # The bytes this object last wrote (or read), and the items they were made of.
-        self._written: tuple[bytes | None, list[_Item]] = (None, [])
+        # The bytes this object last wrote (or read), and the items they were made of (None:
+        # not built yet; ``_unbuilt`` holds what they are made of when needed).
+        self._written: tuple[bytes | None, list[_Item] | None] = (None, [])
+        self._unbuilt: tuple[list[Interaction], Redactor] | None = None
         self._swept = False  # stale temp files of killed writers removed once per object
         # The format ``save`` writes: None keeps the file's (vcrpy stays vcrpy; harness when
         # new), True writes vcrpy's (harness.replay.vcr_format), False harness's (converts).
@@ -380,6 +437,12 @@ class Cassette:
             return cls(path)
         interactions = parse_cassette_text(raw, path)
         cassette = cls(path, interactions)
+        if not _file_may_hold_secret(raw.decode("utf-8")):
+            # Nothing to refuse: the items (redacted, with their YAML text) are built by the
+            # first write that keeps them, not for every interaction up front.
+            cassette._written = (raw, None)
+            cassette._unbuilt = (list(interactions), redactor)
+            return cassette
         items = [_Item.of(_redacted(i, redactor)) for i in interactions]
         try:
             _scan(enumerate(items), cassette.path)
@@ -535,6 +598,26 @@ class Cassette:
                 raise SecretLeakError(path=str(self.path), findings=refused)
             return written
 
+    def _items_read(self, built: list[_Item] | None) -> list[_Item]:
+        """The items of the interactions read from the file, built now if they were not."""
+        if built is not None:
+            return built
+        interactions, redactor = self._unbuilt or ([], Redactor())
+        raw = self._written[0]
+        texts = _item_texts(raw.decode("utf-8"), len(interactions)) if raw else None
+        items = []
+        for k, interaction in enumerate(interactions):
+            redacted = _redacted(interaction, redactor)
+            if texts is not None and redacted == interaction:
+                # what the redactor leaves as it is keeps its text from the file: no YAML work
+                items.append(_Item(interaction, None, texts[k], scanned=True))
+            else:
+                item = _Item.of(redacted)
+                item.passed()  # the file was found free of secrets when it was read
+                items.append(item)
+        self._written, self._unbuilt = (self._written[0], items), None
+        return items
+
     def _read_back(
         self,
         redactor: Redactor | None,
@@ -543,7 +626,7 @@ class Cassette:
     ) -> tuple[list[_Item], list[Interaction]]:
         """What is on disk now (our last write if nobody wrote since, else the file re-read):
         the items ``keep`` keeps, and the interactions it drops."""
-        written, items = self._written
+        written, built = self._written
         try:
             current = read_cassette_bytes(self.path)
             if current != written:  # comparing text is far cheaper than parsing YAML
@@ -555,6 +638,7 @@ class Cassette:
                 return [], []
             raise
         if current == written:
+            items = self._items_read(built)
             if keep is None:
                 return list(items), []
             return (

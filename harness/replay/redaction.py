@@ -192,6 +192,10 @@ SECRET_TOKEN_PREFIXES: tuple[str, ...] = (
 """A normalised field name ending in one of these followed by ``token`` is secret."""
 
 
+_JUDGED_MAX = 10_000
+_JSON_SPACE = "\ufeff \t\r\n"  # what may come before a JSON document (a byte order mark too)
+
+
 def normalise_name(name: str) -> str:
     """A field or parameter name lower-cased, without ``_`` and ``-``, for matching."""
     return name.lower().replace("_", "").replace("-", "")
@@ -249,8 +253,11 @@ class Redactor:
     _ordered: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _query_names: frozenset[str] = field(init=False, repr=False, compare=False)
     _field_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    # field names recur in every body (role, content, index, ...): each is judged once
+    _judged_fields: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_judged_fields", {})
         values = {s for s in self.secrets if len(s) >= _MIN_SECRET_LENGTH}
         # Longest first, so a secret that contains another is replaced whole.
         object.__setattr__(self, "_ordered", tuple(sorted(values, key=len, reverse=True)))
@@ -298,6 +305,14 @@ class Redactor:
 
     def is_secret_field(self, name: str) -> bool:
         """Whether a JSON, multipart or form field called ``name`` has its value redacted."""
+        judged = self._judged_fields.get(name)
+        if judged is None:
+            if len(self._judged_fields) >= _JUDGED_MAX:
+                self._judged_fields.clear()
+            judged = self._judged_fields[name] = self._judge_field(name)
+        return judged
+
+    def _judge_field(self, name: str) -> bool:
         normal = normalise_name(name)
         if normal in self._field_names or normal.endswith(SECRET_FIELD_SUFFIXES):
             return True
@@ -338,13 +353,16 @@ class Redactor:
         if isinstance(node, dict):
             out: dict[Any, Any] = {}
             for key, value in node.items():
-                where = f"{path}.{key}"
                 if self._secret_value(key, value):
                     shown = value if isinstance(value, str) else json.dumps(value)
-                    found.append((where, shown))
+                    found.append((f"{path}.{key}", shown))
                     out[key] = self.placeholder
+                elif type(value) is str and value.lstrip(_JSON_SPACE)[:1] not in ("{", "["):
+                    out[key] = value  # not JSON in a string: nothing to look into
+                elif isinstance(value, (dict, list, str)):  # the path is only made for these
+                    out[key] = self._redact_fields(value, f"{path}.{key}", found)
                 else:
-                    out[key] = self._redact_fields(value, where, found)
+                    out[key] = value
             return out
         if isinstance(node, list):
             return [self._redact_fields(item, f"{path}[{i}]", found) for i, item in enumerate(node)]
@@ -356,7 +374,7 @@ class Redactor:
 
     def _redact_json_text(self, text: str, path: str, found: list[tuple[str, str]]) -> str:
         """``text`` (a JSON document, or anything else) with secret-named fields redacted."""
-        document = text.lstrip("\ufeff \t\r\n")  # a UTF-8 byte order mark too
+        document = text.lstrip(_JSON_SPACE)
         if document[:1] not in ("{", "["):
             return text
         try:

@@ -172,10 +172,26 @@ class ReplayTransport:
             self.cassette = Cassette(self.path)
             if self.mode == "rewrite" and existed:
                 self._check_replaceable()
-        with gc_paused():  # one key per interaction: no collector passes over the lot meanwhile
-            self._index = InteractionIndex(self.cassette.interactions, self.matcher)
+        # The match index is built by the first request (or report) that needs it: opening a
+        # large cassette costs no key per interaction, and a transport never used pays none.
+        self._indexed = list(self.cassette.interactions)
+        self._built_index: InteractionIndex | None = None
+        self._index_lock = threading.Lock()
         if self.mode in ("record", "rewrite"):
             weakref.finalize(self, _warn_unwritten, self.cassette, self.mode)
+
+    @property
+    def _index(self) -> InteractionIndex:
+        """The index of the interactions the cassette held when this transport opened it."""
+        index = self._built_index
+        if index is None:
+            with self._index_lock:
+                index = self._built_index
+                if index is None:
+                    with gc_paused():  # one key per interaction: no collector passes meanwhile
+                        index = InteractionIndex(self._indexed, self.matcher)
+                    self._built_index, self._indexed = index, []
+        return index
 
     @property
     def reaches_upstream(self) -> bool:

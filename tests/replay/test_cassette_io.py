@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,7 @@ from harness.replay import (
     Redactor,
     ReplayTransport,
     ReplayWarning,
+    SecretLeakError,
     adapters,
     dump_interactions,
     load_interactions,
@@ -38,7 +40,9 @@ from harness.replay import (
 from harness.replay import cassette as cassette_module
 from harness.replay.adapters import library_for, shared_ssl_context
 from harness.replay.cassette import parse_cassette_text
+from harness.replay.matching import Matcher
 from harness.replay.reading import gc_paused, load_yaml
+from harness.replay.writing import write_item
 
 pytest_plugins = ["pytester"]
 
@@ -133,6 +137,7 @@ def test_the_pure_python_loader_and_dumper_give_the_same_bytes(
     monkeypatch.setattr(reading, "_Loader", yaml.SafeLoader)  # as without libyaml
     pure_dumper = cassette_module._dumper(yaml.SafeDumper)
     monkeypatch.setitem(cassette_module._DUMP_OPTIONS, "Dumper", pure_dumper)
+    monkeypatch.setattr(cassette_module, "write_item", lambda node: None)  # the dumper writes
     slow = load_interactions(path)
     assert slow == fast
     slow_text = dump_interactions(slow)[1]
@@ -289,6 +294,101 @@ def test_any_json_value_is_written_as_the_representer_would(value: Any) -> None:
     assert cassette_module._dump_item(node) == _plain_dump(node)
 
 
+def _pure_dump(node: Any) -> str:
+    """What the pure-Python emitter writes for one item (as without libyaml)."""
+    pure = cassette_module._dumper(yaml.SafeDumper)
+    return str(yaml.dump([node], **{**cassette_module._DUMP_OPTIONS, "Dumper": pure}))
+
+
+def _item_text(dumped: str) -> str:
+    """A dumped item without the document end marker (``...``) PyYAML adds after ``|+``."""
+    return dumped[:-4] if dumped.endswith("\n...\n") else dumped
+
+
+# Strings built from the characters that change how YAML spells a scalar: indicators, quotes,
+# spaces and line breaks in every position, numbers, dates, tabs, a BOM, U+2028, an emoji.
+TRICKY_CHARS = list(" \n:#-?'\".,[]{}!|>%@`&*=<~0123456789eE+_abxyz\t\r\x85\u00e9\u2028\ufeff")
+SPECIAL_WORDS = [
+    "yes",
+    "No",
+    "true",
+    "null",
+    "~",
+    "1.5",
+    "0x1f",
+    "1_000",
+    "2025-01-01",
+    "<<",
+    "=",
+    "---",
+    "...",
+    "wait...",
+    "#x",
+    "a:",
+    "-",
+]
+tricky_strings = (
+    st.text(st.sampled_from([*TRICKY_CHARS, "\U0001f600"]), max_size=14)
+    | st.text(st.characters(blacklist_categories=("Cs",)))
+    | st.sampled_from([*SPECIAL_WORDS, "", "\n", "a\n\n", "k" * 99, "k" * 100, "k" * 125])
+)
+tricky_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | tricky_strings,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(tricky_strings, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_values)
+def test_the_direct_writer_writes_what_the_dumper_writes_or_leaves_it_to_the_dumper(
+    value: Any,
+) -> None:
+    node = {"request": {"method": "POST", "body": {"json": value}}, "duration": 0.5}
+    written = write_item(node)
+    dumped = _item_text(_plain_dump(node))
+    if written is not None:
+        assert written == dumped
+        assert written == _item_text(_pure_dump(node))  # the emitter without libyaml too
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_values, tricky_values)
+def test_an_item_with_any_values_reads_back_as_it_was_recorded(value: Any, last: Any) -> None:
+    # the last value is the item's last line: a written end marker there would cut the file
+    node = {"request": {"method": "POST", "body": {"json": value}}, "note": last}
+    text = write_item(node)
+    if text is None:
+        text = _item_text(_plain_dump(node))
+    assert _same(yaml.safe_load(text), [node])
+
+
+DOUBLE_QUOTED = re.compile(r'(?:^|: |- )"', re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", [*COMMITTED, *sorted(CORPUS.glob("*/*.yaml"))], ids=str)
+def test_recorded_shapes_take_the_direct_writer_and_match_the_dumper(path: Path) -> None:
+    for interaction in load_interactions(path):
+        node = cassette_module._interaction_node(interaction)
+        written = write_item(node)
+        dumped = _item_text(_plain_dump(node))
+        if written is None:  # only what the dumper spells in double quotes is left to it
+            assert DOUBLE_QUOTED.search(dumped), dumped
+        else:
+            assert written == dumped
+
+
+@pytest.mark.parametrize("header", ["text/plain", "text/plain\tx"], ids=["direct", "dumper"])
+def test_an_item_whose_last_value_ends_in_three_dots_is_written_whole(header: str) -> None:
+    # "...\n" at the end of an item is only PyYAML's end marker when it is a line of its own
+    interaction = Interaction(
+        RecordedRequest("GET", URL, [("x-note", header)]),
+        RecordedResponse(200, [("content-type", "text/plain")], b"Loading..."),
+    )
+    text = dump_interactions([interaction])[1]
+    assert parse_cassette_text(text, "c.yaml") == [interaction]
+
+
 LEAK = "sk-proj-" + "a1B2" * 10
 HIDDEN = {
     "plain": LEAK,
@@ -304,7 +404,9 @@ HIDDEN = {
 
 
 @pytest.mark.parametrize("secret", HIDDEN.values(), ids=HIDDEN.keys())
-@pytest.mark.parametrize("where", ["body", "header", "uri", "json key"])
+@pytest.mark.parametrize(
+    "where", ["body", "header", "uri", "json key", "escaped body", "binary body", "text body"]
+)
 def test_the_quick_secret_check_never_misses_what_the_full_scan_finds(
     secret: str, where: str
 ) -> None:
@@ -317,16 +419,216 @@ def test_the_quick_secret_check_never_misses_what_the_full_scan_finds(
         headers.append(("x-note", secret))
     elif where == "uri":
         uri = f"{URL}?note={secret}"
+    elif where == "escaped body":  # a tab and an emoji: YAML writes it in double quotes
+        body = json.dumps({"text": f"\t\U0001f600 {secret}"}, ensure_ascii=False).encode()
+    elif where == "binary body":  # stored as base64
+        headers, body = [("content-type", "image/png")], b"\x89PNG\x00 " + secret.encode()
+    elif where == "text body":
+        headers, body = [("content-type", "text/plain")], f"a\n{secret}\n".encode()
     else:
         body = json.dumps({secret: 1}).encode()
     interaction = Interaction(
         RecordedRequest("POST", uri, headers, body), RecordedResponse(200, headers, b"{}")
     )
     item = cassette_module._Item.of(interaction)
-    full = cassette_module.find_secrets(item.node, item.text)
-    assert full, "the example must hold a key the full scan finds"
+    assert _full_scan(item), "the example must hold a key the full scan finds"
     assert cassette_module._may_hold_secret(item)
     assert cassette_module._scan_item(0, item)
+    # the check of a whole file opened for recording
+    assert cassette_module._file_may_hold_secret(cassette_module._document([item]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(HIDDEN.values())),
+    st.text(st.sampled_from([*TRICKY_CHARS, "\U0001f600", "%", "\\", "k"]), max_size=8),
+    st.text(st.sampled_from([*TRICKY_CHARS, "%", "\\"]), max_size=8),
+    st.sampled_from(["json", "text/plain", "text/event-stream"]),
+)
+def test_the_quick_checks_never_miss_a_key_the_full_scan_finds(
+    secret: str, before: str, after: str, kind: str
+) -> None:
+    value = before + secret + after
+    if kind == "json":
+        headers, body = [("content-type", "application/json")], json.dumps({"t": value}).encode()
+    else:
+        headers, body = [("content-type", kind)], value.encode()
+    interaction = Interaction(
+        RecordedRequest("POST", URL, headers, body), RecordedResponse(200, headers, body)
+    )
+    item = cassette_module._Item.of(interaction)
+    if _full_scan(item):
+        assert cassette_module._may_hold_secret(item)
+        assert cassette_module._file_may_hold_secret(cassette_module._document([item]))
+
+
+def _full_scan(item: Any) -> list[str]:
+    """Every finding of the detailed scan, without the quick check in front of it."""
+    findings = cassette_module.find_secrets(item.node, item.text)
+    for body in (item.interaction.request.body, item.interaction.response.body):
+        findings += cassette_module.find_secrets(body.decode("latin-1"))
+    return findings
+
+
+def test_the_file_check_passes_an_ordinary_cassette() -> None:
+    text = dump_interactions(_interactions(5))[1]
+    assert not cassette_module._file_may_hold_secret(text)
+    escaped = dump_interactions([_text_interaction("50% off\tnow \\d+ \U0001f600")])[1]
+    assert "\\" in escaped and "%" in escaped
+    assert not cassette_module._file_may_hold_secret(escaped)
+    worded = dump_interactions([_text_interaction("Bearer bonds pay interest")])[1]
+    assert not cassette_module._file_may_hold_secret(worded)  # the word alone is no token
+
+
+def _text_interaction(text: str) -> Interaction:
+    headers = [("content-type", "text/plain")]
+    return Interaction(
+        RecordedRequest("POST", URL, headers, text.encode()),
+        RecordedResponse(200, headers, text.encode()),
+    )
+
+
+class _Counted:
+    """Counts the calls of the functions that do work per stored interaction."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: dict[str, int] = {"item": 0, "redact": 0, "key": 0}
+        item_of = cassette_module._Item.of.__func__  # type: ignore[attr-defined]
+        redact = Redactor.redact_request
+        key = Matcher.key
+
+        def counted_item(cls: Any, interaction: Interaction) -> Any:
+            self.calls["item"] += 1
+            return item_of(cls, interaction)
+
+        def counted_redact(redactor: Redactor, request: RecordedRequest) -> Any:
+            self.calls["redact"] += 1
+            return redact(redactor, request)
+
+        def counted_key(matcher: Matcher, request: RecordedRequest) -> Any:
+            self.calls["key"] += 1
+            return key(matcher, request)
+
+        monkeypatch.setattr(cassette_module._Item, "of", classmethod(counted_item))
+        monkeypatch.setattr(Redactor, "redact_request", counted_redact)
+        monkeypatch.setattr(Matcher, "key", counted_key)
+
+    def reset(self) -> None:
+        self.calls = dict.fromkeys(self.calls, 0)
+
+
+def _json_upstream(request: httpx2.Request) -> httpx2.Response:
+    return httpx2.Response(200, json={"id": "new"})
+
+
+def test_opening_a_cassette_for_recording_does_no_work_per_stored_interaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    stored = _interactions(40)
+    path.write_text(dump_interactions(stored)[1], encoding="utf-8")
+    counted = _Counted(monkeypatch)
+    transport = ReplayTransport(
+        path, "record", upstream=httpx2.MockTransport(_json_upstream), redactor=Redactor()
+    )
+    assert counted.calls == {"item": 0, "redact": 0, "key": 0}  # nothing per interaction
+    with httpx2.Client(transport=transport) as client:
+        # the first request builds the match index (one key per stored interaction) ...
+        replayed = client.post(URL, content=stored[3].request.body, headers={"x": "1"})
+        assert replayed.json() == json.loads(stored[3].response.body)
+        assert counted.calls["key"] == 40 + 1
+        assert counted.calls["item"] == 0  # ... and the stored items wait for the write
+        client.post(URL, json={"n": "new"})
+        counted.reset()
+    # the write at close redacts each stored interaction once; those it leaves as they are
+    # keep their text from the file (no YAML work), and every interaction is kept
+    assert counted.calls["item"] == 0
+    assert counted.calls["redact"] == 40
+    on_disk = load_interactions(path)
+    assert on_disk[:40] == stored
+    assert json.loads(on_disk[40].request.body) == {"n": "new"}
+    assert path.read_text(encoding="utf-8") == dump_interactions(on_disk)[1]
+
+
+def test_a_stored_interaction_the_redactor_changes_is_written_redacted_the_rest_as_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    stored = _interactions(3)
+    stored[1].request.headers.append(("x-api-key", "abc123"))  # dropped by the redactor
+    before = dump_interactions(stored)[1]
+    path.write_text(before, encoding="utf-8")
+    transport = ReplayTransport(
+        path, "record", upstream=httpx2.MockTransport(_json_upstream), redactor=Redactor()
+    )
+    with httpx2.Client(transport=transport) as client:
+        client.post(URL, json={"n": "new"})
+    on_disk = load_interactions(path)
+    assert ("x-api-key", "abc123") not in on_disk[1].request.headers
+    assert "abc123" not in path.read_text(encoding="utf-8")
+    assert on_disk[0] == stored[0] and on_disk[2] == stored[2]
+    assert path.read_text(encoding="utf-8") == dump_interactions(on_disk)[1]
+
+
+def _version_1(text: str) -> str:
+    return text.replace("version: 2", "version: 1").rsplit("interactions_count", 1)[0]
+
+
+def _commented(text: str) -> str:
+    return text.replace("interactions:\n", "interactions:\n# recorded by hand\n")
+
+
+def _anchored(text: str) -> str:
+    json_type = "content-type: application/json"
+    anchored = text.replace(json_type, "content-type: &t application/json", 1)
+    return anchored.replace(json_type, "content-type: *t")
+
+
+def _flow(text: str) -> str:
+    return str(yaml.safe_dump(yaml.safe_load(text), default_flow_style=True, sort_keys=False))
+
+
+LAID_OUT = {"version 1": _version_1, "a comment": _commented, "anchors": _anchored, "flow": _flow}
+
+
+@pytest.mark.parametrize("layout", LAID_OUT.values(), ids=LAID_OUT.keys())
+def test_extending_a_file_laid_out_by_hand_keeps_every_interaction(
+    tmp_path: Path, layout: Any
+) -> None:
+    path = tmp_path / "c.yaml"
+    stored = _interactions(4)
+    path.write_text(layout(dump_interactions(stored)[1]), encoding="utf-8")
+    assert load_interactions(path) == stored
+    transport = ReplayTransport(
+        path, "record", upstream=httpx2.MockTransport(_json_upstream), redactor=Redactor()
+    )
+    with httpx2.Client(transport=transport) as client:
+        client.post(URL, json={"n": "new"})
+    on_disk = load_interactions(path)
+    assert on_disk[:4] == stored
+    assert json.loads(on_disk[4].request.body) == {"n": "new"}
+
+
+def test_a_transport_never_used_builds_no_match_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_interactions(_interactions(10))[1], encoding="utf-8")
+    counted = _Counted(monkeypatch)
+    for mode in ("replay", "record"):
+        ReplayTransport(path, mode, upstream=httpx2.MockTransport(_json_upstream)).close()
+    assert counted.calls == {"item": 0, "redact": 0, "key": 0}
+    assert load_interactions(path) == _interactions(10)  # a record transport that added nothing
+
+
+def test_a_key_on_disk_is_still_refused_when_a_cassette_is_opened_for_recording(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    leaked = _text_interaction("note: " + HIDDEN["json escape"])  # hidden behind an escape
+    path.write_text(dump_interactions([*_interactions(3), leaked])[1], encoding="utf-8")
+    with pytest.raises(SecretLeakError, match=r"interactions\[3\]"):
+        ReplayTransport(path, "record", upstream=httpx2.MockTransport(_json_upstream))
 
 
 def test_a_changed_key_pattern_turns_the_quick_check_off(monkeypatch: pytest.MonkeyPatch) -> None:
