@@ -7,7 +7,8 @@ and the items per second. Bytecode caching is on in the children whatever
 ``PYTHONDONTWRITEBYTECODE`` says here (pytest would otherwise compile its assertion-rewritten
 modules again in every process, which no CI job pays twice).
 
-``--quick`` is a smoke run: the few items ``-k half`` selects, one block, no warm-up.
+``--quick`` is a smoke run: one suite file (``--path`` if given), the few items ``-k half``
+selects, one block, no warm-up.
 
 Run: python benchmarks/bench_suites_replay.py [--blocks 2] [--path suites/] [--quick]
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_SELECTION = "half"  # a few arithmetic items: collection is most of such a run
+QUICK_PATH = "suites/arithmetic.suite.jsonl"  # one file to collect, not every suite
 _COUNTS = re.compile(r"(\d+) (passed|failed|xfailed|xpassed|skipped|error|errors)\b")
 
 
@@ -51,7 +53,7 @@ def main() -> None:
     """Alternate -n 0 and -n 2 and print the throughput of each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=2)
-    parser.add_argument("--path", default="suites/")
+    parser.add_argument("--path", default=None, help="default: suites/ (quick: one suite file)")
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: a few items, 1 block, no warm-up"
     )
@@ -59,6 +61,8 @@ def main() -> None:
     select = QUICK_SELECTION if args.quick else None
     if args.quick:
         args.blocks = 1
+    if args.path is None:
+        args.path = QUICK_PATH if args.quick else "suites/"
     runs: dict[int, list[tuple[float, int, str]]] = {0: [], 2: []}
     if not args.quick:
         run_once(args.path, 0)  # warm-up: bytecode caches
