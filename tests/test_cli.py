@@ -619,6 +619,56 @@ def test_prune_with_a_bad_report_exits_2(
     assert message in capsys.readouterr().err
 
 
+def test_prune_of_a_report_listing_nothing_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "unplayed.json"
+    report.write_text("[]")
+    assert main(["cassettes", "prune", "--unplayed", str(report)]) == 0
+    assert capsys.readouterr().out == (
+        "nothing to prune: the report lists no unplayed interactions\n"
+    )
+    path = _record(tmp_path / "c.yaml", ["a", "b"])
+    _played_once(path, report, ["a", "b"])  # everything played: an entry, nothing unplayed
+    assert main(["cassettes", "prune", "--unplayed", str(report)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "nothing to prune: the report lists no unplayed interactions"
+    assert len(load_interactions(path)) == 2
+
+
+def test_prune_of_a_whole_report_ends_with_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _record(tmp_path / "c.yaml", ["a", "b"]), _record(tmp_path / "d.yaml", ["c"])
+    _played_once(first, tmp_path / "1.json", ["a"])
+    _played_once(second, tmp_path / "2.json", [])
+    report = tmp_path / "unplayed.json"
+    entries = [json.loads((tmp_path / n).read_text()) for n in ("1.json", "2.json")]
+    report.write_text(json.dumps(entries))
+    assert main(["cassettes", "prune", "--unplayed", str(report), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "would prune 2 interaction(s) from 2 cassette(s)"
+    )
+    assert main(["cassettes", "prune", "--unplayed", str(report)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "pruned 2 interaction(s) from 2 cassette(s)"
+    assert [len(load_interactions(p)) for p in (first, second)] == [1, 0]
+
+
+def test_prune_names_the_cassette_that_lost_interactions_since_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _record(tmp_path / "c.yaml", ["a", "b", "c"])
+    report = tmp_path / "un2.json"
+    _played_once(path, report, ["a"])
+    path.unlink()  # recorded afresh, shorter
+    _record(path, ["a"])
+    assert main(["cassettes", "prune", "--unplayed", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: 1 interaction(s) now, 3 when {report} was written" in err
+    assert "re-run pytest with --llm-unplayed-report" in err
+    assert len(load_interactions(path)) == 1
+
+
 # -- convert -------------------------------------------------------------------------------------
 
 

@@ -70,6 +70,28 @@ def test_every_argument_has_help_in_plain_text(
     assert not _RST.search(text), f"{' '.join(path)} --help shows reStructuredText:\n{text}"
 
 
+@pytest.mark.parametrize(
+    "path, parser",
+    [(p, parser) for p, parser, _ in COMMANDS],
+    ids=[" ".join(p) for p, _, _ in COMMANDS],
+)
+def test_every_command_help_has_a_description(
+    path: tuple[str, ...], parser: argparse.ArgumentParser
+) -> None:
+    description = (parser.description or "").strip()
+    assert description, f"{' '.join(path)} --help: no description line"
+    assert description.endswith("."), description
+    assert " ".join(description.split()) in " ".join(parser.format_help().split())
+
+
+def test_models_help_says_what_the_command_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["models", "--help"])
+    usage, _, rest = capsys.readouterr().out.partition("\n\n")
+    assert usage.startswith("usage: harness models")
+    assert rest.startswith("List the models"), rest
+
+
 def test_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["local-llm", "build", "--help"])

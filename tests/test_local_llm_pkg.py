@@ -6,8 +6,13 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -160,6 +165,7 @@ def test_local_llm_fixture_fails_clearly_when_it_cannot_be_built(
 ) -> None:
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
+    monkeypatch.delenv("HARNESS_LOCAL_LLM_URL", raising=False)
     monkeypatch.setenv("HARNESS_LLM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(empty_bin))  # no cmake, no compiler
     pytester.makeini(INI)
@@ -179,11 +185,179 @@ def test_local_llm_fixture_starts_nothing_when_deselected(
 ) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))
+    monkeypatch.delenv("HARNESS_LOCAL_LLM_URL", raising=False)
     pytester.makeini(INI)
     pytester.makepyfile(test_model=FIXTURE_PROJECT)
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "other")
     result.assert_outcomes(passed=1, deselected=1)
     assert not cache.exists()
+
+
+STAND_IN = ROOT / "tests" / "fake_llama_server.py"
+
+# what a test sees of the server the fixture gives it (the stand-in echoes "<alias> heard: Hi")
+USES_THE_SERVER = """
+import httpx
+
+
+def test_uses_the_server(local_llm):
+    answer = httpx.post(
+        local_llm.openai_base_url + "/chat/completions",
+        json={"model": local_llm.model, "messages": [{"role": "user", "content": "Hi"}]},
+        timeout=30,
+    )
+    assert answer.json()["choices"][0]["message"]["content"] == local_llm.model + " heard: Hi"
+    print("BASE_URL", local_llm.base_url, "STATE", local_llm.state_file)
+    print("MODELS", sorted(local_llm.models_config().models))
+    config = local_llm.models_config()
+    assert {e.base_url for e in config.models.values()} == {
+        local_llm.base_url, local_llm.openai_base_url
+    }
+"""
+
+
+def _installed_stand_in() -> None:
+    """The stand-in llama-server as the cached binary (of ``HARNESS_LLM_CACHE``), and weights."""
+    binary = server.server_binary()
+    binary.parent.mkdir(parents=True)
+    binary.write_text(f"#!{sys.executable}\n{STAND_IN.read_text(encoding='utf-8')}")
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    for model in server.MODELS:
+        server.model_path(model).parent.mkdir(parents=True)
+        server.model_path(model).write_bytes(b"GGUF stand-in")
+
+
+def _no_build_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty PATH: a fixture that tried to build llama-server would fail at once."""
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))
+
+
+def _printed(result: pytest.RunResult, key: str) -> str:
+    lines = [line.split(key + " ", 1)[1] for line in result.outlines if key + " " in line]
+    assert lines, result.outlines
+    return lines[0]
+
+
+def test_local_llm_port_chooses_the_port_and_models_config_lists_the_served_model(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))
+    monkeypatch.delenv("HARNESS_LOCAL_LLM_URL", raising=False)
+    _installed_stand_in()
+    port = server.free_port()
+    pytester.makeini(INI)
+    pytester.makeconftest(
+        "import pytest\n\n\n"
+        "@pytest.fixture(scope='session')\n"
+        f"def local_llm_port():\n    return {port}\n\n\n"
+        "@pytest.fixture(scope='session')\n"
+        "def local_llm_model():\n    return 'gemma'\n"
+    )
+    pytester.makepyfile(test_model=USES_THE_SERVER)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    assert _printed(result, "BASE_URL").split()[0] == f"http://127.0.0.1:{port}"
+    assert _printed(result, "MODELS") == "['local-gemma', 'local-gemma-anthropic']"
+    state_file = Path(_printed(result, "BASE_URL").split("STATE ")[1])
+    assert not state_file.exists()  # stopped at the end of the session
+    assert server.port_free(port)
+
+
+@pytest.fixture
+def running_stand_in(tmp_path: Path) -> Iterator[str]:
+    """The stand-in llama-server serving smollm2 on a free port, as a user would have it."""
+    port = server.free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, str(STAND_IN), "--port", str(port), "--alias", "smollm2"],
+        env={**_env(tmp_path), "FAKE_LLAMA_LOG": str(tmp_path / "requests.jsonl")},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not server.health(url, timeout=1.0):
+            assert proc.poll() is None and time.monotonic() < deadline, "the stand-in did not start"
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_local_llm_fixture_reuses_the_server_at_harness_local_llm_url(
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    running_stand_in: str,
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))  # empty: starting one would fail
+    monkeypatch.setenv("HARNESS_LOCAL_LLM_URL", running_stand_in + "/")
+    _no_build_tools(tmp_path, monkeypatch)
+    pytester.makeini(INI)
+    pytester.makepyfile(test_model=USES_THE_SERVER)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    assert _printed(result, "BASE_URL") == f"{running_stand_in} STATE None"
+    assert _printed(result, "MODELS") == "['local-smollm2', 'local-smollm2-anthropic']"
+    assert len((tmp_path / "requests.jsonl").read_text().splitlines()) == 1
+    assert server.health(running_stand_in)  # not ours: still running after the session
+    assert not cache.exists()  # nothing built, fetched or started
+
+
+def test_local_llm_fixture_fails_clearly_when_harness_local_llm_url_is_down(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"http://127.0.0.1:{server.free_port()}"  # nothing listens there
+    monkeypatch.setenv("HARNESS_LLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HARNESS_LOCAL_LLM_URL", url)
+    _no_build_tools(tmp_path, monkeypatch)
+    pytester.makeini(INI)
+    pytester.makepyfile(test_model=USES_THE_SERVER)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*HARNESS_LOCAL_LLM_URL is {url}, but no healthy server answers {url}/health*"]
+    )
+
+
+def test_local_llm_fixture_refuses_a_server_that_serves_another_model(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Gemma(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b'{"status":"ok"}'
+            if self.path == "/v1/models":
+                body = json.dumps({"object": "list", "data": [{"id": "gemma"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Gemma)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        monkeypatch.setenv("HARNESS_LLM_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setenv("HARNESS_LOCAL_LLM_URL", url)
+        _no_build_tools(tmp_path, monkeypatch)
+        pytester.makeini(INI)
+        pytester.makepyfile(test_model=USES_THE_SERVER)
+        result = pytester.runpytest("-p", "no:cacheprovider")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*the server at HARNESS_LOCAL_LLM_URL={url} serves gemma, not 'smollm2'*"]
+    )
 
 
 @pytest.mark.live
@@ -195,6 +369,7 @@ def test_local_llm_fixture_serves_the_real_model(
     if not (cache / "llama-server").is_dir():
         pytest.fail(f"no llama-server in {cache}: run `harness local-llm build` first")
     monkeypatch.setenv("HARNESS_LLM_CACHE", str(cache))
+    monkeypatch.delenv("HARNESS_LOCAL_LLM_URL", raising=False)
     pytester.makeini(INI)
     pytester.makepyfile(test_model=FIXTURE_PROJECT)
     result = pytester.runpytest("-p", "no:cacheprovider")

@@ -62,12 +62,17 @@ def _differs(item: dict[str, Any], request: RecordedRequest) -> bool:
 
 
 def _unplayed_indexes(
-    entry: dict[str, Any], interactions: list[Interaction], where: str
+    entry: dict[str, Any], interactions: list[Interaction], cassette: Path, report: str
 ) -> list[int]:
     """The indexes to drop, checked against the cassette as it is now."""
+    where = f"{cassette} (report {report})"
     count = entry.get("interactions")
     if isinstance(count, int) and count > len(interactions):
-        raise CommandError(f"{where}: the cassette lost interactions since the report was written")
+        raise CommandError(
+            f"{cassette}: {len(interactions)} interaction(s) now, {count} when {report} was "
+            "written: the cassette lost interactions since the report was written; re-run "
+            "pytest with --llm-unplayed-report for a fresh report"
+        )
     indexes = set()
     for item in entry.get("unplayed") or []:
         index = item.get("index") if isinstance(item, dict) else item
@@ -79,7 +84,8 @@ def _unplayed_indexes(
         if isinstance(item, dict) and _differs(item, request):
             raise CommandError(
                 f"{where}: interactions[{index}] is no longer the {item.get('method')} "
-                f"{item.get('uri')} request the run reported; the cassette changed since the run"
+                f"{item.get('uri')} request the run reported; the cassette changed since the "
+                "run (re-run pytest with --llm-unplayed-report for a fresh report)"
             )
         indexes.add(index)
     return sorted(indexes)
@@ -105,23 +111,37 @@ def _report_cassettes(report_path: Path) -> list[Path]:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    if args.file is None:  # the whole report: each cassette it names
-        for cassette in _report_cassettes(existing_file(args.unplayed)):
-            run_prune(argparse.Namespace(**{**vars(args), "file": str(cassette)}))
+    """Prune one cassette (``args.file``) or every cassette the report names, with a summary."""
+    if args.file is not None:
+        _prune_file(existing_file(args.file), args)
         return 0
-    file = existing_file(args.file)
+    pruned: dict[Path, int] = {}
+    for cassette in _report_cassettes(existing_file(args.unplayed)):
+        pruned[cassette] = _prune_file(existing_file(str(cassette)), args)
+    dropped = sum(pruned.values())
+    if not dropped:
+        print("nothing to prune: the report lists no unplayed interactions")
+    else:
+        verb = "would prune" if args.dry_run else "pruned"
+        touched = sum(1 for n in pruned.values() if n)
+        print(f"{verb} {dropped} interaction(s) from {touched} cassette(s)")
+    return 0
+
+
+def _prune_file(file: Path, args: argparse.Namespace) -> int:
+    """Drop (or with ``--dry-run`` list) the unplayed interactions of one cassette; how many."""
     entry = _report_entry(existing_file(args.unplayed), file)
     with FileLock(Cassette(file).lock_path, timeout=60):
         text = file.read_text(encoding="utf-8")
         interactions = load_interactions(file)
-        drop = _unplayed_indexes(entry, interactions, args.unplayed)
+        drop = _unplayed_indexes(entry, interactions, file, args.unplayed)
         verb = "would drop" if args.dry_run else "dropping"
         for i in drop:
             request = interactions[i].request
             print(f"{verb} interactions[{i}]: {request.method} {request.uri}")
         print(f"{file}: {verb} {len(drop)} of {len(interactions)} interaction(s)")
         if args.dry_run or not drop:
-            return 0
+            return len(drop)
         gone = set(drop)
         if cassette_format(text) == "harness":
             _, new_text = dump_interactions(x for i, x in enumerate(interactions) if i not in gone)
@@ -130,4 +150,4 @@ def run_prune(args: argparse.Namespace) -> int:
             data["interactions"] = [x for i, x in enumerate(data["interactions"]) if i not in gone]
             new_text = yaml.dump(data, Dumper=YAML_DUMPER, sort_keys=False, allow_unicode=True)
         atomic_write(file, new_text)
-    return 0
+    return len(drop)

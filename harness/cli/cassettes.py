@@ -124,26 +124,54 @@ def _show(args: argparse.Namespace) -> int:
 
 def add_cassettes_parser(commands: Any) -> None:
     """Add ``cassettes`` and its subcommands to the ``harness`` subparsers ``commands``."""
-    parser = commands.add_parser("cassettes", help="list, show, audit, prune, convert cassettes")
+    parser = commands.add_parser(
+        "cassettes",
+        help="list, show, audit, prune, convert cassettes",
+        description="Inspect and maintain recorded cassette files (harness or vcrpy format). "
+        "Exit status 0 on success, 1 when audit finds a secret, 2 on a usage error or a file "
+        "that cannot be read.",
+    )
     sub = parser.add_subparsers(dest="cassettes_command", required=True)
 
-    listing = sub.add_parser("list", help="cassette files with counts, hosts, dates, size")
+    listing = sub.add_parser(
+        "list",
+        help="cassette files with counts, hosts, dates, size",
+        description="List the cassettes under a folder: format, number of interactions, the "
+        "requests by method and host, when they were recorded and the file size.",
+    )
     listing.add_argument("dir", nargs="?", default="cassettes", help="default: cassettes/")
     listing.set_defaults(run=_list)
 
-    show = sub.add_parser("show", help="requests and responses, streams reassembled")
+    show = sub.add_parser(
+        "show",
+        help="requests and responses, streams reassembled",
+        description="Print the interactions of one cassette: each request and its response, "
+        "secrets redacted, streamed answers reassembled into their text.",
+    )
     show.add_argument("file", help="the cassette file (harness or vcrpy format)")
     show.add_argument("--index", type=int, help="only interactions[N]")
     show.add_argument("--headers", action="store_true", help="all headers, not just key ones")
     show.add_argument("--raw", action="store_true", help="list stream events, not reassembled")
     show.set_defaults(run=_show)
 
-    audit = sub.add_parser("audit", help="scan for secrets; exit 1 on a finding (pre-commit)")
+    audit = sub.add_parser(
+        "audit",
+        help="scan for secrets; exit 1 on a finding (pre-commit)",
+        description="Scan cassette files for secrets (API keys, tokens, secret headers and "
+        "query parameters) before they are committed. Exit status 1 on a finding, 2 when a "
+        "file cannot be read.",
+    )
     audit.add_argument("paths", nargs="*", help="files or directories (default: cassettes/)")
     audit.add_argument("-v", "--verbose", action="store_true", help="a line per clean file too")
     audit.set_defaults(run=run_audit)
 
-    prune = sub.add_parser("prune", help="drop the interactions a run reported unplayed")
+    prune = sub.add_parser(
+        "prune",
+        help="drop the interactions a run reported unplayed",
+        description="Drop from cassettes the interactions that no test played, as listed in "
+        "the report of 'pytest --llm-unplayed-report REPORT'. A cassette changed since the "
+        "report was written is refused.",
+    )
     prune.add_argument("file", nargs="?", help="one cassette (default: every one in REPORT)")
     prune.add_argument("--unplayed", required=True, metavar="REPORT", help="JSON report of a run")
     prune.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")

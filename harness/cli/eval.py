@@ -48,10 +48,21 @@ class EvalCommandError(HarnessError):
 
 def add_eval_parser(commands: Any) -> None:
     """Add ``eval run|merge|compare`` to the ``harness`` command's subparsers."""
-    parser = commands.add_parser("eval", help="run eval suites, merge and compare results")
+    parser = commands.add_parser(
+        "eval",
+        help="run eval suites, merge and compare results",
+        description="Run eval suites without pytest, join the results of shards and compare "
+        "two runs.",
+    )
     sub = parser.add_subparsers(dest="eval_command", required=True)
 
-    run = sub.add_parser("run", help="run suite files without pytest (exit 1 on a regression)")
+    run = sub.add_parser(
+        "run",
+        help="run suite files without pytest (exit 1 on a regression)",
+        description="Run the cases of suite files against their models (from cassettes in "
+        "replay mode), grade them and compare with the baseline. Exit status 1 on a "
+        "regression or a failed model call, 2 on a usage error.",
+    )
     run.add_argument("files", nargs="+", metavar="FILE", help="*.suite.yaml / *.suite.jsonl")
     run.add_argument("--models", help="comma-separated models, instead of the suites' lists")
     run.add_argument(
@@ -78,7 +89,12 @@ def add_eval_parser(commands: Any) -> None:
     )
     run.set_defaults(run=_run)
 
-    merge = sub.add_parser("merge", help="join results.json files of shards into one")
+    merge = sub.add_parser(
+        "merge",
+        help="join results.json files of shards into one",
+        description="Join the results.json files that the shards of one run wrote into a "
+        "single results.json.",
+    )
     merge.add_argument("out", metavar="OUT.json", help="where to write the merged results")
     merge.add_argument(
         "inputs", nargs="+", metavar="IN.json", help="results.json files of the shards to merge"
@@ -86,7 +102,10 @@ def add_eval_parser(commands: Any) -> None:
     merge.set_defaults(run=_merge)
 
     diff = sub.add_parser(
-        "compare", help="print the cases that changed between two runs (exit 1 on a regression)"
+        "compare",
+        help="print the cases that changed between two runs (exit 1 on a regression)",
+        description="Print the cases whose outcome changed between two results.json files. "
+        "Exit status 1 when a case regressed.",
     )
     diff.add_argument("old", metavar="OLD.json", help="the earlier results.json")
     diff.add_argument("new", metavar="NEW.json", help="the later results.json")

@@ -26,6 +26,12 @@ def _models(args: argparse.Namespace) -> int:
 
 def add_models_parser(commands: Any) -> None:
     """Add ``models`` to the ``harness`` command's subparsers ``commands``."""
-    models = commands.add_parser("models", help="list the models of a config file")
+    models = commands.add_parser(
+        "models",
+        help="list the models of a config file",
+        description="List the models a config file defines (the llm: default and each of "
+        "models:) with their api_type, model name and base URL, and where that base URL comes "
+        "from: the file, an environment variable or the provider's default.",
+    )
     models.add_argument("--config", required=True, help="a YAML file with llm: and/or models:")
     models.set_defaults(run=_models)

