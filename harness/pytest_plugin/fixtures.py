@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.pytest_plugin.network import NetworkGuard
-from harness.pytest_plugin.session import CALL_FAILED, PLACEHOLDER_KEYS, SESSION
+from harness.pytest_plugin.session import CALL_FAILED, PLACEHOLDER_KEYS, SESSION, ini_path
 
 if TYPE_CHECKING:  # config, providers and replay load when a test uses them (issue #14)
     from harness.config import ModelsConfig
@@ -88,8 +88,8 @@ def llm_mode(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def llm_cassette_dir(pytestconfig: pytest.Config) -> Path:
-    """Where cassettes live when no flag says (default: the ini value, at the rootdir)."""
-    return pytestconfig.rootpath / str(pytestconfig.getini("llm_cassette_dir") or "cassettes")
+    """Where cassettes live when no flag says (default: the ini value, beside the ini file)."""
+    return ini_path(pytestconfig, str(pytestconfig.getini("llm_cassette_dir") or "cassettes"))
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +104,7 @@ def llm_models_config(pytestconfig: pytest.Config) -> ModelsConfig | None:
     path = str(pytestconfig.getini("llm_config") or "")
     from harness.config import ModelsConfig
 
-    return ModelsConfig.from_yaml_file(pytestconfig.rootpath / path) if path else None
+    return ModelsConfig.from_yaml_file(ini_path(pytestconfig, path)) if path else None
 
 
 @pytest.fixture(scope="session")
