@@ -111,3 +111,62 @@ def test_ini_paths_are_relative_to_the_ini_file_not_the_rootdir(
     )
     # the ini llm_baseline is found (and its bad JSON reported) beside the ini file
     collected.stdout.fnmatch_lines([f"*{project / 'conf/baseline.json'}*"])
+
+
+# -- 3. the summary's unplayed interactions: the run's merged view ------------------------------
+
+SHARED_CASSETTE = """
+import openai
+import pytest
+
+
+def ask(prompt):
+    client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": prompt}]
+    )
+    return reply.choices[0].message.content
+
+
+@pytest.mark.llm_cassette("shared.yaml")
+def test_first():
+    assert ask("one") == "re: one"
+
+
+@pytest.mark.llm_cassette("shared.yaml")
+def test_second():
+    assert ask("two") == "re: two"
+
+
+@pytest.mark.llm_cassette("own.yaml")
+def test_own():
+    assert ask("one") == "re: one"
+"""
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_the_summary_counts_unplayed_like_the_report_across_tests_sharing_a_cassette(
+    pytester: pytest.Pytester, workers: str | None
+) -> None:
+    from tests.test_pytest_plugin import _chat_cassette
+
+    pytester.makeini(INI)
+    _chat_cassette(pytester.path / "cassettes/shared.yaml", ("one", 1, 1), ("two", 1, 1))
+    _chat_cassette(pytester.path / "cassettes/own.yaml", ("one", 1, 1), ("two", 1, 1))
+    pytester.makepyfile(test_shared=SHARED_CASSETTE)
+    report = pytester.path / "unplayed.json"
+    args = ["--llm-unplayed-report", str(report)]
+    if workers is None:
+        result = pytester.runpytest(*args)
+    else:
+        result = pytester.runpytest_subprocess("-n", workers, *args, timeout=120)
+    result.assert_outcomes(passed=3)
+    # test_first left "two" unplayed and test_second "one": together they played both
+    result.stdout.fnmatch_lines(
+        [
+            "*unplayed interactions (1; prune or run with --llm-strict):",
+            "  cassettes/own.yaml: 1 (test_shared.py::test_own)",
+            "*unplayed report: * (1 interaction(s) in 3 cassette use(s))*",
+        ]
+    )
+    assert "shared.yaml: 1" not in result.stdout.str()

@@ -82,10 +82,8 @@ class TestState:
         else:
             self.costs.update(usage, model or "unknown")
 
-    def finish(
-        self, rootdir: Path, *, unplayed_report: bool = False, failed: bool = False
-    ) -> TestRecord:
-        """The test's record; with ``unplayed_report``, its cassette's unplayed entry too."""
+    def finish(self, rootdir: Path, *, failed: bool = False) -> TestRecord:
+        """The test's record, with its cassette's unplayed entry (merged over the run later)."""
         record = self.record
         totals = self.costs.get_costs()
         record.requests = totals.requests_count + self.unmetered
@@ -99,7 +97,7 @@ class TestState:
                 record.cassette = _shown(cassette.path, rootdir)
                 record.recorded = len(cassette.recorded)
                 record.unplayed = len(cassette.unplayed)
-                if unplayed_report and cassette.transport is not None:
+                if cassette.transport is not None:
                     record.unplayed_report = unplayed_entry(cassette.transport, failed=failed)
         return record
 

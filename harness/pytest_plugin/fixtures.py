@@ -63,9 +63,7 @@ def _llm_state(request: pytest.FixtureRequest) -> Iterator[TestState]:
     state = TestState(request.node.nodeid, session.remaining_budget())
     yield state
     failed = request.node.stash.get(CALL_FAILED, True)  # no call report: setup failed
-    record = state.finish(
-        request.config.rootpath, unplayed_report=bool(session.unplayed_report), failed=failed
-    )
+    record = state.finish(request.config.rootpath, failed=failed)
     session.records.append(record)
 
 

@@ -352,8 +352,13 @@ class ReplayTransport:
         ``prune`` checks method, uri and fingerprint (``request_fingerprint``) to make sure the
         cassette did not change since.
         """
+        report = self.unplayed_report()
+        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    def unplayed_report(self) -> dict[str, Any]:
+        """What :meth:`write_unplayed_report` writes, as a dict."""
         interactions = self._index.interactions
-        report = {
+        return {
             "version": 1,
             "cassette": os.path.abspath(self.path),
             "interactions": len(interactions),
@@ -367,7 +372,6 @@ class ReplayTransport:
                 for i in self._index.unplayed()
             ],
         }
-        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     # -- internals ---------------------------------------------------------------------------
 
