@@ -170,3 +170,87 @@ def test_the_summary_counts_unplayed_like_the_report_across_tests_sharing_a_cass
         ]
     )
     assert "shared.yaml: 1" not in result.stdout.str()
+
+
+# -- 4. a cassette miss behind an SDK's retries ---------------------------------------------------
+
+ANTHROPIC_MISS = """
+import time
+
+import anthropic
+import pytest
+
+SLEEPS = []
+
+
+@pytest.fixture(autouse=True)
+def no_real_sleep(monkeypatch):
+    monkeypatch.setattr(time, "sleep", SLEEPS.append)  # the SDK's backoff, counted, not slept
+
+
+def ask(client):
+    return client.messages.create(
+        model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
+
+
+@pytest.mark.llm_cassette("chat.yaml")
+def test_retried():
+    try:
+        ask(anthropic.Anthropic(base_url="http://127.0.0.1:9"))  # SDK retries on (2)
+    finally:
+        print("SDK SLEEPS:", len(SLEEPS))
+
+
+@pytest.mark.llm_cassette("chat.yaml")
+def test_fallback():
+    try:
+        answer = ask(anthropic.Anthropic(base_url="http://127.0.0.1:9", max_retries=0))
+    except anthropic.APIConnectionError:
+        answer = None  # the app's fallback hides the miss
+    assert answer is not None
+"""
+
+
+def test_a_miss_behind_sdk_retries_fails_plainly_after_one_backoff(
+    pytester: pytest.Pytester,
+) -> None:
+    from tests.test_pytest_plugin import _chat_cassette
+
+    pytest.importorskip("anthropic")
+    pytester.makeini(INI)
+    _chat_cassette(pytester.path / "cassettes/chat.yaml", ("one", 1, 1))
+    pytester.makepyfile(test_miss=ANTHROPIC_MISS)
+    result = pytester.runpytest("-s", "-k", "retried")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    # the retry of the missed request fails the test: one backoff, not max_retries of them
+    assert "SDK SLEEPS: 1" in out, out
+    result.stdout.fnmatch_lines(
+        [
+            "*CassetteMiss, sent again (a client retried it*",
+            "*no recorded interaction in *chat.yaml matches POST http://127.0.0.1:9/v1/messages*",
+            "*FAILED test_miss.py::test_retried - Failed: CassetteMiss, sent again*",
+        ]
+    )
+    assert "APIConnectionError" not in out
+
+
+def test_a_miss_an_app_swallowed_is_shown_in_the_failed_tests_report(
+    pytester: pytest.Pytester,
+) -> None:
+    from tests.test_pytest_plugin import _chat_cassette
+
+    pytest.importorskip("anthropic")
+    pytester.makeini(INI)
+    _chat_cassette(pytester.path / "cassettes/chat.yaml", ("one", 1, 1))
+    pytester.makepyfile(test_miss=ANTHROPIC_MISS)
+    result = pytester.runpytest("-k", "fallback")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*assert None is not None*",
+            "*- harness: cassette miss -*",
+            "no recorded interaction in *chat.yaml matches POST http://127.0.0.1:9/v1/messages*",
+        ]
+    )

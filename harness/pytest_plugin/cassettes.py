@@ -20,7 +20,13 @@ from harness.errors import ConfigError
 from harness.providers import BaseLLM, create_llm_instance
 from harness.pytest_plugin.summary import TestRecord, usage_of
 from harness.pytest_plugin.unplayed import unplayed_entry
-from harness.replay import FaultTransport, Interaction, ReplayTransport, resolve_mode
+from harness.replay import (
+    CassetteMiss,
+    FaultTransport,
+    Interaction,
+    ReplayTransport,
+    resolve_mode,
+)
 from harness.replay.transport import Mode
 
 __all__ = ["LLMCassette", "LLMFactory", "TestState"]
@@ -69,6 +75,25 @@ class TestState:
         self.record = TestRecord(nodeid=nodeid)
         self.unmetered = 0  # requests whose response reported no usage
         self.cassette: LLMCassette | None = None
+        self._missed: set[tuple[str, str, bytes]] = set()
+
+    def repeats_a_miss(self, request: Any, miss: CassetteMiss) -> bool:
+        """Whether ``request`` already missed the cassette in this test (a client's retry:
+        replay mode misses it again, whatever the wait); notes it otherwise."""
+        content = getattr(request, "content", b"") if request is not None else b""
+        key = (miss.method, miss.url, bytes(content))
+        if key in self._missed:
+            return True
+        self._missed.add(key)
+        return False
+
+    @property
+    def misses(self) -> list[CassetteMiss]:
+        """The cassette misses of this test, in order."""
+        cassette = self.cassette
+        if cassette is None or cassette.transport is None:
+            return []
+        return list(cassette.transport.misses)
 
     def observe(self, request: Any, interaction: Interaction, replayed: bool) -> None:
         cassette = self.cassette

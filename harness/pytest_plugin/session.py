@@ -20,6 +20,7 @@ from harness.pytest_plugin.network import NetworkGuard
 
 if TYPE_CHECKING:  # config and replay load when a session uses them (issue #14)
     from harness.config import ModelsConfig
+    from harness.pytest_plugin.cassettes import TestState
     from harness.pytest_plugin.summary import TestRecord
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "PLACEHOLDER_KEYS",
     "SESSION",
     "STARTED_KEY",
+    "TEST_STATE",
     "Session",
     "cassette_dir",
     "ini_path",
@@ -40,6 +42,7 @@ MODE_NAMES += ("none", "new_episodes", "all", "once")
 SESSION = pytest.StashKey["Session"]()
 CALL_FAILED = pytest.StashKey[bool]()  # on a test item: whether its call phase failed
 PLACEHOLDER_KEYS = pytest.StashKey[PlaceholderKeys]()  # on a test item: its placeholder keys
+TEST_STATE: pytest.StashKey[TestState] = pytest.StashKey()  # on a test item: its ledger, cassette
 
 
 class Session:

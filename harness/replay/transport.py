@@ -115,6 +115,9 @@ class ReplayTransport:
     ``upstream`` defaults to the client library's own HTTP transport. ``on_interaction`` is
     called with ``(request, interaction, replayed)`` for each interaction replayed or recorded
     (a recorded one once its body has been read), e.g. to meter tokens; it must not raise.
+    Replay mode: each miss is kept in ``misses``, and ``on_miss`` (if given) is called with
+    ``(request, miss)`` before the CassetteMiss is raised (it may raise another error instead);
+    ``miss_hint`` replaces the miss message's closing line (how to record the request).
     ``run_started_at``: in ``rewrite`` mode, interactions recorded before it are dropped
     (default: when this transport was made); give several transports of one run the same
     start so a cassette they share keeps what each of them recorded. A record or rewrite
@@ -135,6 +138,8 @@ class ReplayTransport:
         run_started_at: datetime | None = None,
         buffer_bytes: int = BUFFER_BYTES,
         buffer_seconds: float = BUFFER_SECONDS,
+        on_miss: Callable[[Any, CassetteMiss], None] | None = None,
+        miss_hint: str | None = None,
     ) -> None:
         if buffer_bytes < 0 or buffer_seconds < 0:
             raise ValueError(
@@ -153,6 +158,9 @@ class ReplayTransport:
         self._clock = clock
         self._now = now
         self._on_interaction = on_interaction
+        self._on_miss = on_miss
+        self._miss_hint = miss_hint
+        self.misses: list[CassetteMiss] = []
         # rewrite keeps only interactions recorded since the run started: by default this
         # transport's start; a shared start keeps what earlier transports of the run recorded
         self._started_at = now() if run_started_at is None else run_started_at
@@ -399,14 +407,20 @@ class ReplayTransport:
             chunks = split_events(response.headers, response.body)
             return library.replay_response(response.status, response.headers, chunks, request)
         if self.mode == "replay":
-            raise CassetteMiss(
+            miss = CassetteMiss(
                 cassette=str(self.path),
                 mode=self.mode,
                 method=recorded.method,
                 url=recorded.uri,
                 closest=self._index.closest(recorded),
                 reason=None if self._existed else "the cassette file does not exist",
+                hint=self._miss_hint,
             )
+            with self._lock:
+                self.misses.append(miss)
+            if self._on_miss is not None:
+                self._on_miss(request, miss)
+            raise miss
         return None
 
     def _refused(self, answer: Any, recorded: RecordedRequest) -> Any:
