@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.test_plugin_vcr import echo_url
 from tests.test_suite_plugin import INI, MODELS, SUITE
+
+__all__ = ["echo_url"]  # a fixture shared with the vcr tests
 
 pytest_plugins = ["pytester"]
 
@@ -254,3 +257,118 @@ def test_a_miss_an_app_swallowed_is_shown_in_the_failed_tests_report(
             "no recorded interaction in *chat.yaml matches POST http://127.0.0.1:9/v1/messages*",
         ]
     )
+
+
+# -- 5. vcr_config keys: unsupported ones are one short error; repeats and ignored hosts ---------
+
+VCR_CHAT = """
+import httpx
+import pytest
+
+URL = "http://127.0.0.1:9/v1/chat/completions"
+BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one"}]}
+
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return CONFIG
+
+
+@pytest.mark.vcr("chat")
+def test_twice(vcr):
+    with httpx.Client() as client:
+        for _ in range(2):
+            reply = client.post(URL, json=BODY).json()
+            assert reply["choices"][0]["message"]["content"] == "re: one"
+    assert vcr.record_mode == "none"
+"""
+
+
+def _vcr_project(pytester: pytest.Pytester, config: str) -> None:
+    from tests.test_pytest_plugin import _chat_cassette
+
+    pytester.makeini(INI)
+    _chat_cassette(pytester.path / "cassettes/test_vcr/chat.yaml", ("one", 1, 1))
+    pytester.makepyfile(test_vcr=f"CONFIG = {config}\n" + VCR_CHAT)
+
+
+def test_an_unsupported_vcr_config_key_is_one_short_error_per_test(
+    pytester: pytest.Pytester,
+) -> None:
+    _vcr_project(pytester, "{'custom_patches': ()}")
+    pytester.makepyfile(
+        test_more="import pytest\n\n@pytest.mark.vcr\ndef test_other():\n    pass\n"
+    )
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture(scope='module')\ndef vcr_config():\n"
+        "    return {'custom_patches': ()}\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    out = result.stdout.str()
+    assert out.count("vcr_config key 'custom_patches' is not supported") == 4  # report + summary
+    assert "Traceback" not in out and "def vcr(" not in out and "raise " not in out, out
+
+
+def test_allow_playback_repeats_replays_an_interaction_again(pytester: pytest.Pytester) -> None:
+    _vcr_project(pytester, "{'allow_playback_repeats': True}")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    _vcr_project(pytester, "{}")
+    once = pytester.runpytest("-p", "no:cacheprovider")
+    once.assert_outcomes(failed=1)
+    # 6. pytest-recording's flag, for a test of its interface
+    once.stdout.fnmatch_lines(["*re-run with --record-mode=new_episodes to add it*"])
+    assert "--llm-mode=record" not in once.stdout.str()
+
+
+IGNORED_HOST = """
+import httpx
+import pytest
+
+URL = {url!r}
+
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {config}
+
+
+@pytest.mark.vcr
+def test_local(vcr):
+    with httpx.Client() as client:
+        assert client.post(URL + "/v1/x", json={{"n": 1}}).json()["echo"] == {{"n": 1}}
+"""
+
+
+@pytest.mark.parametrize(
+    "config", ["{'ignore_localhost': True}", "{'ignore_hosts': ['127.0.0.1']}"]
+)
+def test_ignored_hosts_reach_the_server_past_the_cassette(
+    pytester: pytest.Pytester, echo_url: str, config: str
+) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_ignored=IGNORED_HOST.format(url=echo_url, config=config))
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    recorded = pytester.runpytest("-p", "no:cacheprovider", "--record-mode=once")
+    recorded.assert_outcomes(passed=1)
+    assert not (pytester.path / "cassettes").exists()  # neither replayed nor recorded
+
+
+# -- 6. the vcr fixture speaks vcrpy's record modes ----------------------------------------------
+
+
+def test_the_vcr_fixture_names_its_record_mode_as_vcrpy_does(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        test_mode="""
+        import pytest
+
+        @pytest.mark.vcr
+        def test_mode(vcr):
+            print("MODE", vcr.record_mode)
+        """
+    )
+    for flags, name in (((), "none"), (("--llm-mode=record",), "new_episodes")):
+        result = pytester.runpytest("-s", "-p", "no:cacheprovider", *flags)
+        result.assert_outcomes(passed=1)
+        assert f"MODE {name}\n" in result.stdout.str() or f"MODE {name}." in result.stdout.str()

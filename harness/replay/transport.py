@@ -8,7 +8,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -118,6 +118,9 @@ class ReplayTransport:
     Replay mode: each miss is kept in ``misses``, and ``on_miss`` (if given) is called with
     ``(request, miss)`` before the CassetteMiss is raised (it may raise another error instead);
     ``miss_hint`` replaces the miss message's closing line (how to record the request).
+    ``allow_repeats``: a request whose recorded interactions were all played gets the last of
+    them again (vcrpy's ``allow_playback_repeats``). ``ignore_hosts``: requests to these hosts
+    go to the upstream in every mode, neither replayed nor recorded (vcrpy's ``ignore_hosts``).
     ``run_started_at``: in ``rewrite`` mode, interactions recorded before it are dropped
     (default: when this transport was made); give several transports of one run the same
     start so a cassette they share keeps what each of them recorded. A record or rewrite
@@ -140,6 +143,8 @@ class ReplayTransport:
         buffer_seconds: float = BUFFER_SECONDS,
         on_miss: Callable[[Any, CassetteMiss], None] | None = None,
         miss_hint: str | None = None,
+        allow_repeats: bool = False,
+        ignore_hosts: Iterable[str] = (),
     ) -> None:
         if buffer_bytes < 0 or buffer_seconds < 0:
             raise ValueError(
@@ -161,6 +166,7 @@ class ReplayTransport:
         self._on_miss = on_miss
         self._miss_hint = miss_hint
         self.misses: list[CassetteMiss] = []
+        self.ignore_hosts = frozenset(h.lower() for h in ignore_hosts)
         # rewrite keeps only interactions recorded since the run started: by default this
         # transport's start; a shared start keeps what earlier transports of the run recorded
         self._started_at = now() if run_started_at is None else run_started_at
@@ -181,7 +187,9 @@ class ReplayTransport:
             if self.mode == "rewrite" and existed:
                 self._check_replaceable()
         with gc_paused():  # one key per interaction: no collector passes over the lot meanwhile
-            self._index = InteractionIndex(self.cassette.interactions, self.matcher)
+            self._index = InteractionIndex(
+                self.cassette.interactions, self.matcher, allow_repeats=allow_repeats
+            )
         if self.mode in ("record", "rewrite"):
             weakref.finalize(self, _warn_unwritten, self.cassette, self.mode)
 
@@ -210,7 +218,7 @@ class ReplayTransport:
         """Answer a sync client's request (httpx or httpx2); ``upstream`` overrides for this one."""
         library = library_for(request)
         request.read()
-        if self.mode == "live":
+        if self.mode == "live" or self._ignored(request):
             return self._upstream_for(library, False, upstream).handle_request(request)
         recorded = self._recorded_request(request)
         replayed = self._replay(library, recorded, request)
@@ -227,7 +235,7 @@ class ReplayTransport:
         """Answer an async client's request (httpx or httpx2); ``upstream`` as in the sync one."""
         library = library_for(request)
         await request.aread()
-        if self.mode == "live":
+        if self.mode == "live" or self._ignored(request):
             return await self._upstream_for(library, True, upstream).handle_async_request(request)
         recorded = self._recorded_request(request)
         replayed = self._replay(library, recorded, request)
@@ -382,6 +390,10 @@ class ReplayTransport:
         }
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _ignored(self, request: Any) -> bool:
+        """Whether ``request`` goes to a host in ``ignore_hosts`` (past the cassette)."""
+        return bool(self.ignore_hosts) and str(request.url.host).lower() in self.ignore_hosts
 
     def _recorded_request(self, request: Any) -> RecordedRequest:
         headers = [
