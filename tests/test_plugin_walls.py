@@ -3,6 +3,8 @@ paths, the unplayed summary, cassette misses behind SDK retries, and the vcr int
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.test_plugin_vcr import echo_url
@@ -120,6 +122,8 @@ def test_ini_paths_are_relative_to_the_ini_file_not_the_rootdir(
 
 SHARED_CASSETTE = """
 import openai
+from pathlib import Path
+
 import pytest
 
 
@@ -181,6 +185,8 @@ ANTHROPIC_MISS = """
 import time
 
 import anthropic
+from pathlib import Path
+
 import pytest
 
 SLEEPS = []
@@ -263,6 +269,8 @@ def test_a_miss_an_app_swallowed_is_shown_in_the_failed_tests_report(
 
 VCR_CHAT = """
 import httpx
+from pathlib import Path
+
 import pytest
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
@@ -323,6 +331,8 @@ def test_allow_playback_repeats_replays_an_interaction_again(pytester: pytest.Py
 
 IGNORED_HOST = """
 import httpx
+from pathlib import Path
+
 import pytest
 
 URL = {url!r}
@@ -372,3 +382,55 @@ def test_the_vcr_fixture_names_its_record_mode_as_vcrpy_does(pytester: pytest.Py
         result = pytester.runpytest("-s", "-p", "no:cacheprovider", *flags)
         result.assert_outcomes(passed=1)
         assert f"MODE {name}\n" in result.stdout.str() or f"MODE {name}." in result.stdout.str()
+
+
+# -- the transport options behind them -------------------------------------------------------
+
+
+def _answers(path: Path, *contents: str) -> None:
+    from harness.replay import Interaction, RecordedRequest, RecordedResponse, dump_interactions
+
+    recorded = [
+        Interaction(
+            RecordedRequest("GET", "http://api.test/v1/x", [], b""),
+            RecordedResponse(200, [("content-type", "text/plain")], text.encode()),
+        )
+        for text in contents
+    ]
+    path.write_text(dump_interactions(recorded)[1], encoding="utf-8")
+
+
+def test_allow_repeats_replays_in_order_then_the_last_one_again(tmp_path: Path) -> None:
+    import httpx2
+
+    from harness.replay import CassetteMiss, ReplayTransport
+
+    cassette = tmp_path / "c.yaml"
+    _answers(cassette, "first", "second")
+    repeating = ReplayTransport(cassette, allow_repeats=True)
+    with httpx2.Client(transport=repeating) as client:
+        got = [client.get("http://api.test/v1/x").text for _ in range(3)]
+    assert got == ["first", "second", "second"]
+    assert repeating.unplayed() == []
+    strict = ReplayTransport(cassette)
+    with httpx2.Client(transport=strict) as client:
+        client.get("http://api.test/v1/x")
+        client.get("http://api.test/v1/x")
+        with pytest.raises(CassetteMiss):
+            client.get("http://api.test/v1/x")
+    assert len(strict.misses) == 1
+
+
+def test_ignored_hosts_go_upstream_in_replay_mode(tmp_path: Path) -> None:
+    import httpx2
+
+    from harness.replay import ReplayTransport
+
+    cassette = tmp_path / "c.yaml"
+    _answers(cassette, "recorded")
+    upstream = httpx2.MockTransport(lambda request: httpx2.Response(200, text="live"))
+    transport = ReplayTransport(cassette, upstream=upstream, ignore_hosts=["LOCAL.test"])
+    with httpx2.Client(transport=transport) as client:
+        assert client.get("http://local.test/v1/x").text == "live"
+        assert client.get("http://api.test/v1/x").text == "recorded"
+    assert transport.misses == []
