@@ -245,7 +245,7 @@ def test_unknown_vcr_config_key_is_named(pytester: pytest.Pytester) -> None:
 
         @pytest.fixture(scope="module")
         def vcr_config():
-            return {"ignore_localhost": True}
+            return {"custom_patches": ()}
         """
     )
     pytester.makepyfile(
@@ -259,7 +259,7 @@ def test_unknown_vcr_config_key_is_named(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*vcr_config key 'ignore_localhost' is not supported*"])
+    result.stdout.fnmatch_lines(["*vcr_config key 'custom_patches' is not supported*"])
 
 
 def test_block_network_marker_in_a_live_session(pytester: pytest.Pytester) -> None:

@@ -179,7 +179,9 @@ def test_a_model_missing_from_the_config_is_a_collection_error(
 ) -> None:
     result = project.runpytest("--llm-models", "nope")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*qa.suite.yaml*'nope'*not in models.yaml*echo, echo-b*"])
+    result.stdout.fnmatch_lines(
+        ["*qa.suite.yaml*'nope'*not in */models.yaml (from *)*echo, echo-b*"]
+    )
 
 
 def test_module_level_suite_objects_are_collected_and_run(

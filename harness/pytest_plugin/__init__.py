@@ -71,6 +71,7 @@ from harness.pytest_plugin.session import (
     PLACEHOLDER_KEYS,
     SESSION,
     STARTED_KEY,
+    TEST_STATE,
     Session,
     cassette_dir,
 )
@@ -79,7 +80,7 @@ from harness.pytest_plugin.suites import SuitePlugin, add_suite_options
 from harness.pytest_plugin.vcr import add_vcr_options, register_vcr_plugin
 
 if TYPE_CHECKING:
-    from harness.pytest_plugin.cassettes import LLMCassette, LLMFactory
+    from harness.pytest_plugin.cassettes import LLMCassette, LLMFactory, TestState
 
 __all__ = ["LLMCassette", "LLMFactory"]
 
@@ -233,11 +234,24 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Remember whether the test body failed (strict mode only reports passing tests)."""
+    """Remember whether the test body failed (strict mode only reports passing tests); a
+    failed test whose cassette missed requests shows the misses in a section of its report."""
     report = yield
     if report.when == "call":
         item.stash[CALL_FAILED] = report.failed
+    state = item.stash.get(TEST_STATE, None)
+    if report.failed and state is not None:
+        _show_misses(report, state)
     return report
+
+
+def _show_misses(report: pytest.TestReport, state: TestState) -> None:
+    """The misses an error hid (an SDK's ``APIConnectionError``), each once, in a section."""
+    shown = report.longreprtext
+    texts = list(dict.fromkeys(str(miss) for miss in state.misses))
+    hidden = [text for text in texts if text.splitlines()[0] not in shown]
+    if hidden:
+        report.sections.append(("harness: cassette miss", "\n\n".join(hidden)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -20,7 +20,13 @@ from harness.errors import ConfigError
 from harness.providers import BaseLLM, create_llm_instance
 from harness.pytest_plugin.summary import TestRecord, usage_of
 from harness.pytest_plugin.unplayed import unplayed_entry
-from harness.replay import FaultTransport, Interaction, ReplayTransport, resolve_mode
+from harness.replay import (
+    CassetteMiss,
+    FaultTransport,
+    Interaction,
+    ReplayTransport,
+    resolve_mode,
+)
 from harness.replay.transport import Mode
 
 __all__ = ["LLMCassette", "LLMFactory", "TestState"]
@@ -69,6 +75,25 @@ class TestState:
         self.record = TestRecord(nodeid=nodeid)
         self.unmetered = 0  # requests whose response reported no usage
         self.cassette: LLMCassette | None = None
+        self._missed: set[tuple[str, str, bytes]] = set()
+
+    def repeats_a_miss(self, request: Any, miss: CassetteMiss) -> bool:
+        """Whether ``request`` already missed the cassette in this test (a client's retry:
+        replay mode misses it again, whatever the wait); notes it otherwise."""
+        content = getattr(request, "content", b"") if request is not None else b""
+        key = (miss.method, miss.url, bytes(content))
+        if key in self._missed:
+            return True
+        self._missed.add(key)
+        return False
+
+    @property
+    def misses(self) -> list[CassetteMiss]:
+        """The cassette misses of this test, in order."""
+        cassette = self.cassette
+        if cassette is None or cassette.transport is None:
+            return []
+        return list(cassette.transport.misses)
 
     def observe(self, request: Any, interaction: Interaction, replayed: bool) -> None:
         cassette = self.cassette
@@ -82,10 +107,8 @@ class TestState:
         else:
             self.costs.update(usage, model or "unknown")
 
-    def finish(
-        self, rootdir: Path, *, unplayed_report: bool = False, failed: bool = False
-    ) -> TestRecord:
-        """The test's record; with ``unplayed_report``, its cassette's unplayed entry too."""
+    def finish(self, rootdir: Path, *, failed: bool = False) -> TestRecord:
+        """The test's record, with its cassette's unplayed entry (merged over the run later)."""
         record = self.record
         totals = self.costs.get_costs()
         record.requests = totals.requests_count + self.unmetered
@@ -99,7 +122,7 @@ class TestState:
                 record.cassette = _shown(cassette.path, rootdir)
                 record.recorded = len(cassette.recorded)
                 record.unplayed = len(cassette.unplayed)
-                if unplayed_report and cassette.transport is not None:
+                if cassette.transport is not None:
                     record.unplayed_report = unplayed_entry(cassette.transport, failed=failed)
         return record
 

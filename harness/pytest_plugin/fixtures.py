@@ -8,25 +8,32 @@ Registered by :func:`harness.pytest_plugin.pytest_configure`; the precedence of 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.pytest_plugin.network import NetworkGuard
-from harness.pytest_plugin.session import CALL_FAILED, PLACEHOLDER_KEYS, SESSION
+from harness.pytest_plugin.session import (
+    CALL_FAILED,
+    PLACEHOLDER_KEYS,
+    SESSION,
+    TEST_STATE,
+    ini_path,
+)
 
 if TYPE_CHECKING:  # config, providers and replay load when a test uses them (issue #14)
     from harness.config import ModelsConfig
     from harness.costs import CostManager
     from harness.providers import FakeLLM
     from harness.pytest_plugin.cassettes import LLMCassette, LLMFactory, TestState
-    from harness.replay import CassetteContext, Faults
+    from harness.replay import CassetteContext, CassetteMiss, Faults
 
 __all__ = [
     "CASSETTE_MARKER_HELP",
     "FAULTS_MARKER_HELP",
+    "fail_repeated_misses",
     "fake_llm",
     "llm",
     "llm_cassette",
@@ -61,11 +68,10 @@ def _llm_state(request: pytest.FixtureRequest) -> Iterator[TestState]:
 
     session = request.config.stash[SESSION]
     state = TestState(request.node.nodeid, session.remaining_budget())
+    request.node.stash[TEST_STATE] = state
     yield state
     failed = request.node.stash.get(CALL_FAILED, True)  # no call report: setup failed
-    record = state.finish(
-        request.config.rootpath, unplayed_report=bool(session.unplayed_report), failed=failed
-    )
+    record = state.finish(request.config.rootpath, failed=failed)
     session.records.append(record)
 
 
@@ -88,8 +94,8 @@ def llm_mode(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def llm_cassette_dir(pytestconfig: pytest.Config) -> Path:
-    """Where cassettes live when no flag says (default: the ini value, at the rootdir)."""
-    return pytestconfig.rootpath / str(pytestconfig.getini("llm_cassette_dir") or "cassettes")
+    """Where cassettes live when no flag says (default: the ini value, beside the ini file)."""
+    return ini_path(pytestconfig, str(pytestconfig.getini("llm_cassette_dir") or "cassettes"))
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +110,7 @@ def llm_models_config(pytestconfig: pytest.Config) -> ModelsConfig | None:
     path = str(pytestconfig.getini("llm_config") or "")
     from harness.config import ModelsConfig
 
-    return ModelsConfig.from_yaml_file(pytestconfig.rootpath / path) if path else None
+    return ModelsConfig.from_yaml_file(ini_path(pytestconfig, path)) if path else None
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +120,22 @@ def llm_cassette_options() -> dict[str, Any]:
 
 
 # -- the cassette --------------------------------------------------------------------------------
+
+
+def fail_repeated_misses(state: TestState) -> Callable[[Any, CassetteMiss], None]:
+    """A transport's ``on_miss``: a request that already missed in this test (an SDK's retry
+    of it) fails the test at once. pytest's failure is no ``Exception``, so SDKs that retry
+    any exception (anthropic's) neither wrap nor retry it: no more backoff waits for it."""
+
+    def on_miss(request: Any, miss: CassetteMiss) -> None:
+        if state.repeats_a_miss(request, miss):
+            pytest.fail(
+                f"CassetteMiss, sent again (a client retried it; replay mode misses it every "
+                f"time):\n{miss}",
+                pytrace=False,
+            )
+
+    return on_miss
 
 
 def _default_cassette_path(item: pytest.Item, directory: Path) -> Path:
@@ -201,6 +223,7 @@ def llm_cassette(
     session = config.stash[SESSION]
     options = dict(llm_cassette_options)
     options.setdefault("run_started_at", session.started_at)
+    options.setdefault("on_miss", fail_repeated_misses(_llm_state))
     match = marker.get("match")
     if match is not None:
         options["matcher"] = match if isinstance(match, Matcher) else Matcher(**dict(match))

@@ -20,6 +20,7 @@ from harness.pytest_plugin.network import NetworkGuard
 
 if TYPE_CHECKING:  # config and replay load when a session uses them (issue #14)
     from harness.config import ModelsConfig
+    from harness.pytest_plugin.cassettes import TestState
     from harness.pytest_plugin.summary import TestRecord
 
 __all__ = [
@@ -28,8 +29,10 @@ __all__ = [
     "PLACEHOLDER_KEYS",
     "SESSION",
     "STARTED_KEY",
+    "TEST_STATE",
     "Session",
     "cassette_dir",
+    "ini_path",
 ]
 
 STARTED_KEY = "harness_llm_run_started_at"  # the controller's start, handed to xdist workers
@@ -39,6 +42,7 @@ MODE_NAMES += ("none", "new_episodes", "all", "once")
 SESSION = pytest.StashKey["Session"]()
 CALL_FAILED = pytest.StashKey[bool]()  # on a test item: whether its call phase failed
 PLACEHOLDER_KEYS = pytest.StashKey[PlaceholderKeys]()  # on a test item: its placeholder keys
+TEST_STATE: pytest.StashKey[TestState] = pytest.StashKey()  # on a test item: its ledger, cassette
 
 
 class Session:
@@ -113,7 +117,7 @@ def _models_config(config: pytest.Config) -> ModelsConfig | None:
     given = flag or str(config.getini("llm_config") or "")
     if not given:
         return None
-    path = Path(given) if flag else config.rootpath / given
+    path = Path(given) if flag else ini_path(config, given)
     from harness.config import ModelsConfig
 
     try:
@@ -129,10 +133,16 @@ def _allowed_hosts(config: pytest.Config) -> list[str]:
     return [h for item in hosts for h in item.split(",") if h.strip()]
 
 
+def ini_path(config: pytest.Config, value: str) -> Path:
+    """A path-valued ini key, relative to the ini file's folder (the rootdir without one)."""
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return base / value
+
+
 def cassette_dir(config: pytest.Config) -> Path:
-    """The session's cassette directory: flag > ini > ``cassettes``, at the rootdir."""
-    given = config.getoption("llm_cassette_dir") or str(
-        config.getini("llm_cassette_dir") or "cassettes"
-    )
-    directory = Path(given)
-    return directory if directory.is_absolute() else config.rootpath / directory
+    """The session's cassette directory: flag (at the rootdir) > ini > ``cassettes``."""
+    flag = config.getoption("llm_cassette_dir")
+    if flag:
+        directory = Path(flag)
+        return directory if directory.is_absolute() else config.rootpath / directory
+    return ini_path(config, str(config.getini("llm_cassette_dir") or "cassettes"))

@@ -10,7 +10,7 @@ Collection. Files matching the ini key ``llm_suite_files`` (default ``*.suite.ya
 and is not a suite of its own) and module-level :class:`harness.evals.Suite` objects in test
 modules become collectors; each (case x model) is one item, ``suites/qa.suite.yaml::
 capital-of-france[local-smollm2]``. Models: ``--llm-models`` or the suite's list, looked up in
-``--llm-config``, else the ini ``llm_config``, else a ``models.yaml`` beside the suite file.
+``--llm-config``, else a ``models.yaml`` beside the suite file, else the ini ``llm_config``.
 
 Scheduling. An item does not call the model itself: the model calls of a *batch* of items run
 ahead of them on one background event loop (:func:`harness.evals.run_items`, at most
@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import ConfigError
+from harness.pytest_plugin.session import ini_path
 from harness.pytest_plugin.suite_items import (
     PLUGIN_KEY,
     SuiteCollector,
@@ -217,31 +218,38 @@ class SuitePlugin:
     # configuration lookups
 
     def models_for(self, source: Path) -> tuple[ModelsConfig, str]:
-        """The models config for a suite from ``source``: flag > ini > models.yaml beside it."""
+        """The models config for a suite from ``source`` and where it came from: ``--llm-config``
+        > the ``models.yaml`` beside the suite > the ini ``llm_config`` > a ConfigError."""
         flag = self.config.getoption("llm_config")
         ini = str(self.config.getini("llm_config") or "")
+        beside = (source.parent / "models.yaml").resolve()
         if flag:
-            path = Path(flag).resolve()
+            path, origin = Path(flag).resolve(), "--llm-config"
+        elif beside.is_file():
+            path, origin = beside, "the models.yaml beside the suite file"
         elif ini:
-            path = (self.config.rootpath / ini).resolve()
+            path, origin = ini_path(self.config, ini).resolve(), "the ini key llm_config"
         else:
-            path = (source.parent / "models.yaml").resolve()
-            if not path.is_file():
-                raise ConfigError(
-                    f"no models config: no {self._shown(path)}; pass --llm-config FILE or set "
-                    "llm_config in the ini file"
-                )
+            raise ConfigError(
+                f"no models config: no {beside}; pass --llm-config FILE or set llm_config in "
+                "the ini file"
+            )
         if path not in self._models:
             from harness.config import ModelsConfig
 
-            self._models[path] = (ModelsConfig.from_yaml_file(path), self._shown(path))
+            try:
+                loaded = ModelsConfig.from_yaml_file(path)
+            except ConfigError as error:
+                raise ConfigError(f"{error} (the models config, from {origin})") from None
+            self._models[path] = (loaded, f"{path} (from {origin})")
         return self._models[path]
 
     def baseline_path_for(self, source: Path) -> Path:
-        """``baseline.json`` beside the suite file, unless the ini ``llm_baseline`` says."""
+        """``baseline.json`` beside the suite file, unless the ini ``llm_baseline`` says
+        (relative to the ini file's folder)."""
         ini = str(self.config.getini("llm_baseline") or "")
         if ini:
-            return (self.config.rootpath / ini).resolve()
+            return ini_path(self.config, ini).resolve()
         return (source.parent / "baseline.json").resolve()
 
     def baseline(self, path: Path) -> Baseline:

@@ -27,6 +27,7 @@ __all__ = [
     "decode_records",
     "encode_records",
     "summary_lines",
+    "unplayed_lines",
     "usage_of",
     "wait_lines",
 ]
@@ -223,9 +224,25 @@ def summary_lines(
             f"  {path} (+{sum(r.recorded for r in records if r.cassette == path)})"
             for path in written
         )
-    unplayed = [r for r in records if r.unplayed]
-    if unplayed:
-        count = sum(r.unplayed for r in unplayed)
-        lines.append(f"unplayed interactions ({count}; prune or run with --llm-strict):")
-        lines.extend(f"  {r.cassette}: {r.unplayed} ({r.nodeid})" for r in unplayed)
+    lines.extend(unplayed_lines(records))
+    return lines
+
+
+def unplayed_lines(records: Iterable[TestRecord]) -> list[str]:
+    """The interactions no test of the run played, per cassette: the view of
+    ``--llm-unplayed-report`` (merged over the tests and workers that used each cassette)."""
+    from harness.pytest_plugin.unplayed import merge_unplayed
+
+    used = [r for r in records if r.unplayed_report]
+    merged = [e for e in merge_unplayed(r.unplayed_report or {} for r in used) if e["unplayed"]]
+    if not merged:
+        return []
+    count = sum(len(entry["unplayed"]) for entry in merged)
+    lines = [f"unplayed interactions ({count}; prune or run with --llm-strict):"]
+    for entry in merged:
+        users = [r for r in used if (r.unplayed_report or {}).get("cassette") == entry["cassette"]]
+        shown = next((r.cassette for r in users if r.cassette), entry["cassette"])
+        tests = sorted({r.nodeid for r in users})
+        listed = ", ".join(tests[:3]) + (f" and {len(tests) - 3} more" if len(tests) > 3 else "")
+        lines.append(f"  {shown}: {len(entry['unplayed'])} ({listed})")
     return lines

@@ -2,10 +2,10 @@
 prune --unplayed FILE``.
 
 Each test that ran on a cassette hands over the report its transport writes
-(:meth:`harness.replay.ReplayTransport.write_unplayed_report`, one entry); the entries of a
+(:meth:`harness.replay.ReplayTransport.unplayed_report`, one entry); the entries of a
 cassette used by several tests (or xdist workers) are merged: an interaction is unplayed only
 when no test played it. A test that failed counts as having played everything, so a failure
-never gets a needed interaction pruned.
+never gets a needed interaction pruned. The end-of-run summary lists the same merged view.
 
 No pytest here.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,7 @@ __all__ = ["merge_unplayed", "unplayed_entry", "write_report"]
 
 def unplayed_entry(transport: ReplayTransport, *, failed: bool) -> dict[str, Any]:
     """The transport's unplayed report (one cassette); nothing unplayed when ``failed``."""
-    handle, name = tempfile.mkstemp(prefix="harness-unplayed-", suffix=".json")
-    os.close(handle)
-    try:
-        transport.write_unplayed_report(name)
-        entry: dict[str, Any] = json.loads(Path(name).read_text(encoding="utf-8"))
-    finally:
-        os.unlink(name)
+    entry = transport.unplayed_report()
     if failed:
         entry["unplayed"] = []
     return entry

@@ -13,8 +13,12 @@ format, so the project can go back to pytest-recording at any time; the ini key
 ``filter_query_parameters``, ``filter_post_data_parameters``, ``record_mode``,
 ``before_record_request`` and ``before_record_response`` (callables on vcrpy-like objects:
 see :class:`VcrRequest`), ``decode_compressed_response`` (harness always stores bodies
-decoded), ``serializer`` (``"yaml"`` only) and ``cassette_library_dir``. Any other key is a
-usage error naming it. The record mode: ``--record-mode`` > ``--llm-mode`` > marker keyword >
+decoded), ``serializer`` (``"yaml"`` only), ``cassette_library_dir``, ``allow_playback_repeats``
+(the last interaction recorded for a request answers it again once all were played) and
+``ignore_localhost``/``ignore_hosts`` (requests to those hosts reach the real server, neither
+replayed nor recorded). Any other key fails each vcr test with one line naming it. A miss
+suggests pytest-recording's ``--record-mode``, and ``vcr.record_mode`` uses vcrpy's names.
+The record mode: ``--record-mode`` > ``--llm-mode`` > marker keyword >
 ``vcr_config`` > ``none`` (replay only).
 
 When pytest-recording is installed it keeps ``vcr``: harness registers none of this and
@@ -223,12 +227,33 @@ def vcr(
         with NetworkGuard.suspended() if marks else contextlib.nullcontext():
             yield None
         return
+    try:
+        yield from _vcr_cassette(request, marks, record_mode)
+    except pytest.UsageError as error:  # one short error per test, no traceback
+        pytest.fail(str(error), pytrace=False)
+
+
+def _miss_hint(path: Path) -> str:
+    """How to record a request a vcr cassette missed, in pytest-recording's flags."""
+    if path.exists():
+        return (
+            "re-run with --record-mode=new_episodes to add it (or --record-mode=all to re-record)"
+        )
+    return "re-run with --record-mode=once to record the cassette"
+
+
+def _vcr_cassette(
+    request: pytest.FixtureRequest, marks: list[pytest.Mark], record_mode: str
+) -> Iterator[VcrCassette]:
     from harness.pytest_plugin.cassettes import LLMCassette
+    from harness.pytest_plugin.fixtures import fail_repeated_misses
     from harness.pytest_plugin.vcr_cassette import VcrCassette, transport_options
     from harness.replay import resolve_mode
     from harness.replay.patching import use_cassette
     from harness.replay.vcr_format import is_vcr_cassette
 
+    node = request.node
+    config = request.config
     vcr_config = dict(request.getfixturevalue("vcr_config"))
     vcr_config.update(_marker_config(marks))
     directory = Path(
@@ -254,6 +279,8 @@ def vcr(
     options = transport_options(vcr_config)
     options.update(request.getfixturevalue("llm_cassette_options"))
     state: TestState = request.getfixturevalue("_llm_state")
+    options.setdefault("on_miss", fail_repeated_misses(state))
+    options.setdefault("miss_hint", _miss_hint(path))
     state.cassette = LLMCassette(path, mode, strict=False)
     convert = bool(config.getini("llm_vcr_convert"))
     holder: list[VcrCassette] = []
@@ -264,9 +291,12 @@ def vcr(
             holder[0].observe(req, interaction, replayed)
 
     context = use_cassette(path, mode, on_interaction=observe, **options)
+    guard = config.stash[_SETTINGS].guard
     with contextlib.ExitStack() as stack:
         if mode != "replay":
             stack.enter_context(NetworkGuard.suspended())
+        elif guard is not None and options["ignore_hosts"]:  # ignored hosts pass the cassette
+            stack.enter_context(_allowing(guard, options["ignore_hosts"]))
         transport = stack.enter_context(context)
         # a vcrpy file stays vcrpy, a new one is made in vcrpy's format: pytest-recording
         # can read every cassette this writes, unless the project converts
@@ -275,9 +305,21 @@ def vcr(
         elif not path.exists() or is_vcr_cassette(path):
             transport.cassette.vcr_format = True
         state.cassette.transport = transport
-        cassette = VcrCassette(path, mode, transport)
+        cassette = VcrCassette(path, raw_mode.lower(), transport)
         holder.append(cassette)
         yield cassette
+
+
+@contextlib.contextmanager
+def _allowing(guard: NetworkGuard, hosts: list[str]) -> Iterator[None]:
+    """Let the replay guard pass ``hosts`` meanwhile (a vcr test's ``ignore_hosts``)."""
+    added = [h for h in hosts if h not in guard.allow]
+    guard.allow.extend(added)
+    try:
+        yield
+    finally:
+        for host in added:
+            guard.allow.remove(host)
 
 
 _MOVED = frozenset({"VcrCassette", "VcrMatcher", "VcrRequest", "transport_options"})

@@ -38,9 +38,13 @@ _KNOWN_KEYS = frozenset(
         "before_record_response",
         "serializer",
         "cassette_library_dir",
+        "allow_playback_repeats",
+        "ignore_localhost",
+        "ignore_hosts",
         *_IGNORED_KEYS,
     }
 )
+LOCALHOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # vcrpy's ignore_localhost
 
 
 # -- matching and redaction from vcr_config ------------------------------------------------------
@@ -168,7 +172,8 @@ class _CallbackRedactor(Redactor):
 
 
 def transport_options(vcr_config: Mapping[str, Any]) -> dict[str, Any]:
-    """ReplayTransport keyword arguments (``matcher``, ``redactor``) for a vcr_config."""
+    """ReplayTransport keyword arguments (``matcher``, ``redactor``, ``allow_repeats``,
+    ``ignore_hosts``) for a vcr_config."""
     unknown = sorted(set(vcr_config) - _KNOWN_KEYS)
     if unknown:
         raise pytest.UsageError(
@@ -213,7 +218,21 @@ def transport_options(vcr_config: Mapping[str, Any]) -> dict[str, Any]:
         ignore_query=Matcher().ignore_query | {q.lower() for q in query},
         match_on=tuple(match_on),
     )
-    return {"matcher": matcher, "redactor": redactor}
+    for key in ("allow_playback_repeats", "ignore_localhost"):
+        if not isinstance(vcr_config.get(key, False), bool):
+            raise pytest.UsageError(f"vcr_config[{key!r}]: expected True or False")
+    ignored = set(_names(vcr_config.get("ignore_hosts"), "ignore_hosts"))
+    if vcr_config.get("ignore_localhost"):
+        ignored |= LOCALHOSTS
+    return {
+        "matcher": matcher,
+        "redactor": redactor,
+        "allow_repeats": bool(vcr_config.get("allow_playback_repeats", False)),
+        "ignore_hosts": sorted(h.lower() for h in ignored),
+    }
+
+
+VCR_MODE_NAMES = {"replay": "none", "record": "new_episodes", "rewrite": "all"}
 
 
 class VcrCassette:
@@ -221,7 +240,7 @@ class VcrCassette:
 
     def __init__(self, path: Path, mode: str, transport: ReplayTransport) -> None:
         self.path = path
-        self.record_mode = mode
+        self.record_mode = VCR_MODE_NAMES.get(mode, mode)  # vcrpy's name: none, once, ...
         self.transport = transport
         self.play_count = 0
         self.requests: list[RecordedRequest] = []

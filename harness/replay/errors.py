@@ -60,7 +60,10 @@ class ClosestRequest:
 
 
 class CassetteMiss(ReplayError):
-    """No recorded interaction matches the request (and the mode forbids going to the network)."""
+    """No recorded interaction matches the request (and the mode forbids going to the network).
+
+    ``hint``, when given, replaces the closing line that says how to record the request.
+    """
 
     def __init__(
         self,
@@ -71,6 +74,7 @@ class CassetteMiss(ReplayError):
         url: str,
         closest: list[ClosestRequest] | None = None,
         reason: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.cassette = cassette
         self.mode = mode
@@ -89,7 +93,9 @@ class CassetteMiss(ReplayError):
                 lines.extend(f"    {line}" for line in near.diff.splitlines())
         else:
             lines.append("the cassette has no recorded requests")
-        lines.append("re-run with --llm-mode=record to add it (or --llm-mode=rewrite to re-record)")
+        lines.append(
+            hint or "re-run with --llm-mode=record to add it (or --llm-mode=rewrite to re-record)"
+        )
         super().__init__("\n".join(lines))
 
 

@@ -186,10 +186,18 @@ _DIFF_LINES = 40
 
 
 class InteractionIndex:
-    """Recorded interactions by request key; identical requests replay in recorded order."""
+    """Recorded interactions by request key; identical requests replay in recorded order.
 
-    def __init__(self, interactions: Iterable[Interaction], matcher: Matcher) -> None:
+    ``allow_repeats``: once every interaction recorded for a request was played, the last of
+    them answers it again (vcrpy's ``allow_playback_repeats``).
+    """
+
+    def __init__(
+        self, interactions: Iterable[Interaction], matcher: Matcher, *, allow_repeats: bool = False
+    ) -> None:
         self.matcher = matcher
+        self.allow_repeats = allow_repeats
+        self._last: dict[RequestKey, int] = {}  # with allow_repeats: the last played, per key
         self.interactions: list[Interaction] = list(interactions)
         # per key, the unplayed indexes last-to-first (a list is a tenth of a deque's size)
         self._queues: dict[RequestKey, list[int]] = {}
@@ -202,11 +210,15 @@ class InteractionIndex:
 
     def take(self, request: RecordedRequest) -> tuple[int, Interaction] | None:
         """The next unplayed interaction recorded for ``request``, marked as played."""
-        queue = self._queues.get(self.matcher.key(request))
+        key = self.matcher.key(request)
+        queue = self._queues.get(key)
         if not queue:
-            return None
+            last = self._last.get(key) if self.allow_repeats else None
+            return None if last is None else (last, self.interactions[last])
         i = queue.pop()
         self._played.add(i)
+        if self.allow_repeats:
+            self._last[key] = i
         return i, self.interactions[i]
 
     def unplayed(self) -> list[int]:

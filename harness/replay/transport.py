@@ -8,7 +8,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -115,6 +115,12 @@ class ReplayTransport:
     ``upstream`` defaults to the client library's own HTTP transport. ``on_interaction`` is
     called with ``(request, interaction, replayed)`` for each interaction replayed or recorded
     (a recorded one once its body has been read), e.g. to meter tokens; it must not raise.
+    Replay mode: each miss is kept in ``misses``, and ``on_miss`` (if given) is called with
+    ``(request, miss)`` before the CassetteMiss is raised (it may raise another error instead);
+    ``miss_hint`` replaces the miss message's closing line (how to record the request).
+    ``allow_repeats``: a request whose recorded interactions were all played gets the last of
+    them again (vcrpy's ``allow_playback_repeats``). ``ignore_hosts``: requests to these hosts
+    go to the upstream in every mode, neither replayed nor recorded (vcrpy's ``ignore_hosts``).
     ``run_started_at``: in ``rewrite`` mode, interactions recorded before it are dropped
     (default: when this transport was made); give several transports of one run the same
     start so a cassette they share keeps what each of them recorded. A record or rewrite
@@ -135,6 +141,10 @@ class ReplayTransport:
         run_started_at: datetime | None = None,
         buffer_bytes: int = BUFFER_BYTES,
         buffer_seconds: float = BUFFER_SECONDS,
+        on_miss: Callable[[Any, CassetteMiss], None] | None = None,
+        miss_hint: str | None = None,
+        allow_repeats: bool = False,
+        ignore_hosts: Iterable[str] = (),
     ) -> None:
         if buffer_bytes < 0 or buffer_seconds < 0:
             raise ValueError(
@@ -153,6 +163,10 @@ class ReplayTransport:
         self._clock = clock
         self._now = now
         self._on_interaction = on_interaction
+        self._on_miss = on_miss
+        self._miss_hint = miss_hint
+        self.misses: list[CassetteMiss] = []
+        self.ignore_hosts = frozenset(h.lower() for h in ignore_hosts)
         # rewrite keeps only interactions recorded since the run started: by default this
         # transport's start; a shared start keeps what earlier transports of the run recorded
         self._started_at = now() if run_started_at is None else run_started_at
@@ -175,6 +189,7 @@ class ReplayTransport:
         # The match index is built by the first request (or report) that needs it: opening a
         # large cassette costs no key per interaction, and a transport never used pays none.
         self._indexed = list(self.cassette.interactions)
+        self._allow_repeats = allow_repeats
         self._built_index: InteractionIndex | None = None
         self._index_lock = threading.Lock()
         if self.mode in ("record", "rewrite"):
@@ -189,7 +204,9 @@ class ReplayTransport:
                 index = self._built_index
                 if index is None:
                     with gc_paused():  # one key per interaction: no collector passes meanwhile
-                        index = InteractionIndex(self._indexed, self.matcher)
+                        index = InteractionIndex(
+                            self._indexed, self.matcher, allow_repeats=self._allow_repeats
+                        )
                     self._built_index, self._indexed = index, []
         return index
 
@@ -218,7 +235,7 @@ class ReplayTransport:
         """Answer a sync client's request (httpx or httpx2); ``upstream`` overrides for this one."""
         library = library_for(request)
         request.read()
-        if self.mode == "live":
+        if self.mode == "live" or self._ignored(request):
             return self._upstream_for(library, False, upstream).handle_request(request)
         recorded = self._recorded_request(request)
         replayed = self._replay(library, recorded, request)
@@ -235,7 +252,7 @@ class ReplayTransport:
         """Answer an async client's request (httpx or httpx2); ``upstream`` as in the sync one."""
         library = library_for(request)
         await request.aread()
-        if self.mode == "live":
+        if self.mode == "live" or self._ignored(request):
             return await self._upstream_for(library, True, upstream).handle_async_request(request)
         recorded = self._recorded_request(request)
         replayed = self._replay(library, recorded, request)
@@ -368,8 +385,13 @@ class ReplayTransport:
         ``prune`` checks method, uri and fingerprint (``request_fingerprint``) to make sure the
         cassette did not change since.
         """
+        report = self.unplayed_report()
+        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    def unplayed_report(self) -> dict[str, Any]:
+        """What :meth:`write_unplayed_report` writes, as a dict."""
         interactions = self._index.interactions
-        report = {
+        return {
             "version": 1,
             "cassette": os.path.abspath(self.path),
             "interactions": len(interactions),
@@ -383,9 +405,12 @@ class ReplayTransport:
                 for i in self._index.unplayed()
             ],
         }
-        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _ignored(self, request: Any) -> bool:
+        """Whether ``request`` goes to a host in ``ignore_hosts`` (past the cassette)."""
+        return bool(self.ignore_hosts) and str(request.url.host).lower() in self.ignore_hosts
 
     def _recorded_request(self, request: Any) -> RecordedRequest:
         headers = [
@@ -411,14 +436,20 @@ class ReplayTransport:
             chunks = split_events(response.headers, response.body)
             return library.replay_response(response.status, response.headers, chunks, request)
         if self.mode == "replay":
-            raise CassetteMiss(
+            miss = CassetteMiss(
                 cassette=str(self.path),
                 mode=self.mode,
                 method=recorded.method,
                 url=recorded.uri,
                 closest=self._index.closest(recorded),
                 reason=None if self._existed else "the cassette file does not exist",
+                hint=self._miss_hint,
             )
+            with self._lock:
+                self.misses.append(miss)
+            if self._on_miss is not None:
+                self._on_miss(request, miss)
+            raise miss
         return None
 
     def _refused(self, answer: Any, recorded: RecordedRequest) -> Any:
