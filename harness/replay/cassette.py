@@ -288,6 +288,10 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     r"(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}": ("ya29.",),
 }
 _BEARER = r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"
+# The same without the word boundary: the scan also reads raw bytes as latin-1, where a
+# letter such as "é" before the word is no word character, so the file check must not ask for
+# a boundary either (no false negatives).
+_BEARER_ANYWHERE = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/-]{16,}=*")
 
 
 def _may_hold_secret(item: _Item) -> bool:
@@ -320,7 +324,7 @@ def _file_may_hold_secret(text: str) -> bool:
         return True
     # a bearer token has no fixed text but the word: the pattern itself is run (it spans line
     # breaks and indentation as a literal block writes them)
-    if _BEARER in patterns and "bearer" in text.lower() and patterns[_BEARER].search(text):
+    if _BEARER in patterns and "bearer" in text.lower() and _BEARER_ANYWHERE.search(text):
         return True
     if any(needle in text for source in sources for needle in _NEEDS[source]):
         return True

@@ -1003,3 +1003,16 @@ def test_a_cassette_loaded_for_recording_compares_bytes_on_its_next_write(tmp_pa
     cassette.add(_interactions(4)[3])
     cassette.save()
     assert [json.loads(i.request.body)["n"] for i in load_interactions(path)] == [0, 1, 2, 3]
+
+
+def test_a_bearer_token_after_a_letter_is_seen_by_the_file_check() -> None:
+    # the full scan reads raw bytes as latin-1, where "é" is no word character: found there
+    body = "éBeArEr abcdefghabcdefghabcdefgh".encode()
+    headers = [("content-type", "text/plain")]
+    item = cassette_module._Item.of(
+        Interaction(
+            RecordedRequest("POST", URL, headers, body), RecordedResponse(200, headers, b"")
+        )
+    )
+    assert _full_scan(item)
+    assert cassette_module._file_may_hold_secret(cassette_module._document([item]))
