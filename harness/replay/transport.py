@@ -189,6 +189,7 @@ class ReplayTransport:
         # The match index is built by the first request (or report) that needs it: opening a
         # large cassette costs no key per interaction, and a transport never used pays none.
         self._indexed = list(self.cassette.interactions)
+        self._empty_at_open = not self._indexed
         self._allow_repeats = allow_repeats
         self._built_index: InteractionIndex | None = None
         self._index_lock = threading.Lock()
@@ -425,8 +426,8 @@ class ReplayTransport:
         return self.redactor.redact_request(raw)
 
     def _replay(self, library: Library, recorded: RecordedRequest, request: Any) -> Any:
-        if self.mode == "rewrite":
-            return None
+        if self.mode == "rewrite" or (self.mode == "record" and self._empty_at_open):
+            return None  # nothing recorded before this transport could match
         with self._lock:
             hit = self._index.take(recorded)
         if hit is not None:

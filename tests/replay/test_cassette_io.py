@@ -1016,3 +1016,20 @@ def test_a_bearer_token_after_a_letter_is_seen_by_the_file_check() -> None:
     )
     assert _full_scan(item)
     assert cassette_module._file_may_hold_secret(cassette_module._document([item]))
+
+
+def test_recording_into_an_empty_cassette_computes_no_match_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted = _Counted(monkeypatch)
+    path = tmp_path / "new.yaml"
+    upstream = httpx2.MockTransport(_json_upstream)
+    with ReplayTransport(path, "record", upstream=upstream) as t, httpx2.Client(transport=t) as c:
+        for n in range(3):
+            c.post(URL, json={"n": n})
+    assert counted.calls["key"] == 0  # nothing stored before could match: no lookup
+    assert len(load_interactions(path)) == 3
+    # with what it recorded on disk, a new record transport replays the same request
+    with ReplayTransport(path, "record", upstream=upstream) as t, httpx2.Client(transport=t) as c:
+        c.post(URL, json={"n": 0})
+    assert counted.calls["key"] > 0 and len(load_interactions(path)) == 3

@@ -47,7 +47,9 @@ def _core(alphabet: str, size: int | tuple[int, int]) -> st.SearchStrategy[str]:
 
 # A core of one repeated character could also occur by chance (a run of "A"s in base64).
 def _varied(core: str) -> bool:
-    return len(set(core)) > 3
+    # Not the plugin's placeholder AWS key id (AKIAHARNESSREPLAY000): it is in the environment
+    # while a replayed test runs, so Redactor.from_env knows it and redacts it, not refuses it.
+    return len(set(core)) > 3 and "HARNESSREPLAY" not in core
 
 
 _KEY_SHAPED: dict[str, Callable[[str], str]] = {
