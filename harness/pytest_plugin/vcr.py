@@ -227,10 +227,13 @@ def vcr(
         with NetworkGuard.suspended() if marks else contextlib.nullcontext():
             yield None
         return
+    failure: str | None = None
     try:
         yield from _vcr_cassette(request, marks, record_mode)
-    except pytest.UsageError as error:  # one short error per test, no traceback
-        pytest.fail(str(error), pytrace=False)
+    except pytest.UsageError as error:
+        failure = str(error)
+    if failure is not None:  # one short error per test: no traceback, no chained copy
+        pytest.fail(failure, pytrace=False)
 
 
 def _miss_hint(path: Path) -> str:
