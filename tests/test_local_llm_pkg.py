@@ -392,3 +392,19 @@ def test_a_port_whose_last_server_just_stopped_is_free() -> None:
     assert server.port_free(port)
     with socket.create_server(("127.0.0.1", port)) as busy:
         assert busy and not server.port_free(port)  # a listener does take it
+
+
+def test_run_logged_feeds_the_build_output_to_the_progress_and_the_log(tmp_path: Path) -> None:
+    clock = _Clock()
+    shown: list[str] = []
+    progress = server.BuildProgress(clock.now, clock=clock, emit=shown.append)
+    script = "print('[ 50%] Building CXX object a.o'); print('[100%] Built target llama-server')"
+    log = tmp_path / "build.log"
+    server.run_logged("build: compile", [sys.executable, "-c", script], log, 60, progress=progress)
+    assert [m.split("]")[0] for m in shown] == [
+        "build: step 4 of 4: compiling llama-server [ 50%",
+        "build: step 4 of 4: compiling llama-server [100%",
+    ]
+    assert "[100%] Built target llama-server" in log.read_text()
+    with pytest.raises(server.Failure, match="exited with status 3"):
+        server.run_logged("step", [sys.executable, "-c", "raise SystemExit(3)"], log, 60)

@@ -225,9 +225,15 @@ def pip_command() -> list[str]:
 
 
 def run_logged(
-    step: str, cmd: list[Any], logfile: Path, timeout: float, cwd: Path | None = None
+    step: str,
+    cmd: list[Any],
+    logfile: Path,
+    timeout: float,
+    cwd: Path | None = None,
+    progress: BuildProgress | None = None,
 ) -> None:
-    """Run ``cmd`` appending its output to ``logfile``; raise Failure naming the step."""
+    """Run ``cmd`` appending its output to ``logfile`` (and feeding each line to ``progress``
+    when given); raise Failure naming the step."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, "ab") as out:
         out.write(f"\n$ {shlex.join(str(c) for c in cmd)}\n".encode())
@@ -235,7 +241,7 @@ def run_logged(
         try:
             proc = subprocess.Popen(
                 [str(c) for c in cmd],
-                stdout=out,
+                stdout=out if progress is None else subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
@@ -243,6 +249,19 @@ def run_logged(
             )
         except OSError as exc:
             raise Failure(f"{step}: cannot run {cmd[0]}: {exc}") from exc
+        reader = None
+        if progress is not None:
+            shown = progress
+
+            def copy() -> None:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    out.write(raw)
+                    out.flush()
+                    shown.feed(raw.decode("utf-8", "replace"))
+
+            reader = threading.Thread(target=copy, daemon=True)
+            reader.start()
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -251,9 +270,11 @@ def run_logged(
         except KeyboardInterrupt:
             kill_group(proc)
             raise
+        finally:
+            if reader is not None:
+                reader.join(timeout=10)
     if rc != 0:
-        tail = tail_of(logfile)
-        raise Failure(f"{step}: exited with status {rc} (log: {logfile})\n{tail}")
+        raise Failure(f"{step}: exited with status {rc} (log: {logfile})\n{tail_of(logfile)}")
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -390,48 +411,6 @@ class BuildProgress:
         return message
 
 
-def run_with_progress(
-    step: str, cmd: list[Any], logfile: Path, timeout: float, progress: BuildProgress
-) -> None:
-    """``run_logged``, also feeding each output line to ``progress``."""
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    with open(logfile, "ab") as out:
-        out.write(f"\n$ {shlex.join(str(c) for c in cmd)}\n".encode())
-        out.flush()
-        try:
-            proc = subprocess.Popen(
-                [str(c) for c in cmd],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise Failure(f"{step}: cannot run {cmd[0]}: {exc}") from exc
-
-        def copy() -> None:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                out.write(raw)
-                out.flush()
-                progress.feed(raw.decode("utf-8", "replace"))
-
-        reader = threading.Thread(target=copy, daemon=True)
-        reader.start()
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            raise Failure(f"{step}: timed out after {timeout:.0f}s (log: {logfile})") from None
-        except KeyboardInterrupt:
-            kill_group(proc)
-            raise
-        finally:
-            reader.join(timeout=10)
-    if rc != 0:
-        raise Failure(f"{step}: exited with status {rc} (log: {logfile})\n{tail_of(logfile)}")
-
-
 # --------------------------------------------------------------------------- build
 
 
@@ -491,12 +470,12 @@ def build(force: bool = False, jobs: int | None = None, keep: bool = False) -> P
             f"build: step 4 of {BUILD_STEPS}: compiling llama-server with -j{jobs} "
             f"({format_elapsed(time.monotonic() - started)} so far; log: {logfile})"
         )
-        run_with_progress(
+        run_logged(
             "build: cmake --build (llama-server)",
             ["cmake", "--build", build_dir, "--target", "llama-server", "-j", str(jobs)],
             logfile,
             compile_timeout,
-            BuildProgress(started),
+            progress=BuildProgress(started),
         )
 
         built = build_dir / "bin" / "llama-server"
