@@ -11,6 +11,8 @@ from typing import Any
 
 from harness.costs import Usage
 from harness.messages import content_text
+from harness.providers._sdk import in_stream_error
+from harness.providers._wire import format_error
 from harness.providers.base import ChatOptions, StreamChunk, ToolCall
 from harness.tools import Tool
 
@@ -21,6 +23,7 @@ __all__ = [
     "collect_thinking",
     "parse_anthropic_usage",
     "read_anthropic_content",
+    "read_messages_answer",
     "to_anthropic_messages",
 ]
 
@@ -274,6 +277,27 @@ def read_anthropic_content(blocks: list[Any]) -> AnthropicContent:
                 ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments)
             )
     return AnthropicContent("".join(text), "".join(thinking), calls, signed)
+
+
+def read_messages_answer(
+    data: Mapping[str, Any], response: Any, *, provider: str, model: str | None
+) -> AnthropicContent:
+    """The content of a Messages API answer (the Anthropic API's, or Bedrock InvokeModel's).
+
+    An error object sent with a 2xx status raises its harness error; a body without a
+    ``content`` list raises a ResponseFormatError.
+    """
+    if data.get("type") == "error":
+        raise in_stream_error(data, provider=provider, model=model, headers=response.headers)
+    if not isinstance(data.get("content"), list):
+        raise format_error(
+            "the answer has no 'content' list: not a Messages API message",
+            response,
+            response.content,
+            provider=provider,
+            model=model,
+        )
+    return read_anthropic_content(data["content"])
 
 
 def anthropic_stream_chunk(

@@ -17,11 +17,11 @@ from harness.providers._anthropic_wire import (
     anthropic_tool_params,
     collect_thinking,
     parse_anthropic_usage,
-    read_anthropic_content,
+    read_messages_answer,
     to_anthropic_messages,
 )
 from harness.providers._sdk import in_stream_error, raise_mapped, require_sdk
-from harness.providers._wire import SSEStream, format_error, json_answer
+from harness.providers._wire import SSEStream, json_answer
 from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, StreamChunk, ToolCall
 from harness.providers.registry import register_provider
 from harness.providers.results import split_forced_answer
@@ -136,19 +136,9 @@ class AnthropicLLM(BaseLLM):
             self._raise(exc)
         response = raw.http_response
         data = await json_answer(response, provider=self.provider_name, model=self.model)
-        if data.get("type") == "error":  # an error object in a 2xx answer
-            raise in_stream_error(
-                data, provider=self.provider_name, model=self.model, headers=response.headers
-            )
-        if not isinstance(data.get("content"), list):
-            raise format_error(
-                "the answer has no 'content' list: not a Messages API message",
-                response,
-                response.content,
-                provider=self.provider_name,
-                model=self.model,
-            )
-        content = read_anthropic_content(data["content"])
+        content = read_messages_answer(
+            data, response, provider=self.provider_name, model=self.model
+        )
         answer, calls = split_forced_answer(content.calls, options)
         joined = content.text if answer is None else answer
         replay = None

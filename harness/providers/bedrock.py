@@ -29,7 +29,7 @@ from harness.providers._anthropic_wire import (
     anthropic_tool_params,
     collect_thinking,
     parse_anthropic_usage,
-    read_anthropic_content,
+    read_messages_answer,
     to_anthropic_messages,
 )
 from harness.providers._aws import (
@@ -393,17 +393,9 @@ class BedrockLLM(BaseLLM):
     def _anthropic_response(
         self, data: dict[str, Any], response: httpx2.Response, options: ChatOptions | None = None
     ) -> ChatResponse:
-        if data.get("type") == "error":
-            raise in_stream_error(data, provider=self.provider_name, model=self.model)
-        if not isinstance(data.get("content"), list):
-            raise format_error(
-                "the answer has no 'content' list: not an Anthropic Messages body",
-                response,
-                response.content,
-                provider=self.provider_name,
-                model=self.model,
-            )
-        content = read_anthropic_content(data["content"])
+        content = read_messages_answer(
+            data, response, provider=self.provider_name, model=self.model
+        )
         metrics: dict[str, float] = {}
         latency = response.headers.get("x-amzn-bedrock-invocation-latency")
         if latency and latency.isdigit():

@@ -14,6 +14,7 @@ import httpx2
 import pytest
 
 from harness import Tool
+from harness.errors import ResponseFormatError, ServerError
 from harness.messages import tool_result
 from harness.providers.base import ChatResponse, ToolCall
 from harness.providers.bedrock import BedrockLLM
@@ -288,3 +289,26 @@ async def test_converse_sends_the_signed_reasoning_back_with_the_tool_result(
                                         "content": [{"text": "sunny, 21 C"}]}}],
         },
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        ({"type": "message", "role": "assistant"}, ResponseFormatError, "no 'content' list"),
+        (
+            {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+            ServerError,
+            "HTTP 529: busy",
+        ),
+    ],
+)
+async def test_an_invoke_model_answer_is_read_as_an_anthropic_message_or_refused(
+    answer: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    llm = make_llm(
+        httpx2.MockTransport(Recorder(httpx2.Response(200, json=answer))),
+        CLAUDE_3,
+        max_retries=0,
+    )
+    with pytest.raises(error, match=message):
+        await llm.acompletion([QUESTION], stream=False)
