@@ -33,7 +33,7 @@ __all__ = [
     "error_body",
     "format_error",
     "json_answer",
-    "send",
+    "post",
 ]
 
 EXCERPT_CHARS = 200  # of a body, quoted in a ResponseFormatError
@@ -41,16 +41,29 @@ _KEEP_BYTES = 4 * EXCERPT_CHARS  # enough bytes for 200 characters of UTF-8
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
 
 
-async def send(
+async def post(
     client: httpx2.AsyncClient,
-    request: httpx2.Request,
+    url: str,
     *,
+    headers: Any,
+    timeout: float,
     stream: bool,
     provider: str,
     model: str | None,
+    json: Any = None,
+    content: bytes | None = None,
 ) -> httpx2.Response:
-    """Send one request of a raw-HTTP provider: a harness error (a replay miss) passes through,
-    any other transport failure becomes harness's connection or timeout error."""
+    """POST one request of a raw-HTTP provider (``json`` or ``content``; connecting may take at
+    most 10 s of ``timeout``): a harness error (a replay miss) passes through, any other
+    transport failure becomes harness's connection or timeout error."""
+    request = client.build_request(
+        "POST",
+        url,
+        json=json,
+        content=content,
+        headers=headers,
+        timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+    )
     try:
         return await client.send(request, stream=stream)
     except HarnessError:

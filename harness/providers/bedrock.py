@@ -50,7 +50,7 @@ from harness.providers._aws_wire import (
     to_converse_messages,
 )
 from harness.providers._sdk import in_stream_error, with_transport_note
-from harness.providers._wire import error_body, format_error, json_answer, send
+from harness.providers._wire import error_body, format_error, json_answer, post
 from harness.providers.base import (
     BaseLLM,
     ChatOptions,
@@ -175,16 +175,15 @@ class BedrockLLM(BaseLLM):
             region=region,
             now=self._clock(),
         )
-        client = self._http()
-        request = client.build_request(
-            "POST",
+        response = await post(
+            self._http(),
             url,
             content=content,
             headers=headers,
-            timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
-        )
-        response = await send(
-            client, request, stream=stream, provider=self.provider_name, model=self.model
+            timeout=timeout,
+            stream=stream,
+            provider=self.provider_name,
+            model=self.model,
         )
         if response.status_code >= 400:
             await self._raise_status(response)

@@ -39,7 +39,7 @@ from harness.providers._wire import (
     error_body,
     format_error,
     json_answer,
-    send,
+    post,
 )
 from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, Embeddings, StreamChunk
 from harness.providers.registry import register_provider
@@ -209,16 +209,15 @@ class GeminiLLM(BaseLLM):
         self, url: str, body: dict[str, Any], timeout: float, *, stream: bool
     ) -> httpx2.Response:
         """Send one request; an HTTP error status is raised as its harness error."""
-        client = self._http()
-        request = client.build_request(
-            "POST",
+        response = await post(
+            self._http(),
             url,
             json=body,
             headers=self._headers(),
-            timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
-        )
-        response = await send(
-            client, request, stream=stream, provider=self.provider_name, model=self.model
+            timeout=timeout,
+            stream=stream,
+            provider=self.provider_name,
+            model=self.model,
         )
         if response.status_code >= 400:
             await self._raise_status(response)

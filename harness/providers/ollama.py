@@ -31,7 +31,7 @@ from harness.providers._sdk import (
     parse_retry_after,
     with_transport_note,
 )
-from harness.providers._wire import NDJSONStream, error_body, format_error, json_answer, send
+from harness.providers._wire import NDJSONStream, error_body, format_error, json_answer, post
 from harness.providers.base import (
     BaseLLM,
     ChatOptions,
@@ -262,16 +262,15 @@ class OllamaLLM(BaseLLM):
         self, endpoint: str, body: dict[str, Any], timeout: float, *, stream: bool
     ) -> httpx2.Response:
         """Send one request; transport failures and HTTP errors become harness errors."""
-        client = self._http()
-        request = client.build_request(
-            "POST",
+        response = await post(
+            self._http(),
             self._url(endpoint),
             json=body,
             headers=self._headers(),
-            timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
-        )
-        response = await send(
-            client, request, stream=stream, provider=self.provider_name, model=self.model
+            timeout=timeout,
+            stream=stream,
+            provider=self.provider_name,
+            model=self.model,
         )
         if response.status_code >= 400:
             await self._raise_status(response)
