@@ -24,6 +24,7 @@ __all__ = [
     "parse_anthropic_usage",
     "read_anthropic_content",
     "read_messages_answer",
+    "reasoning_replay",
     "to_anthropic_messages",
 ]
 
@@ -277,6 +278,16 @@ def read_anthropic_content(blocks: list[Any]) -> AnthropicContent:
                 ToolCall(id=block.get("id"), name=block.get("name", ""), arguments=arguments)
             )
     return AnthropicContent("".join(text), "".join(thinking), calls, signed)
+
+
+def reasoning_replay(reasoning: list[dict[str, Any]], text: str) -> list[dict[str, Any]] | None:
+    """The assistant content to send back when the answer reasoned, else None: the signed
+    reasoning blocks as they came (Converse ``reasoningContent``, or Anthropic ``thinking`` and
+    ``redacted_thinking`` over InvokeModel; both APIs want them again, unchanged, in a tool-use
+    conversation) and then the text."""
+    if not reasoning:
+        return None
+    return reasoning + ([{"type": "text", "text": text}] if text else [])
 
 
 def read_messages_answer(

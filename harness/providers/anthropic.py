@@ -7,7 +7,7 @@ The request and answer bodies (also Bedrock InvokeModel's) are built and read in
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.config import LLMType
@@ -18,13 +18,14 @@ from harness.providers._anthropic_wire import (
     collect_thinking,
     parse_anthropic_usage,
     read_messages_answer,
+    reasoning_replay,
     to_anthropic_messages,
 )
 from harness.providers._sdk import in_stream_error, raise_mapped, require_sdk
 from harness.providers._wire import SSEStream, json_answer
 from harness.providers.base import BaseLLM, ChatOptions, ChatResponse, StreamChunk, ToolCall
 from harness.providers.registry import register_provider
-from harness.providers.results import split_forced_answer
+from harness.providers.results import content_first, split_forced_answer
 
 if TYPE_CHECKING:  # the SDK is imported at first use: it is slow to import
     import anthropic
@@ -141,9 +142,7 @@ class AnthropicLLM(BaseLLM):
         )
         answer, calls = split_forced_answer(content.calls, options)
         joined = content.text if answer is None else answer
-        replay = None
-        if content.signed:  # with thinking and tools, Anthropic wants the thinking back, unchanged
-            replay = content.signed + ([{"type": "text", "text": joined}] if joined else [])
+        replay = reasoning_replay(content.signed, joined)
         return ChatResponse(
             text=joined,
             usage=parse_anthropic_usage(data.get("usage")),
@@ -155,9 +154,14 @@ class AnthropicLLM(BaseLLM):
             replay_content=replay,
         )
 
-    async def _achat_completion_stream(
+    def _achat_completion_stream(
         self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
+        return content_first(self._events(messages, timeout, options))
+
+    async def _events(
+        self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None
+    ) -> AsyncGenerator[StreamChunk, None]:
         params = self._params(messages, stream=True, options=options)
         try:
             stream = await self.client.messages.create(**params, timeout=timeout)
@@ -170,10 +174,6 @@ class AnthropicLLM(BaseLLM):
         signed: dict[int, dict[str, Any]] = {}  # thinking blocks, rebuilt to send back
         text: list[str] = []
         stopped = False  # message_stop seen: the wire format's end of an answer
-        # Chunks without content (message_start, block starts, tool-input fragments) are held
-        # back until the first content arrives: an error event before it (e.g. overloaded_error)
-        # then fails the stream before anything was yielded, so it can still be retried.
-        held: list[StreamChunk] | None = []
         try:
             async for event in reader.events():
                 if event.event == "error":
@@ -209,25 +209,12 @@ class AnthropicLLM(BaseLLM):
                     model = message.get("model")
                     chunk.model = model
                     chunk.usage = parse_anthropic_usage(start_usage)
-                if held is not None:
-                    if not (chunk.text or chunk.reasoning or chunk.finish_reason):
-                        held.append(chunk)
-                        continue
-                    for earlier in held:
-                        yield earlier
-                    held = None
                 yield chunk
         finally:
             await reader.aclose()
         if not stopped:
             raise reader.cut("the stream ended without message_stop")
-        for earlier in held or ():
-            yield earlier
-        replay = None
-        if signed:
-            joined = "".join(text)
-            replay = [block for _, block in sorted(signed.items())]
-            replay += [{"type": "text", "text": joined}] if joined else []
+        replay = reasoning_replay([block for _, block in sorted(signed.items())], "".join(text))
         if tools:
             calls = [
                 ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")

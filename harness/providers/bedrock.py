@@ -30,6 +30,7 @@ from harness.providers._anthropic_wire import (
     collect_thinking,
     parse_anthropic_usage,
     read_messages_answer,
+    reasoning_replay,
     to_anthropic_messages,
 )
 from harness.providers._aws import (
@@ -60,7 +61,7 @@ from harness.providers.base import (
     ToolCall,
 )
 from harness.providers.registry import register_provider
-from harness.providers.results import split_forced_answer
+from harness.providers.results import content_first, split_forced_answer
 
 __all__ = [
     "BedrockLLM",
@@ -288,7 +289,7 @@ class BedrockLLM(BaseLLM):
         joined = "".join(text) if answer is None else answer
         return ChatResponse(
             text=joined,
-            replay_content=_replay(signed, joined),
+            replay_content=reasoning_replay(signed, joined),
             usage=parse_converse_usage(data.get("usage")),
             reasoning_content="".join(reasoning) or None,
             finish_reason=data.get("stopReason"),
@@ -347,7 +348,7 @@ class BedrockLLM(BaseLLM):
         if not stopped:
             raise reader.cut("the stream ended without messageStop")
         blocks = [_reasoning_block(b) for _, b in sorted(signed.items())]
-        replay = _replay(blocks, "".join(text))
+        replay = reasoning_replay(blocks, "".join(text))
         if tools:
             calls = [
                 ToolCall(id=t["id"], name=t["name"], arguments=t["input"] or "{}")
@@ -403,7 +404,7 @@ class BedrockLLM(BaseLLM):
         joined = content.text if answer is None else answer
         return ChatResponse(
             text=joined,
-            replay_content=_replay(content.signed, joined),
+            replay_content=reasoning_replay(content.signed, joined),
             usage=parse_anthropic_usage(data.get("usage")),
             reasoning_content=content.thinking or None,
             finish_reason=data.get("stop_reason"),
@@ -458,7 +459,7 @@ class BedrockLLM(BaseLLM):
             await response.aclose()
         if not stopped:
             raise reader.cut("the stream ended without message_stop")
-        replay = _replay([block for _, block in sorted(signed.items())], "".join(text))
+        replay = reasoning_replay([block for _, block in sorted(signed.items())], "".join(text))
         if tools:
             calls = [
                 ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
@@ -492,8 +493,8 @@ class BedrockLLM(BaseLLM):
         self, messages: list[dict[str, Any]], timeout: float, options: ChatOptions | None = None
     ) -> AsyncIterator[StreamChunk]:
         if self.uses_invoke():
-            return _content_first(self._anthropic_stream(messages, timeout, options))
-        return _content_first(self._converse_stream(messages, timeout, options))
+            return content_first(self._anthropic_stream(messages, timeout, options))
+        return content_first(self._converse_stream(messages, timeout, options))
 
     async def _aembed(self, texts: list[str], timeout: float) -> Embeddings:
         """Amazon Titan text embeddings over InvokeModel, one request per text."""
@@ -534,16 +535,6 @@ class BedrockLLM(BaseLLM):
             usage=Usage(prompt_tokens=tokens) if counted else None,
             raw=bodies,
         )
-
-
-def _replay(reasoning: list[dict[str, Any]], text: str) -> list[dict[str, Any]] | None:
-    """The assistant content to send back when the answer reasoned, else None: the signed
-    reasoning blocks as they came (Converse ``reasoningContent``, or Anthropic ``thinking`` and
-    ``redacted_thinking`` over InvokeModel; both APIs want them again, unchanged, in a tool-use
-    conversation) and then the text."""
-    if not reasoning:
-        return None
-    return reasoning + ([{"type": "text", "text": text}] if text else [])
 
 
 def _reasoning_block(parts: dict[str, str]) -> dict[str, Any]:
@@ -599,24 +590,3 @@ def converse_tool_config(options: ChatOptions) -> dict[str, Any]:
     if choice is not None:
         config["toolChoice"] = choice
     return config
-
-
-async def _content_first(chunks: AsyncGenerator[StreamChunk, None]) -> AsyncIterator[StreamChunk]:
-    """``chunks``, those without content (message and block starts, tool-input fragments)
-    held back until the first content: an exception frame before it (throttling, say) then
-    fails the stream before anything was yielded, so the retry policy can still retry it."""
-    held: list[StreamChunk] | None = []
-    try:
-        async for chunk in chunks:
-            if held is not None:
-                if not (chunk.text or chunk.reasoning or chunk.finish_reason):
-                    held.append(chunk)
-                    continue
-                for earlier in held:
-                    yield earlier
-                held = None
-            yield chunk
-        for earlier in held or ():
-            yield earlier
-    finally:
-        await chunks.aclose()

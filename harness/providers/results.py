@@ -3,6 +3,7 @@ Embeddings, and Reply, the ``str`` that :meth:`BaseLLM.aask` answers with."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "StreamChunk",
     "StreamCollector",
     "ToolCall",
+    "content_first",
     "split_forced_answer",
 ]
 
@@ -282,3 +284,24 @@ class StreamCollector:
             metrics=self.metrics,
             replay_content=replay,
         )
+
+
+async def content_first(chunks: AsyncGenerator[StreamChunk, None]) -> AsyncIterator[StreamChunk]:
+    """``chunks``, those without content (message and block starts, tool-input fragments)
+    held back until the first content: an error event before it (an overload, a throttle) then
+    fails the stream before anything was yielded, so the retry policy can still retry it."""
+    held: list[StreamChunk] | None = []
+    try:
+        async for chunk in chunks:
+            if held is not None:
+                if not (chunk.text or chunk.reasoning or chunk.finish_reason):
+                    held.append(chunk)
+                    continue
+                for earlier in held:
+                    yield earlier
+                held = None
+            yield chunk
+        for earlier in held or ():
+            yield earlier
+    finally:
+        await chunks.aclose()
